@@ -1,0 +1,110 @@
+"""The application factory: ``create_app(settings) -> Starlette``.
+
+Everything long-lived (database, audit writer, key store, OIDC validator, metrics) is a
+:class:`Component`, started in order by the lifespan and stopped in reverse, so the audit drains
+before the database closes. Tests build isolated apps from their own settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
+
+from apitest import logs
+from apitest.auth.middleware import AuthMiddleware
+from apitest.config import Settings
+from apitest.lifecycle import Lifecycle
+from apitest.middleware.access_log import AccessLogMiddleware
+from apitest.middleware.cors import CORSMiddleware
+from apitest.middleware.errors import ErrorMiddleware
+from apitest.middleware.request_id import RequestIdMiddleware
+from apitest.pipeline import HandlerApp, RouteDispatch
+from apitest.registry import RouteSpec, enabled_routes
+from apitest.services import Services
+from apitest.system import healthz, http_error, readyz, root
+
+log = logs.get("app")
+
+
+class Component(Protocol):
+    """A long-lived part of the app with an async start and stop."""
+
+    name: str
+
+    async def start(self, services: Services) -> None: ...
+
+    async def stop(self, services: Services) -> None: ...
+
+
+def build_pipeline(settings: Settings) -> ASGIApp:
+    """The stages every ``/v1`` request passes, innermost last: audit → auth → handler."""
+    app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
+    app = AuthMiddleware(app, settings=settings)
+    return app
+
+
+def v1_routes(specs: list[RouteSpec], pipeline: ASGIApp) -> list[BaseRoute]:
+    """One Starlette route per path, dispatching by method, in registration order."""
+    by_path: dict[str, dict[str, RouteSpec]] = defaultdict(dict)
+    for spec in specs:
+        if spec.method in by_path[spec.path]:
+            raise ValueError(f"duplicate operation {spec.method} {spec.path}")
+        by_path[spec.path][spec.method] = spec
+    return [Route(path, RouteDispatch(methods, pipeline), methods=list(methods)) for path, methods in by_path.items()]
+
+
+def components_for(settings: Settings) -> list[Component]:
+    """The components this configuration needs, in start order."""
+    return []
+
+
+def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Starlette:
+    services = Services(settings=settings, lifecycle=lifecycle or Lifecycle())
+    services.routes = enabled_routes(settings.enabled_groups())
+    components = components_for(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start(services)
+                started.append(component)
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop(services)
+                except Exception:
+                    log.exception("component stop failed", extra={"component": component.name})
+
+    routes: list[BaseRoute] = [
+        Route("/", root, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    routes += v1_routes(services.routes, build_pipeline(settings))
+
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware),
+        Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
+        Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.services = services
+    return app

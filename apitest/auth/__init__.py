@@ -1,0 +1,1 @@
+"""Inbound authentication: identities, the authenticator chain and its middleware."""

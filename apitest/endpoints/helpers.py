@@ -1,0 +1,140 @@
+"""Shared parsing and response helpers for the fixture endpoints.
+
+Handlers raise :class:`ParamError` for bad input; the ``/v1`` pipeline turns it into the error
+envelope ``{"error": "..."}`` with status 400 (or the status the error carries).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest.services import Services
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+_INT = re.compile(r"[+-]?[0-9]+")
+
+JSON_TYPE = "application/json"
+
+
+class ParamError(Exception):
+    """A request parameter is invalid; the message is sent to the client as is."""
+
+    def __init__(self, message: str, status: int = 400, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+def dumps(data: Any) -> str:
+    """Compact JSON, non-ASCII kept as UTF-8, NaN refused."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def json_bytes(data: Any, newline: bool = True) -> bytes:
+    return (dumps(data) + ("\n" if newline else "")).encode()
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None, newline: bool = True
+) -> Response:
+    return Response(json_bytes(data, newline), status_code=status, headers=dict(headers or {}), media_type=JSON_TYPE)
+
+
+def error_response(message: str, status: int = 400, headers: Mapping[str, str] | None = None) -> Response:
+    return json_response({"error": message}, status, headers)
+
+
+def services_of(request: Request) -> Services:
+    """The app's :class:`Services` (settings, lifecycle, routes, stores)."""
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+def parse_int(text: str) -> int | None:
+    """Strict base-10 int64: optional sign and ASCII digits only; ``None`` when invalid or out of range."""
+    if not _INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+def parse_int_clamped(text: str) -> int | None:
+    """Like :func:`parse_int` but out-of-range values clamp to the int64 extreme (Go's Atoi on overflow)."""
+    if not _INT.fullmatch(text):
+        return None
+    return max(INT64_MIN, min(INT64_MAX, int(text)))
+
+
+def query(request: Request, name: str) -> str:
+    """First value of a query parameter, or ``""``."""
+    return request.query_params.get(name, "")
+
+
+def positive_bounded(request: Request, name: str, default: int, maximum: int) -> int:
+    """Absent or empty → default; not an integer or < 1 → 400; above ``maximum`` → 400."""
+    raw = query(request, name)
+    if raw == "":
+        return default
+    value = parse_int(raw)
+    if value is None or value < 1:
+        raise ParamError(f"{name} must be a positive integer")
+    if value > maximum:
+        raise ParamError(f"{name} {value} exceeds max {maximum}")
+    return value
+
+
+def non_negative_bounded(request: Request, name: str, default: int, maximum: int | None) -> int:
+    """Absent or empty → default; not an integer or < 0 → 400; above ``maximum`` → 400."""
+    raw = query(request, name)
+    if raw == "":
+        return default
+    value = parse_int(raw)
+    if value is None or value < 0:
+        raise ParamError(f"{name} must be a non-negative integer")
+    if maximum is not None and value > maximum:
+        raise ParamError(f"{name} {value} exceeds max {maximum}")
+    return value
+
+
+def canonical_header_name(name: str) -> str:
+    """Go's canonical MIME header form: ``x-api-key`` → ``X-Api-Key``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def is_redacted(name: str, redact_keys: list[str]) -> bool:
+    lowered = name.lower()
+    return any(key.lower() in lowered for key in redact_keys if key)
+
+
+def header_map(request: Request, redact_keys: list[str]) -> dict[str, list[str]]:
+    """Request headers as canonical name → values (arrival order), redacted by name, keys sorted.
+
+    ``Host`` and ``Transfer-Encoding`` are left out, as the original's header map has neither.
+    """
+    out: dict[str, list[str]] = {}
+    for raw_name, raw_value in request.scope["headers"]:
+        name = canonical_header_name(raw_name.decode("latin-1"))
+        if name in ("Host", "Transfer-Encoding"):
+            continue
+        out.setdefault(name, []).append(raw_value.decode("utf-8", "replace"))
+    for name in out:
+        if is_redacted(name, redact_keys):
+            out[name] = ["[redacted]"]
+    return dict(sorted(out.items()))
+
+
+def query_map(request: Request) -> dict[str, list[str]]:
+    """Query parameters as name → values (order kept), keys sorted."""
+    out: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        out.setdefault(key, []).append(value)
+    return dict(sorted(out.items()))

@@ -1,0 +1,53 @@
+"""Identity group: who the fixture thinks the caller is, and which headers arrived."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest.auth.identity import identity_of
+from apitest.endpoints.helpers import header_map, json_response, services_of
+from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
+
+
+async def whoami(request: Request) -> Response:
+    return json_response(identity_of(request).whoami())
+
+
+async def headers(request: Request) -> Response:
+    found = header_map(request, services_of(request).settings.audit.redact_keys)
+    return json_response({"headers": found, "count": len(found)})
+
+
+WHOAMI_SCHEMA = obj(
+    {
+        "subject": STR,
+        "email": STR,
+        "auth_type": {"type": "string", "enum": ["anonymous", "apikey", "bearer", "oidc"]},
+        "key_name": STR,
+        "scopes": {"type": "array", "items": STR},
+        "claims": {"type": "object"},
+    },
+    required=["subject", "auth_type"],
+)
+
+ROUTES = [
+    RouteSpec(
+        "whoami",
+        "GET",
+        "/v1/whoami",
+        "identity",
+        "The identity the fixture resolved for this request.",
+        whoami,
+        responses={200: ok(WHOAMI_SCHEMA)},
+    ),
+    RouteSpec(
+        "headers",
+        "GET",
+        "/v1/headers",
+        "identity",
+        "Request headers as received (credentials redacted).",
+        headers,
+        responses={200: ok(obj({"headers": STR_LIST_MAP, "count": INT}))},
+    ),
+]

@@ -1,0 +1,60 @@
+"""JSON logging to stderr: one object per line, level from ``LOG_LEVEL``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower().replace("warning", "warn"),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+            entry["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def level_from_env(environ: dict[str, str] | None = None) -> int:
+    raw = (environ if environ is not None else os.environ).get("LOG_LEVEL", "info").strip().lower()
+    return LEVELS.get(raw, logging.INFO)
+
+
+def configure(level: int | None = None) -> None:
+    """Route the ``apitest`` loggers (and uvicorn's error log) to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    for name in ("apitest", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level if level is not None else level_from_env())
+        logger.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True  # our access log replaces it
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(f"apitest.{name}")

@@ -1,0 +1,67 @@
+"""The per-request path of a ``/v1`` operation.
+
+The router maps each ``/v1`` path to a :class:`RouteDispatch`, which picks the operation by method and
+runs the shared pipeline: audit capture → inbound auth → rate limit → :class:`HandlerApp`. Each stage
+is a pure ASGI app; stages talk through ``scope["state"]`` (``identity``, ``error_category``,
+``error_message``) and ``scope[ROUTE_KEY]`` (the :class:`RouteSpec`).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from apitest.endpoints.helpers import ParamError, error_response
+from apitest.middleware.errors import send_internal_error
+from apitest.registry import RouteSpec
+
+ROUTE_KEY = "apitest.route"
+
+
+def route_of(scope: Scope) -> RouteSpec:
+    spec = scope.get(ROUTE_KEY)
+    assert isinstance(spec, RouteSpec), "the /v1 pipeline runs only behind RouteDispatch"
+    return spec
+
+
+def note_failure(scope: Scope, category: str, message: str) -> None:
+    """Tell the audit why this request failed (``error_category`` / ``error_message`` of its row)."""
+    state = scope.setdefault("state", {})
+    state["error_category"] = category
+    state["error_message"] = message
+
+
+class RouteDispatch:
+    """Starlette endpoint for one ``/v1`` path; HEAD falls back to the path's GET operation."""
+
+    def __init__(self, specs: dict[str, RouteSpec], pipeline: ASGIApp) -> None:
+        self.specs = specs
+        self.pipeline = pipeline
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        spec = self.specs.get(method) or (self.specs.get("GET") if method == "HEAD" else None)
+        assert spec is not None, "Starlette's Route already refused methods without an operation"
+        scope[ROUTE_KEY] = spec
+        await self.pipeline(scope, receive, send)
+
+
+class HandlerApp:
+    """Innermost stage: call the operation's handler; bad parameters become the 400 error envelope."""
+
+    def __init__(self, *, debug_errors: bool = False) -> None:
+        self.debug_errors = debug_errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        spec = route_of(scope)
+        request = Request(scope, receive, send)
+        try:
+            response = await spec.handler(request)
+        except ParamError as exc:
+            note_failure(scope, "bad_request" if exc.status < 500 else "server_error", exc.message)
+            response = error_response(exc.message, exc.status, exc.headers)
+        except Exception as exc:
+            note_failure(scope, "internal_error", f"{type(exc).__name__}: {exc}")
+            await send_internal_error(scope, send, exc, debug=self.debug_errors)
+            return
+        await response(scope, receive, send)

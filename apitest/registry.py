@@ -1,0 +1,128 @@
+"""The route registry: one description per ``/v1`` operation, shared by the router, the OpenAPI
+document, the portal's endpoint list and Try-It, and the audit's route resolution.
+
+Each group module exposes ``ROUTES: list[RouteSpec]``; :func:`enabled_routes` returns the routes of
+the enabled groups in registration order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+JSON = "application/json"
+PLAIN = "text/plain; charset=utf-8"
+SSE = "text/event-stream"
+NDJSON = "application/x-ndjson"
+CSV = "text/csv; charset=utf-8"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query, path or header parameter as OpenAPI describes it."""
+
+    name: str
+    type: str = "string"  # integer | number | string | boolean
+    required: bool = False
+    description: str = ""
+    location: str = "query"  # query | path | header
+    default: Any = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    repeated: bool = False  # may appear several times (array of values)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented response."""
+
+    description: str
+    content_type: str | None = JSON
+    schema: dict[str, Any] | None = None
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    name: str  # operationId, unique
+    method: str
+    path: str
+    group: str
+    description: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    responses: dict[int, Reply] = field(default_factory=dict)
+    request_body: dict[str, Any] | None = None  # OpenAPI requestBody object
+    scope: str | None = None  # required scope, static
+    scope_param: str | None = None  # path parameter whose value is the required scope (/v1/scoped/{scope})
+    audited: bool = True
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{([^}:]+)(?::[^}]*)?}", self.path)
+
+
+def bad_request(description: str = "Invalid parameter.") -> Reply:
+    return Reply(description, JSON, ERROR_SCHEMA)
+
+
+def ok(
+    schema: dict[str, Any], description: str = "Success", content_type: str = JSON, headers: tuple[str, ...] = ()
+) -> Reply:
+    return Reply(description, content_type, schema, headers)
+
+
+def obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """A JSON object schema; every property is required unless ``required`` says otherwise."""
+    return {"type": "object", "required": list(props) if required is None else required, "properties": props}
+
+
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+STR_LIST_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "array", "items": STR}}
+
+
+def all_routes() -> list[RouteSpec]:
+    """Every route of every group, in registration order (identity, data, ... lab)."""
+    from apitest.endpoints import ROUTES_BY_GROUP
+
+    return [r for routes in ROUTES_BY_GROUP.values() for r in routes]
+
+
+def enabled_routes(groups: list[str]) -> list[RouteSpec]:
+    from apitest.endpoints import ROUTES_BY_GROUP
+
+    return [r for g, routes in ROUTES_BY_GROUP.items() if g in groups for r in routes]
+
+
+def find_route(routes: list[RouteSpec], method: str, path: str) -> RouteSpec | None:
+    """Resolve a concrete request path to its route (used by the audit and the portal).
+
+    A HEAD request resolves to an explicit HEAD route first, else to the GET route of the path.
+    """
+    segments = path.split("/")
+    for wanted in (method, "GET") if method == "HEAD" else (method,):
+        for r in routes:
+            if r.method != wanted:
+                continue
+            pattern = r.path.split("/")
+            if len(pattern) == len(segments) and all(
+                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, segments, strict=True)
+            ):
+                return r
+    return None

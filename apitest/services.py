@@ -1,0 +1,20 @@
+"""Long-lived collaborators of one app instance, created in the lifespan and shared by the
+middleware and handlers (``request.app.state.services``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from apitest.config import Settings
+from apitest.lifecycle import Lifecycle
+
+if TYPE_CHECKING:
+    from apitest.registry import RouteSpec
+
+
+@dataclass
+class Services:
+    settings: Settings
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
