@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from apitest import logs
 from apitest.auth.middleware import AuthMiddleware
 from apitest.config import Settings
+from apitest.db.engine import DatabaseComponent
 from apitest.lifecycle import Lifecycle
 from apitest.middleware.access_log import AccessLogMiddleware
 from apitest.middleware.cors import CORSMiddleware
@@ -62,8 +63,11 @@ def v1_routes(specs: list[RouteSpec], pipeline: ASGIApp) -> list[BaseRoute]:
 
 
 def components_for(settings: Settings) -> list[Component]:
-    """The components this configuration needs, in start order."""
-    return []
+    """The components this configuration needs, in start order (stopped in reverse)."""
+    components: list[Component] = []
+    if settings.database.url:
+        components.append(DatabaseComponent(settings))
+    return components
 
 
 def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Starlette:

@@ -63,6 +63,34 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from apitest.db.engine import Database, DatabaseError
+
+    settings = _load(args)
+    if not settings.database.url:
+        print("apitest: database.url is empty; nothing to migrate", file=sys.stderr)
+        return 1
+
+    async def run() -> str | None:
+        database = Database.from_settings(settings)
+        try:
+            await database.ping()
+            await database.migrate()
+            return await database.revision()
+        finally:
+            await database.dispose()
+
+    try:
+        revision = asyncio.run(run())
+    except DatabaseError as exc:
+        print(f"apitest: {exc}", file=sys.stderr)
+        return 1
+    print(f"database migrated to {revision}")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"apitest {__version__}")
     return 0
@@ -91,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", help="listen address, overrides server.address (e.g. 127.0.0.1:8080)")
     serve.add_argument("--workers", type=int, help="worker processes, overrides server.workers")
     add("check", cmd_check, "Validate a config and print the effective settings, secrets masked.")
+    add("migrate", cmd_migrate, "Upgrade the database schema to the newest revision.")
     add("healthcheck", cmd_healthcheck, "GET $APITEST_HEALTHCHECK_URL; exit 0 only on 200.", config=False)
     add("version", cmd_version, "Print the version.", config=False)
     for register in EXTENSIONS:

@@ -10,6 +10,7 @@ from apitest.config import Settings
 from apitest.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
+    from apitest.db.engine import Database
     from apitest.registry import RouteSpec
 
 
@@ -18,3 +19,4 @@ class Services:
     settings: Settings
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
+    database: Database | None = None  # set by DatabaseComponent when database.url is configured

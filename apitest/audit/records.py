@@ -1,0 +1,173 @@
+"""What the audit stores and how it is queried: records, filters, pages and aggregates.
+
+These types are the contract between the capture middleware, the writer, the store implementations
+(SQLAlchemy for SQLite/Postgres, and an in-memory fake for unit tests) and the portal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+SOURCES = ("wire", "tryit", "replay")
+ERROR_CATEGORIES = (
+    "missing_credential",
+    "invalid_credential",
+    "insufficient_scope",
+    "auth_error",
+    "bad_request",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "rate_limited",
+    "internal_error",
+    "upstream_error",
+    "client_disconnected",
+    "fault_injected",
+)
+
+
+@dataclass
+class PayloadRecord:
+    request_headers: dict[str, list[str]] | None = None
+    request_query: dict[str, list[str]] | None = None
+    request_content_type: str | None = None
+    request_body: bytes | None = None
+    request_size_bytes: int = 0
+    request_truncated: bool = False
+    request_remote_addr: str | None = None
+    response_headers: dict[str, list[str]] | None = None
+    response_content_type: str | None = None
+    response_body: bytes | None = None
+    response_size_bytes: int = 0
+    response_truncated: bool = False
+    replayed_from: str | None = None
+
+
+@dataclass
+class EventRecord:
+    """One request as the fixture saw it. ``id`` is assigned at capture time (UUIDv4)."""
+
+    id: str
+    ts: datetime  # request start, UTC
+    method: str
+    path: str
+    status: int
+    success: bool
+    duration_ms: int = 0
+    request_id: str | None = None
+    session_id: str | None = None
+    user_subject: str | None = None
+    user_email: str | None = None
+    auth_type: str | None = None
+    api_key_name: str | None = None
+    route_name: str | None = None
+    endpoint_group: str | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error_message: str | None = None
+    error_category: str | None = None
+    remote_addr: str | None = None
+    user_agent: str | None = None
+    source: str = "wire"
+    payload: PayloadRecord | None = None
+
+
+@dataclass
+class AuditFilters:
+    """AND-combined filters; ``None`` means no constraint."""
+
+    since: datetime | None = None  # ts >= since
+    until: datetime | None = None  # ts <= until
+    method: str | None = None
+    path: str | None = None  # exact path
+    path_contains: str | None = None
+    route_name: str | None = None
+    endpoint_group: str | None = None
+    status: int | None = None
+    status_class: int | None = None  # 2 for 2xx ... 5 for 5xx
+    success: bool | None = None
+    auth_type: str | None = None
+    user: str | None = None  # exact user_subject
+    caller: str | None = None  # user_subject or api_key_name, exact
+    session: str | None = None
+    request_id: str | None = None
+    error_category: str | None = None
+    source: str | None = None
+    q: str | None = None  # case-insensitive substring of path, error message, headers, query and bodies
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the (ts, id) of the last row of the previous page (newest first)."""
+
+    ts: datetime
+    id: str
+
+
+@dataclass
+class Page:
+    events: list[EventRecord]
+    next: Cursor | None  # None on the last page
+
+
+@dataclass
+class Bucket:
+    start: datetime
+    count: int
+    errors: int
+    avg_duration_ms: float
+
+
+@dataclass
+class Group:
+    key: str
+    count: int
+    errors: int
+    avg_duration_ms: float
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    errors: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float:
+        return round(self.errors / self.total, 3) if self.total else 0.0
+
+
+BREAKDOWN_DIMENSIONS = ("endpoint_group", "route_name", "status", "status_class", "auth_type", "user", "path")
+
+
+class AuditStore(Protocol):
+    """Persistence of audit events. Implementations: ``SQLAuditStore`` and ``MemoryAuditStore``."""
+
+    async def append_many(self, records: list[EventRecord]) -> None:
+        """Insert events and their payloads together, in one transaction."""
+
+    async def get(self, event_id: str) -> EventRecord | None:
+        """The event with its payload, or None."""
+
+    async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
+        """Newest first (ts DESC, id DESC), starting after ``after``."""
+
+    async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
+        """Matching rows, counting at most ``cap`` (so big tables stay fast)."""
+
+    async def timeseries(self, filters: AuditFilters, bucket_seconds: int) -> list[Bucket]:
+        """Buckets over [filters.since, filters.until)."""
+
+    async def breakdown(self, filters: AuditFilters, dimension: str, top: int) -> list[Group]:
+        """Counts per ``dimension`` value, largest first."""
+
+    async def stats(self, filters: AuditFilters) -> Stats:
+        """Totals and latency percentiles (computed by the database on Postgres)."""
+
+    async def delete_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
+        """Delete events with ts < cutoff in bounded batches; returns how many."""

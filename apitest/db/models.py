@@ -1,0 +1,157 @@
+"""Typed SQLAlchemy models. The schema itself is owned by the Alembic migrations in ``migrations/``;
+these models must match them (a test compares the two)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite hands back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    """A database API key. Only a digest of the plaintext is stored; revoking sets ``revoked_at``."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("api_keys_digest_idx", "digest", unique=True),
+        Index(
+            "api_keys_active_name_idx",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    prefix: Mapped[str] = mapped_column(Text, nullable=False)  # e.g. "at_Xy12", shown in lists
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)  # hex SHA-256 (HMAC with the pepper if set)
+    description: Mapped[str | None] = mapped_column(Text)
+    scopes: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("audit_events_ts_idx", text("ts DESC"), text("id DESC")),
+        Index("audit_events_route_idx", "route_name", text("ts DESC")),
+        Index("audit_events_path_idx", "path", text("ts DESC")),
+        Index("audit_events_user_idx", "user_subject", text("ts DESC")),
+        Index("audit_events_key_idx", "api_key_name", text("ts DESC")),
+        Index("audit_events_session_idx", "session_id", text("ts DESC")),
+        Index("audit_events_status_idx", "status", text("ts DESC")),
+        Index("audit_events_auth_type_idx", "auth_type", text("ts DESC")),
+        Index("audit_events_request_id_idx", "request_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    session_id: Mapped[str | None] = mapped_column(Text)
+    user_subject: Mapped[str | None] = mapped_column(Text)
+    user_email: Mapped[str | None] = mapped_column(Text)
+    auth_type: Mapped[str | None] = mapped_column(Text)
+    api_key_name: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text, nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    route_name: Mapped[str | None] = mapped_column(Text)
+    endpoint_group: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    bytes_in: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    bytes_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    success: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_category: Mapped[str | None] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, nullable=False, default="wire")  # wire | tryit | replay
+
+
+class AuditPayload(Base):
+    __tablename__ = "audit_payloads"
+    __table_args__ = (
+        Index(
+            "audit_payloads_replayed_from_idx",
+            "replayed_from",
+            sqlite_where=text("replayed_from IS NOT NULL"),
+            postgresql_where=text("replayed_from IS NOT NULL"),
+        ),
+    )
+
+    event_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    request_query: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    request_content_type: Mapped[str | None] = mapped_column(Text)
+    request_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    request_size_bytes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    request_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    request_remote_addr: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    response_content_type: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_size_bytes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    response_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    replayed_from: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("audit_events.id", ondelete="SET NULL")
+    )
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """An ``Idempotency-Key`` seen by ``POST /v1/orders``; ``status`` is NULL while the first request runs."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("idempotency_keys_expires_idx", "expires_at"),)
+
+    owner: Mapped[str] = mapped_column(Text, primary_key=True)  # caller identity the key belongs to
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

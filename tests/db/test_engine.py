@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from apitest.db.engine import Database, DatabaseError, head_revision, normalize_url, sqlite_path
+from apitest.db.models import Base
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+        ("postgresql://u@h/db?sslmode=disable", "postgresql+asyncpg://u@h/db?ssl=disable"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:///data/x.db", "sqlite+aiosqlite:///data/x.db"),
+        ("sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+    ],
+)
+def test_normalize_url(url: str, expected: str) -> None:
+    assert normalize_url(url) == expected
+
+
+def test_sqlite_path() -> None:
+    assert sqlite_path("sqlite+aiosqlite:///data/x.db") == "data/x.db"
+    assert sqlite_path("sqlite+aiosqlite:////abs/x.db") == "/abs/x.db"
+    assert sqlite_path("sqlite+aiosqlite:///:memory:") is None
+    assert sqlite_path("postgresql+asyncpg://h/db") is None
+
+
+def _diff(conn: Connection) -> list[object]:
+    """Table and column differences (index expressions such as ``ts DESC`` are compared by name below)."""
+    diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    return [d for d in diffs if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))]
+
+
+def _index_names(conn: Connection) -> set[str]:
+    inspector = inspect(conn)
+    return {ix["name"] for table in Base.metadata.tables for ix in inspector.get_indexes(table) if ix["name"]}
+
+
+async def test_migrations_match_models(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert await db.revision() == head_revision()
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            found = await conn.run_sync(_index_names)
+        expected = {ix.name for table in Base.metadata.tables.values() for ix in table.indexes}
+        if db.dialect == "postgresql":
+            expected |= {"audit_payloads_request_headers_gin", "audit_payloads_response_headers_gin"}
+        assert found == expected
+    finally:
+        await db.dispose()
+
+
+async def test_migrate_creates_sqlite_file(tmp_path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/nested/dir/a.db")
+    await db.migrate()
+    assert (tmp_path / "nested/dir/a.db").exists()
+    assert await db.revision() == head_revision()
+    await db.migrate()  # idempotent
+    await db.dispose()
+
+
+async def test_unreachable_database_is_a_clear_error() -> None:
+    db = Database("postgresql+asyncpg://nobody:secretpw@127.0.0.1:1/none")
+    with pytest.raises(DatabaseError) as err:
+        await db.ping()
+    assert "database: connect" in str(err.value)
+    assert "secretpw" not in str(err.value)
+    await db.dispose()
