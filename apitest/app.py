@@ -45,8 +45,9 @@ class Component(Protocol):
     async def stop(self, services: Services) -> None: ...
 
 
-def build_pipeline(settings: Settings) -> ASGIApp:
-    """The stages every ``/v1`` request passes, innermost last: audit → auth → handler."""
+def build_pipeline(services: Services) -> ASGIApp:
+    """The stages every ``/v1`` request passes, built inside out: handler ← auth ← audit."""
+    settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
     app = AuthMiddleware(app, settings=settings)
     return app
@@ -95,7 +96,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    routes += v1_routes(services.routes, build_pipeline(settings))
+    routes += v1_routes(services.routes, build_pipeline(services))
 
     middleware = [
         Middleware(RequestIdMiddleware),
