@@ -22,11 +22,13 @@ from apitest import logs
 from apitest.auth.middleware import AuthMiddleware
 from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
+from apitest.docs import DocsSite
 from apitest.lifecycle import Lifecycle
 from apitest.middleware.access_log import AccessLogMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
 from apitest.middleware.request_id import RequestIdMiddleware
+from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
 from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
@@ -74,6 +76,7 @@ def components_for(settings: Settings) -> list[Component]:
 def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Starlette:
     services = Services(settings=settings, lifecycle=lifecycle or Lifecycle())
     services.routes = enabled_routes(settings.enabled_groups())
+    services.openapi = document = build_openapi(settings, services.routes)
     components = components_for(settings)
 
     @contextlib.asynccontextmanager
@@ -95,6 +98,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *DocsSite(settings, document).routes(),
     ]
     routes += v1_routes(services.routes, build_pipeline(services))
 

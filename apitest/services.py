@@ -11,6 +11,7 @@ from apitest.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from apitest.db.engine import Database
+    from apitest.openapi import OpenAPIDocument
     from apitest.registry import RouteSpec
 
 
@@ -20,3 +21,4 @@ class Services:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
     database: Database | None = None  # set by DatabaseComponent when database.url is configured
+    openapi: OpenAPIDocument | None = None  # built by create_app from the enabled routes
