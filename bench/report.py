@@ -1,0 +1,149 @@
+"""The results table (terminal and Markdown), the JSON dump, and the table section of docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.scenario import ROOT, Outcome, fmt
+
+DOC = ROOT / "docs" / "performance.md"
+BEGIN = "<!-- bench:table:begin -->"
+END = "<!-- bench:table:end -->"
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    pg_version = ""
+    try:
+        pg_version = subprocess.run(["psql", "--version"], capture_output=True, text=True, timeout=5).stdout.strip()  # noqa: S607
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "postgres": pg_version,
+    }
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def ratio_text(outcome: Outcome) -> str:
+    if outcome.error:
+        return "-"
+    return f"{outcome.ratio:.2f}"
+
+
+def rows(outcomes: list[Outcome]) -> list[list[str]]:
+    out = []
+    for o in outcomes:
+        result = "pass" if o.passed else ("error" if o.error else "FAIL")
+        failed_checks = [name for name, ok in o.checks.items() if not ok]
+        if failed_checks:
+            result += " (" + "; ".join(failed_checks) + ")"
+        if o.error:
+            result += f": {o.error}"
+        out.append(
+            [
+                o.scenario,
+                o.subject.text() if not o.error else "-",
+                o.baseline.text() if not o.error else "-",
+                o.ratio_name or "-",
+                ratio_text(o),
+                f"{o.op} {fmt(o.bar)}" if not o.error else "-",
+                result,
+            ]
+        )
+    return out
+
+
+HEADER = ["scenario", "apitest", "baseline", "ratio of", "ratio", "bar", "result"]
+
+
+def terminal_table(outcomes: list[Outcome]) -> str:
+    table = [HEADER, *rows(outcomes)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(outcomes: list[Outcome]) -> str:
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows(outcomes)]
+    return "\n".join(lines)
+
+
+def write_json(results_dir: Path, payload: dict[str, Any]) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = results_dir / f"bench-{stamp}.json"
+    text = json.dumps(payload, indent=2, default=str)
+    path.write_text(text)
+    (results_dir / "latest.json").write_text(text)
+    return path
+
+
+def doc_section(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
+    m = meta["machine"]
+    lines = [
+        BEGIN,
+        f"Latest full run: {meta['finished']} (UTC), {meta['duration_s']:.0f} s end to end, "
+        f"load generator {meta['load_generator']}, commit `{meta['commit']}`.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}, "
+        f"Python {m['python']}, {m['postgres']}.",
+        "",
+        markdown_table(outcomes),
+        "",
+        "Per-scenario details (latencies, error counts, every round) are in `bench/results/latest.json`.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def update_doc(outcomes: list[Outcome], meta: dict[str, Any], doc: Path = DOC) -> bool:
+    """Replace the table section of docs/performance.md; False when the markers are missing."""
+    if not doc.exists():
+        return False
+    text = doc.read_text()
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        return False
+    doc.write_text(pattern.sub(lambda _: doc_section(outcomes, meta), text, count=1))
+    return True

@@ -1,0 +1,1 @@
+"""One module per scenario of ``make bench``; each exposes ``run(ctx) -> Outcome``."""
