@@ -20,9 +20,15 @@ HOST = "127.0.0.1"
 
 
 def build_request(
-    method: str, path: str, port: int, headers: dict[str, str] | None = None, body: bytes = b"", close: bool = False
+    method: str,
+    path: str,
+    port: int,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    close: bool = False,
+    user_agent: str = "apitest-bench",
 ) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "User-Agent: apitest-bench"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", f"User-Agent: {user_agent}"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if body or method in ("POST", "PUT", "PATCH"):
