@@ -242,6 +242,20 @@ def load_settings(
     text: str | None = None,
 ) -> Settings:
     """Load, override, derive and validate; raises :class:`ConfigError` listing every problem."""
+    settings, problems = inspect_settings(path, environ, text=text)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def inspect_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    text: str | None = None,
+) -> tuple[Settings, list[str]]:
+    """Like :func:`load_settings`, but return the problems with the best-effort settings instead of
+    raising (``apitest doctor`` keeps checking a broken file). Unreadable or unparsable files still raise."""
     env = os.environ if environ is None else environ
     source = str(path) if path is not None else "<inline>"
     if text is None:
@@ -261,10 +275,8 @@ def load_settings(
     _apply_env_overrides(settings, builder, env)
     _derive_defaults(settings)
     builder.problems.extend(validate(settings, env))
-    if builder.problems:
-        raise ConfigError(builder.problems)
     settings.meta = ConfigMeta(path=source, sources=builder.sources, unset_vars=sorted(set(builder.unset)))
-    return settings
+    return settings, builder.problems
 
 
 def default_settings(**overrides: Any) -> Settings:
@@ -284,6 +296,7 @@ def source_of(settings: Settings, dotted: str) -> str:
 __all__ = [
     "ConfigError",
     "default_settings",
+    "inspect_settings",
     "interpolate",
     "load_settings",
     "parse_duration",
