@@ -27,6 +27,7 @@ from apitest import logs
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
 from apitest.lifecycle import Lifecycle
+from apitest.http_guard import GuardedHttpToolsProtocol
 
 log = logs.get("server")
 CONFIG_ENV = "APITEST_CONFIG_PATH"
@@ -71,7 +72,7 @@ def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = 
         host=settings.listen_host(),
         port=settings.listen_port(),
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,  # httptools plus a request-head deadline and size cap (slow-loris)
         lifespan="on",
         access_log=False,
         log_config=None,
