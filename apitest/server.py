@@ -26,8 +26,8 @@ from starlette.applications import Starlette
 from apitest import logs
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
-from apitest.lifecycle import Lifecycle
 from apitest.http_guard import GuardedHttpToolsProtocol
+from apitest.lifecycle import Lifecycle
 
 log = logs.get("server")
 CONFIG_ENV = "APITEST_CONFIG_PATH"
