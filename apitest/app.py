@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from apitest import logs
+from apitest.audit.capture import AuditMiddleware
+from apitest.audit.component import AuditComponent
 from apitest.auth.middleware import AuthMiddleware
 from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
@@ -52,6 +54,7 @@ def build_pipeline(services: Services) -> ASGIApp:
     settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
     app = AuthMiddleware(app, settings=settings)
+    app = AuditMiddleware(app, services=services)
     return app
 
 
@@ -70,6 +73,8 @@ def components_for(settings: Settings) -> list[Component]:
     components: list[Component] = []
     if settings.database.url:
         components.append(DatabaseComponent(settings))
+    if settings.audit.enabled:
+        components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     return components
 
 

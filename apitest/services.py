@@ -10,6 +10,9 @@ from apitest.config import Settings
 from apitest.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
+    from apitest.audit.buffer import AuditWriter
+    from apitest.audit.records import AuditStore
+    from apitest.audit.retention import RetentionJob
     from apitest.db.engine import Database
     from apitest.openapi import OpenAPIDocument
     from apitest.registry import RouteSpec
@@ -22,3 +25,6 @@ class Services:
     routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
     database: Database | None = None  # set by DatabaseComponent when database.url is configured
     openapi: OpenAPIDocument | None = None  # built by create_app from the enabled routes
+    audit: AuditWriter | None = None  # set by AuditComponent when audit.enabled: buffer, writer, stats
+    audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
+    audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0

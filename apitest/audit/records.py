@@ -22,10 +22,18 @@ ERROR_CATEGORIES = (
     "payload_too_large",
     "rate_limited",
     "internal_error",
+    "server_error",
     "upstream_error",
     "client_disconnected",
     "fault_injected",
 )
+# Categories of a request the inbound chain refused; ``audit.include_rejected: false`` leaves them out.
+REJECTED_CATEGORIES = frozenset({"missing_credential", "invalid_credential", "insufficient_scope"})
+
+
+class InvalidRecordError(Exception):
+    """The database refused the rows themselves (a constraint or a value), not the connection: retrying the
+    same batch cannot succeed, so the writer retries the records one by one and drops only the bad ones."""
 
 
 @dataclass
@@ -72,6 +80,7 @@ class EventRecord:
     user_agent: str | None = None
     source: str = "wire"
     payload: PayloadRecord | None = None
+    recorded_at: datetime | None = None  # when the writer stored the row (set by the store; orders the live tail)
 
 
 @dataclass
@@ -157,8 +166,13 @@ class AuditStore(Protocol):
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         """Newest first (ts DESC, id DESC), starting after ``after``."""
 
+    async def tail(self, filters: AuditFilters, after: Cursor, limit: int = 1000) -> Page:
+        """Rows stored after ``after``, a ``(recorded_at, id)`` position, oldest write first (the live tail);
+        ``next`` is where to poll from next time. Rows are written when requests end, so a tail by ``ts``
+        would miss long requests."""
+
     async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
-        """Matching rows, counting at most ``cap`` (so big tables stay fast)."""
+        """Matching rows, counting at most ``cap`` (so big tables stay fast): ``cap`` means "cap or more"."""
 
     async def timeseries(self, filters: AuditFilters, bucket_seconds: int) -> list[Bucket]:
         """Buckets over [filters.since, filters.until)."""

@@ -83,6 +83,7 @@ class AuditEvent(Base):
         Index("audit_events_status_idx", "status", text("ts DESC")),
         Index("audit_events_auth_type_idx", "auth_type", text("ts DESC")),
         Index("audit_events_request_id_idx", "request_id"),
+        Index("audit_events_recorded_idx", "recorded_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -107,6 +108,7 @@ class AuditEvent(Base):
     remote_addr: Mapped[str | None] = mapped_column(Text)
     user_agent: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, nullable=False, default="wire")  # wire | tryit | replay
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the writer stored the row
 
 
 class AuditPayload(Base):

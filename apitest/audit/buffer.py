@@ -1,0 +1,307 @@
+"""The bounded audit buffer and its single writer task.
+
+The capture middleware hands every event to :meth:`AuditWriter.offer`, which never blocks and never
+touches the database: it appends to a bounded in-memory queue, or, when the queue is full, drops the
+event, counts it and logs ``audit buffer full; dropping events`` on the 1st and every 1000th drop. One
+writer task takes batches of up to ``batch_size`` events (written as soon as a batch is full, or once
+the oldest queued event has waited ``flush_interval``) and stores each batch in one transaction.
+
+When the database fails, the writer keeps the batch and retries it with exponential backoff while new
+events keep queueing, bounded by the buffer. When the database refuses rows themselves
+(:class:`InvalidRecordError`), the writer retries one record at a time and drops only the bad ones,
+counted and logged. :meth:`AuditWriter.close` drains the queue on shutdown before the engine is disposed;
+whatever cannot be written before its deadline is dropped, counted and logged. Nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from apitest import logs
+from apitest.audit.records import AuditStore, EventRecord, InvalidRecordError
+
+log = logs.get("audit")
+
+DROP_WARN_EVERY = 1000
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # bodies can be up to 2 × max_payload_bytes per event
+
+
+@dataclass
+class AuditStats:
+    """Counters of the audit pipeline, read by ``/metrics`` and the portal dashboard."""
+
+    buffer_size: int = 0  # capacity of the queue
+    queued: int = 0  # events waiting now, including the batch being written
+    accepted_total: int = 0  # events taken into the queue
+    written_total: int = 0  # events stored
+    dropped_total: int = 0  # events lost: buffer full, refused by the database, or not drained in time
+    rejected_total: int = 0  # of the dropped: rows the database refused (a constraint or a value)
+    write_errors_total: int = 0  # failed write attempts (each retry counts)
+    batches_total: int = 0  # successful batch writes
+    batch_seconds_total: float = 0.0  # time spent in successful batch writes
+    last_batch_size: int = 0
+    last_batch_ms: float = 0.0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_write_at: datetime | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain JSON-ready data (timestamps as RFC 3339)."""
+        data = asdict(self)
+        for key in ("last_error_at", "last_write_at"):
+            value = data[key]
+            data[key] = value.isoformat().replace("+00:00", "Z") if value else None
+        data["last_batch_ms"] = round(self.last_batch_ms, 3)
+        data["batch_seconds_total"] = round(self.batch_seconds_total, 6)
+        return data
+
+
+def record_size(record: EventRecord) -> int:
+    payload = record.payload
+    if payload is None:
+        return 512
+    return 1024 + len(payload.request_body or b"") + len(payload.response_body or b"")
+
+
+class AuditWriter:
+    """Bounded queue plus one writer task that batches events into ``store.append_many``."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        buffer_size: int = 4096,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+        retry_initial: float = 0.1,
+        retry_max: float = 5.0,
+        write_timeout: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.buffer_size = max(1, buffer_size)
+        self.batch_size = max(1, batch_size)
+        self.flush_interval = max(0.0, flush_interval)
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.write_timeout = write_timeout
+        self.stats = AuditStats(buffer_size=self.buffer_size)
+        self._queue: deque[tuple[float, EventRecord]] = deque()
+        self._inflight: list[EventRecord] = []
+        self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._accepted_seq = 0  # sequence number of the newest accepted event
+        self._settled_seq = 0  # events written or dropped by the writer, in order
+        self._urgent = 0  # pending flush() calls: write without waiting for the interval
+        self._closing = False
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+
+    # Request path -------------------------------------------------------------------------------
+
+    def offer(self, record: EventRecord) -> bool:
+        """Queue ``record`` without blocking; ``False`` when it was dropped (counted and logged)."""
+        if self._stopped or len(self._queue) >= self.buffer_size:
+            self._drop_full()
+            return False
+        self._queue.append((time.monotonic(), record))
+        self._accepted_seq += 1
+        self.stats.accepted_total += 1
+        self.stats.queued += 1
+        if len(self._queue) == 1 or len(self._queue) >= self.batch_size:
+            self._wakeup.set()
+        return True
+
+    def discard(self, reason: str) -> None:
+        """Count an event that could not even be built (a capture bug); it is logged by the caller."""
+        self.stats.dropped_total += 1
+        self.stats.last_error = reason
+        self.stats.last_error_at = datetime.now(UTC)
+
+    def _drop_full(self) -> None:
+        self.stats.dropped_total += 1
+        if self.stats.dropped_total % DROP_WARN_EVERY == 1:
+            reason = "writer stopped" if self._stopped else "buffer full"
+            log.warning(
+                "audit buffer full; dropping events",
+                extra={"dropped_total": self.stats.dropped_total, "buffer_size": self.buffer_size, "reason": reason},
+            )
+
+    # Lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def flush(self, within: float = 10.0) -> bool:
+        """Write everything accepted so far without waiting for the interval; ``True`` when it all settled."""
+        target = self._accepted_seq
+        self._urgent += 1
+        self._wakeup.set()
+        deadline = time.monotonic() + within
+        try:
+            while self._settled_seq < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._task is None or self._task.done():
+                    return False
+                self._progress.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), remaining)
+            return True
+        finally:
+            self._urgent -= 1
+
+    async def close(self, within: float = 10.0) -> None:
+        """Drain: write what is queued, then stop. Events still unwritten at the deadline are dropped and counted."""
+        self._closing = True
+        self._wakeup.set()
+        task = self._task
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait({task}, timeout=within)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._stopped = True
+        lost = len(self._queue) + len(self._inflight)
+        if lost:
+            self._queue.clear()
+            self._inflight = []
+            self.stats.dropped_total += lost
+            self.stats.queued = 0
+            log.error(
+                "audit drain incomplete; dropping events",
+                extra={"dropped": lost, "dropped_total": self.stats.dropped_total, "timeout_s": within},
+            )
+        log.info("audit writer stopped", extra=self.stats.snapshot())
+
+    # Writer task --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if not (self._closing or self._urgent) and len(self._queue) < self.batch_size:
+                remaining = self._queue[0][0] + self.flush_interval - time.monotonic()
+                if remaining > 0:
+                    self._wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), remaining)
+                    continue
+            self._inflight = self._take()
+            try:
+                await self._write(self._inflight)
+            except Exception:  # a bug here must not end auditing for the life of the process
+                log.exception("audit writer error; dropping batch", extra={"batch_size": len(self._inflight)})
+                self.stats.dropped_total += len(self._inflight)
+            self._settle(len(self._inflight))
+            self._inflight = []
+
+    def _take(self) -> list[EventRecord]:
+        batch: list[EventRecord] = []
+        size = 0
+        while self._queue and len(batch) < self.batch_size:
+            record = self._queue[0][1]
+            size += record_size(record)
+            if batch and size > MAX_BATCH_BYTES:
+                break
+            self._queue.popleft()
+            batch.append(record)
+        return batch
+
+    def _settle(self, count: int) -> None:
+        self._settled_seq += count
+        self.stats.queued -= count
+        self._progress.set()
+
+    async def _write(self, batch: list[EventRecord]) -> None:
+        """Store ``batch``, retrying with backoff while the database fails; returns once every record is
+        written or deliberately dropped."""
+        delay = self.retry_initial
+        while True:
+            started = time.perf_counter()
+            try:
+                await asyncio.wait_for(self.store.append_many(batch), self.write_timeout)
+            except InvalidRecordError:
+                await self._write_each(batch)
+                return
+            except Exception as exc:
+                self._failed(exc, len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            elapsed = time.perf_counter() - started
+            self.stats.written_total += len(batch)
+            self.stats.batches_total += 1
+            self.stats.batch_seconds_total += elapsed
+            self.stats.last_batch_size = len(batch)
+            self.stats.last_batch_ms = elapsed * 1000
+            self.stats.last_write_at = datetime.now(UTC)
+            return
+
+    async def _write_each(self, batch: list[EventRecord]) -> None:
+        """One record per transaction, so one bad row does not take the batch with it."""
+        for record in batch:
+            try:
+                await self._write_one(record)
+            except InvalidRecordError as refused:
+                exc = refused
+                payload = record.payload
+                if payload is not None and payload.replayed_from:
+                    # The replayed event may be gone (retention): keep the row, lose only the link.
+                    try:
+                        await self._write_one(replace(record, payload=replace(payload, replayed_from=None)))
+                        continue
+                    except InvalidRecordError as again:
+                        exc = again
+                self.stats.dropped_total += 1
+                self.stats.rejected_total += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                self.stats.last_error_at = datetime.now(UTC)
+                log.error(
+                    "audit event refused by the database; dropping it",
+                    extra={"event_id": record.id, "method": record.method, "path": record.path, "err": str(exc)},
+                )
+
+    async def _write_one(self, record: EventRecord) -> None:
+        delay = self.retry_initial
+        while True:
+            try:
+                await asyncio.wait_for(self.store.append_many([record]), self.write_timeout)
+            except InvalidRecordError:
+                raise
+            except Exception as exc:
+                self._failed(exc, 1, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            self.stats.written_total += 1
+            self.stats.last_write_at = datetime.now(UTC)
+            return
+
+    def _failed(self, exc: BaseException, batch_size: int, retry_in: float) -> None:
+        message = f"{type(exc).__name__}: {exc}".strip()
+        if isinstance(exc, TimeoutError):
+            message = f"TimeoutError: write took longer than {self.write_timeout:g}s"
+        self.stats.write_errors_total += 1
+        self.stats.last_error = message
+        self.stats.last_error_at = datetime.now(UTC)
+        log.warning(
+            "audit write failed",
+            extra={
+                "err": message,
+                "batch_size": batch_size,
+                "retry_in_s": retry_in,
+                "queued": self.stats.queued,
+                "write_errors_total": self.stats.write_errors_total,
+            },
+        )

@@ -1,0 +1,267 @@
+"""Audit capture: the outermost stage of the ``/v1`` pipeline.
+
+For every request it tees the request-body messages the handler reads and the response messages it
+sends into capped buffers (nothing is delayed or copied beyond ``audit.max_payload_bytes``), and when the
+handler returns (for a stream, when the stream ends or the client goes away) builds one
+:class:`EventRecord` and hands it to the writer with a non-blocking ``offer``. The request path never
+awaits the database.
+
+The event id is assigned here (UUIDv4) and published as ``scope["state"]["audit_event_id"]``, so the
+portal's replay can link to the row it caused. Identity, ``error_category`` / ``error_message``,
+``dispatch_source`` and ``replayed_from`` are read from ``scope["state"]`` after the inner stages ran.
+
+Sizes: ``bytes_in`` and ``request_size_bytes`` are the request-body bytes the application read, and
+``bytes_out`` and ``response_size_bytes`` the response-body bytes it sent; all four are true totals,
+never capped, and counted even when payload capture is off. The stored bodies are prefixes of at most
+``max_payload_bytes`` with ``*_truncated`` set when more was seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apitest import logs
+from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
+from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
+from apitest.auth.identity import Identity
+from apitest.pipeline import ROUTE_KEY
+from apitest.registry import RouteSpec
+from apitest.services import Services
+
+log = logs.get("audit")
+
+EVENT_ID_KEY = "audit_event_id"
+MAX_ERROR_MESSAGE = 2000
+CLIENT_CLOSED = 499  # nginx's "client closed request": the status of a request abandoned before its response
+DEFAULT_CATEGORIES = {
+    400: "bad_request",
+    404: "not_found",
+    409: "conflict",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+class Tee:
+    """A capped copy of a body stream: the first ``cap`` bytes, the true total, and whether more was seen."""
+
+    __slots__ = ("cap", "data", "total", "truncated")
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap  # None: count only
+        self.data = bytearray()
+        self.total = 0
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.total += len(chunk)
+        if self.cap is None:
+            return
+        room = self.cap - len(self.data)
+        if len(chunk) <= room:
+            self.data += chunk
+        else:
+            if room > 0:
+                self.data += chunk[:room]
+            self.truncated = True
+
+    def body(self) -> bytes | None:
+        return bytes(self.data) if self.data else None
+
+
+class Exchange:
+    """What the wrapped ``receive`` and ``send`` observed of one request."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.request = Tee(cap)
+        self.response = Tee(cap)
+        self.status = 0
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        self.started = False  # http.response.start sent
+        self.complete = False  # final http.response.body sent
+        self.client_left = False  # http.disconnect received before the response was complete
+        self.error: BaseException | None = None
+
+    def wrap_receive(self, receive: Receive) -> Receive:
+        async def tee_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.request.add(message.get("body", b""))
+            elif message["type"] == "http.disconnect" and not self.complete:
+                self.client_left = True
+            return message
+
+        return tee_receive
+
+    def wrap_send(self, send: Send) -> Send:
+        async def tee_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.started = True
+                self.status = int(message["status"])
+                self.response_headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                self.response.add(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self.complete = True
+            await send(message)
+
+        return tee_send
+
+    @property
+    def disconnected(self) -> bool:
+        """The response did not finish because the client went away (or the request task was cancelled)."""
+        if self.complete:
+            return False
+        return self.client_left or isinstance(self.error, OSError | asyncio.CancelledError)
+
+
+def header(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in raw:
+        if key.lower() == name:
+            return storable(value.decode("latin-1"))
+    return None
+
+
+def remote_addr(scope: Scope) -> str | None:
+    client = scope.get("client")
+    if not client:
+        return None
+    host, port = client[0], client[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class AuditMiddleware:
+    """Records every request of the ``/v1`` pipeline into ``services.audit`` (a no-op while it is None)."""
+
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+        self.app = app
+        self.services = services
+        audit = services.settings.audit
+        self.capture_payloads = audit.capture_payloads
+        self.capture_headers = audit.capture_headers
+        self.cap = max(0, audit.max_payload_bytes)
+        self.include_rejected = audit.include_rejected
+        self.redactor = Redactor(audit.redact_keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        writer = self.services.audit
+        spec = scope.get(ROUTE_KEY)
+        if writer is None or (isinstance(spec, RouteSpec) and not spec.audited):
+            await self.app(scope, receive, send)
+            return
+        event_id = str(uuid.uuid4())
+        scope.setdefault("state", {})[EVENT_ID_KEY] = event_id
+        ts = datetime.now(UTC)
+        started = time.perf_counter()
+        exchange = Exchange(self.cap if self.capture_payloads else None)
+        try:
+            await self.app(scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
+        except BaseException as exc:
+            exchange.error = exc
+            raise
+        finally:
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            try:
+                record = self.record(scope, exchange, event_id, ts, duration_ms)
+            except Exception:
+                log.exception("audit capture failed", extra={"path": scope.get("path", "")})
+                writer.discard("capture failed")
+            else:
+                if record is not None:
+                    writer.offer(record)
+
+    def record(
+        self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: int
+    ) -> EventRecord | None:
+        state: dict[str, Any] = scope.get("state", {})
+        category, message = state.get("error_category"), state.get("error_message")
+        if not self.include_rejected and category in REJECTED_CATEGORIES:
+            return None
+        status = exchange.status
+        if exchange.disconnected:
+            status = status or CLIENT_CLOSED
+            category = category or "client_disconnected"
+            message = message or (
+                f"client disconnected after {exchange.response.total} response bytes"
+                if exchange.started
+                else "client disconnected before the response started"
+            )
+        elif exchange.error is not None:
+            status = status or 500
+            category = category or "internal_error"
+            message = message or f"{type(exchange.error).__name__}: {exchange.error}"
+        elif not exchange.complete:
+            status = status or 500
+            category = category or "internal_error"
+            message = message or (
+                "handler returned before completing the response"
+                if exchange.started
+                else "handler returned without a response"
+            )
+        if category is None and status >= 500:
+            category, message = "server_error", message or f"handler answered {status}"
+        elif category is None:
+            category = DEFAULT_CATEGORIES.get(status)
+        success = 200 <= status < 400 and exchange.complete and exchange.error is None
+        identity = state.get("identity")
+        if not isinstance(identity, Identity):
+            identity = None
+        spec = scope.get(ROUTE_KEY)
+        source = state.get("dispatch_source")
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        record = EventRecord(
+            id=event_id,
+            ts=ts,
+            method=scope["method"],
+            path=storable(scope["path"]),
+            status=status,
+            success=success,
+            duration_ms=duration_ms,
+            request_id=state.get("request_id") or None,
+            user_subject=(identity.subject or None) if identity else None,
+            user_email=(identity.email or None) if identity else None,
+            auth_type=identity.auth_type if identity else None,
+            api_key_name=(identity.key_name or None) if identity else None,
+            route_name=spec.name if isinstance(spec, RouteSpec) else None,
+            endpoint_group=spec.group if isinstance(spec, RouteSpec) else None,
+            bytes_in=exchange.request.total,
+            bytes_out=exchange.response.total,
+            error_message=storable(str(message))[:MAX_ERROR_MESSAGE] if message else None,
+            error_category=str(category) if category else None,
+            remote_addr=remote_addr(scope),
+            user_agent=header(headers, b"user-agent"),
+            source=source if source in SOURCES else "wire",
+        )
+        if self.capture_payloads:
+            record.payload = self.payload(scope, exchange, state, record.remote_addr)
+        return record
+
+    def payload(self, scope: Scope, exchange: Exchange, state: dict[str, Any], remote: str | None) -> PayloadRecord:
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        replayed_from = state.get("replayed_from")
+        return PayloadRecord(
+            request_headers=self.redactor.headers(headers, SKIPPED_REQUEST_HEADERS) if self.capture_headers else None,
+            request_query=self.redactor.query(scope.get("query_string", b"")) if self.capture_headers else None,
+            request_content_type=header(headers, b"content-type"),
+            request_body=exchange.request.body(),
+            request_size_bytes=exchange.request.total,
+            request_truncated=exchange.request.truncated,
+            request_remote_addr=remote,
+            response_headers=self.redactor.headers(exchange.response_headers) if self.capture_headers else None,
+            response_content_type=header(exchange.response_headers, b"content-type"),
+            response_body=exchange.response.body(),
+            response_size_bytes=exchange.response.total,
+            response_truncated=exchange.response.truncated,
+            replayed_from=str(replayed_from) if replayed_from else None,
+        )

@@ -1,0 +1,273 @@
+"""The audit store on SQLite and PostgreSQL, in SQLAlchemy Core.
+
+Inserts are one transaction per batch: every event row, then every payload row, each as one
+executemany (SQLAlchemy turns it into multi-row ``INSERT ... VALUES`` statements) with ``ON CONFLICT
+DO NOTHING``, so a batch retried after a commit whose acknowledgement was lost is not duplicated. Reads
+use keyset pagination on ``(ts DESC, id DESC)``, counts stop at a cap, and aggregates (timeseries,
+breakdown, percentiles) are computed by the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Select, cast, delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+
+from apitest.audit.records import (
+    AuditFilters,
+    Bucket,
+    Cursor,
+    EventRecord,
+    Group,
+    InvalidRecordError,
+    Page,
+    PayloadRecord,
+    Stats,
+)
+from apitest.audit.sql_filters import EVENTS, PAYLOADS, E, P, breakdown_key, conditions, error_count
+from apitest.db.engine import Database
+
+MAX_PAGE = 1000
+MAX_BUCKETS = 10_000
+PERCENTILES = (0.5, 0.95, 0.99)
+EVENT_FIELDS = [f.name for f in fields(EventRecord) if f.name != "payload"]
+PAYLOAD_FIELDS = [f.name for f in fields(PayloadRecord)]
+
+
+class StoreError(Exception):
+    """The database could not be reached or failed; the message is the driver's, without SQL or values."""
+
+
+def describe(exc: DBAPIError) -> str:
+    orig = exc.orig if exc.orig is not None else exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
+
+
+def event_row(record: EventRecord, recorded_at: datetime) -> dict[str, Any]:
+    row = {name: getattr(record, name) for name in EVENT_FIELDS}
+    row["recorded_at"] = recorded_at
+    return row
+
+
+def payload_row(record: EventRecord) -> dict[str, Any] | None:
+    payload = record.payload
+    if payload is None:
+        return None
+    row: dict[str, Any] = {name: getattr(payload, name) for name in PAYLOAD_FIELDS}
+    for name in ("request_headers", "request_query", "response_headers"):
+        row[name] = row[name] or None
+    for name in ("request_body", "response_body", "replayed_from"):
+        row[name] = row[name] or None
+    row["event_id"] = record.id
+    return row
+
+
+def event_from(row: RowMapping) -> EventRecord:
+    return EventRecord(**{name: row[name] for name in EVENT_FIELDS})
+
+
+def payload_from(row: RowMapping) -> PayloadRecord:
+    values = {name: row[name] for name in PAYLOAD_FIELDS}
+    for name in ("request_body", "response_body"):
+        if values[name] is not None:
+            values[name] = bytes(values[name])
+    return PayloadRecord(**values)
+
+
+def clamp_limit(limit: int) -> int:
+    return max(1, min(MAX_PAGE, limit))
+
+
+def window(filters: AuditFilters, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The aggregate window: ``until`` defaults to now and ``since`` to an hour before; swapped if reversed;
+    ``since`` is truncated to the second so buckets align on whole seconds on every backend."""
+    until = filters.until or now or datetime.now(UTC)
+    since = filters.since or until - timedelta(hours=1)
+    if since > until:
+        since, until = until, since
+    return since.replace(microsecond=0), until
+
+
+def bucket_count(since: datetime, until: datetime, bucket_seconds: int) -> int:
+    return max(1, math.ceil((until - since).total_seconds() / bucket_seconds))
+
+
+def nearest_rank(n: int, p: float) -> int:
+    """0-based index of ``percentile_disc(p)`` among ``n`` sorted values: the first with cume_dist >= p."""
+    return max(0, min(n - 1, math.ceil(p * n) - 1))
+
+
+class SQLAuditStore:
+    """:class:`AuditStore` over the app's :class:`Database` (SQLite or PostgreSQL)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.engine = database.engine
+        self.dialect = database.dialect
+        self._insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+
+    def _where(self, filters: AuditFilters) -> list[ColumnElement[bool]]:
+        return conditions(filters, self.dialect)
+
+    async def append_many(self, records: list[EventRecord]) -> None:
+        if not records:
+            return
+        now = datetime.now(UTC)
+        events = [event_row(r, now) for r in records]
+        payloads = [row for r in records if (row := payload_row(r)) is not None]
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(), events)
+                if payloads:
+                    await conn.execute(self._insert(PAYLOADS).on_conflict_do_nothing(), payloads)
+        except (IntegrityError, DataError) as exc:
+            raise InvalidRecordError(describe(exc)) from exc
+        except DBAPIError as exc:
+            raise StoreError(describe(exc)) from exc
+
+    async def get(self, event_id: str) -> EventRecord | None:
+        stmt = (
+            select(*EVENTS.c, *[P[name] for name in PAYLOAD_FIELDS], P.event_id.label("payload_event_id"))
+            .select_from(EVENTS.outerjoin(PAYLOADS, P.event_id == E.id))
+            .where(E.id == event_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        if row is None:
+            return None
+        record = event_from(row)
+        if row["payload_event_id"] is not None:
+            record.payload = payload_from(row)
+        return record
+
+    async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
+        limit = clamp_limit(limit)
+        stmt = select(*EVENTS.c).where(*self._where(filters))
+        if after is not None:
+            stmt = stmt.where(tuple_(E.ts, E.id) < tuple_(after.ts, after.id))
+        stmt = stmt.order_by(E.ts.desc(), E.id.desc()).limit(limit + 1)
+        events = await self._events(stmt)
+        more = len(events) > limit
+        events = events[:limit]
+        return Page(events, Cursor(events[-1].ts, events[-1].id) if more else None)
+
+    async def tail(self, filters: AuditFilters, after: Cursor, limit: int = 1000) -> Page:
+        """Rows stored after ``after`` (a ``(recorded_at, id)`` position), oldest write first; ``next`` is the
+        position to poll from next time (``after`` itself when nothing new arrived)."""
+        limit = clamp_limit(limit)
+        stmt = (
+            select(*EVENTS.c)
+            .where(*self._where(filters), tuple_(E.recorded_at, E.id) > tuple_(after.ts, after.id))
+            .order_by(E.recorded_at, E.id)
+            .limit(limit)
+        )
+        events = await self._events(stmt)
+        if not events:
+            return Page([], after)
+        last = events[-1]
+        assert last.recorded_at is not None
+        return Page(events, Cursor(last.recorded_at, last.id))
+
+    async def _events(self, stmt: Select[Any]) -> list[EventRecord]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [event_from(row) for row in rows]
+
+    async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
+        where = self._where(filters)
+        if cap is None:
+            stmt = select(func.count()).select_from(EVENTS).where(*where)
+        else:
+            stmt = select(func.count()).select_from(select(E.id).where(*where).limit(max(0, cap)).subquery())
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def timeseries(self, filters: AuditFilters, bucket_seconds: int) -> list[Bucket]:
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be >= 1")
+        since, until = window(filters)
+        n = bucket_count(since, until, bucket_seconds)
+        if n > MAX_BUCKETS:
+            raise ValueError(f"too many buckets ({n} > {MAX_BUCKETS}); use a larger bucket_seconds")
+        start = int(since.timestamp())
+        index: ColumnElement[Any]
+        if self.dialect == "postgresql":
+            index = func.floor((func.extract("epoch", E.ts) - start) / bucket_seconds)
+        else:
+            index = (cast(func.strftime("%s", E.ts), Integer) - start) // bucket_seconds
+        key = cast(index, Integer).label("k")
+        where = [*self._where(_without_window(filters)), E.ts >= since, E.ts < until]
+        stmt = (
+            select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
+            .where(*where)
+            .group_by(key)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        found = {int(k): (int(c), int(e), float(a or 0)) for k, c, e, a in rows}
+        step = timedelta(seconds=bucket_seconds)
+        out = []
+        for i in range(n):
+            count, errors, avg = found.get(i, (0, 0, 0.0))
+            out.append(Bucket(since + i * step, count, errors, round(avg, 1)))
+        return out
+
+    async def breakdown(self, filters: AuditFilters, dimension: str, top: int) -> list[Group]:
+        key = breakdown_key(dimension).label("key")
+        stmt = (
+            select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
+            .where(*self._where(filters))
+            .group_by(key)
+            .order_by(func.count().desc(), key)
+            .limit(max(1, top))
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [Group(str(k), int(c), int(e), round(float(a or 0), 1)) for k, c, e, a in rows]
+
+    async def stats(self, filters: AuditFilters) -> Stats:
+        where = self._where(filters)
+        totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                ranks = [func.percentile_disc(p).within_group(E.duration_ms) for p in PERCENTILES]
+                row = (await conn.execute(select(*totals, *ranks).where(*where))).one()
+                total, errors, avg, peak = row[:4]
+                values = [float(v or 0) for v in row[4:]]
+            else:
+                total, errors, avg, peak = (await conn.execute(select(*totals).where(*where))).one()
+                values = []
+                for p in PERCENTILES:
+                    if not total:
+                        values.append(0.0)
+                        continue
+                    ordered = select(E.duration_ms).where(*where).order_by(E.duration_ms)
+                    stmt = ordered.limit(1).offset(nearest_rank(int(total), p))
+                    values.append(float((await conn.execute(stmt)).scalar_one()))
+        extra = {"avg_ms": round(float(avg or 0), 1), "max_ms": int(peak or 0)}
+        return Stats(int(total), int(errors or 0), values[0], values[1], values[2], extra)
+
+    async def delete_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:
+        total = 0
+        while True:
+            oldest = select(E.id).where(E.ts < cutoff).order_by(E.ts).limit(max(1, batch_size))
+            async with self.engine.begin() as conn:
+                result = await conn.execute(delete(EVENTS).where(E.id.in_(oldest.scalar_subquery())))
+            deleted = max(0, result.rowcount or 0)
+            total += deleted
+            if deleted < batch_size:
+                return total
+            await asyncio.sleep(0)  # let the writer and requests in between batches
+
+
+def _without_window(filters: AuditFilters) -> AuditFilters:
+    return replace(filters, since=None, until=None)

@@ -1,0 +1,100 @@
+"""The audit wired into the real app on SQLite: rows for /v1, none for everything else, drain on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from apitest.audit.component import AuditComponent
+from apitest.audit.records import AuditFilters
+from apitest.audit.store_sql import SQLAuditStore
+from apitest.db.engine import Database
+from apitest.services import Services
+from tests.conftest import ClientFactory
+from tests.support import live_server, make_app, make_settings
+
+
+def audit_on(url: str, **audit: Any) -> dict[str, Any]:
+    return {"database": {"url": url}, "audit": {"enabled": True, "flush_interval_ms": 20, **audit}}
+
+
+async def stored(url: str, filters: AuditFilters | None = None) -> int:
+    database = Database(url)
+    try:
+        return await SQLAuditStore(database).count(filters or AuditFilters())
+    finally:
+        await database.dispose()
+
+
+async def test_v1_requests_are_recorded(client_factory: ClientFactory, sqlite_url: str) -> None:
+    client = await client_factory(audit_on(sqlite_url))
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.audit is not None and services.audit_store is not None
+    for _ in range(3):
+        assert (await client.get("/v1/whoami", headers={"X-Api-Key": "k"})).status_code in (200, 401)
+    assert await services.audit.flush(within=5.0)
+    page = await services.audit_store.list_page(AuditFilters(path="/v1/whoami"))
+    assert len(page.events) == 3
+    row = await services.audit_store.get(page.events[0].id)
+    assert row is not None and row.payload is not None and row.payload.request_headers is not None
+    assert row.payload.request_headers["X-Api-Key"] == ["[redacted]"]
+    assert services.audit.stats.written_total == 3
+
+
+async def test_only_v1_is_audited(client_factory: ClientFactory, sqlite_url: str) -> None:
+    client = await client_factory(audit_on(sqlite_url))
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.audit is not None
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    calls = [
+        ("GET", "/healthz", {}),
+        ("GET", "/readyz", {}),
+        ("GET", "/", {}),
+        ("GET", "/openapi.json", {}),
+        ("GET", "/openapi.yaml", {}),
+        ("GET", "/docs", {}),
+        ("GET", "/.well-known/oauth-protected-resource", {}),
+        ("OPTIONS", "/v1/whoami", preflight),
+        ("GET", "/v1/no-such-endpoint", {}),
+        ("DELETE", "/v1/whoami", {}),
+        ("GET", "/portal/", {}),
+    ]
+    for method, path, headers in calls:
+        await client.request(method, path, headers=headers)
+    assert await services.audit.flush(within=5.0)
+    assert services.audit.stats.accepted_total == 0
+    assert await stored(sqlite_url) == 0
+    await client.get("/v1/whoami")
+    assert await services.audit.flush(within=5.0)
+    assert await stored(sqlite_url) == 1
+
+
+async def test_component_needs_a_database() -> None:
+    settings = make_settings({"database": {"url": "sqlite+aiosqlite:///unused.db"}, "audit": {"enabled": True}})
+    with pytest.raises(RuntimeError, match=r"audit\.enabled requires database\.url"):
+        await AuditComponent(settings).start(Services(settings=settings))
+
+
+async def test_retention_job_is_started_only_with_a_retention(client_factory: ClientFactory, sqlite_url: str) -> None:
+    client = await client_factory(audit_on(sqlite_url, retention_days=0))
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.audit_retention is not None and not services.audit_retention.enabled
+
+
+def test_shutdown_drains_every_served_request(sqlite_url: str) -> None:
+    # A long flush interval keeps everything in the buffer until the lifespan drains it.
+    app = make_app(audit_on(sqlite_url, flush_interval_ms=60_000, batch_size=4096))
+    with live_server(app) as server:
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                replies = await asyncio.gather(*(client.get("/v1/whoami") for _ in range(150)))
+            return [r.status_code for r in replies]
+
+        codes = asyncio.run(burst())
+        assert asyncio.run(stored(sqlite_url)) == 0  # still buffered
+    assert codes == [200] * 150
+    assert asyncio.run(stored(sqlite_url, AuditFilters(path="/v1/whoami", success=True))) == 150
