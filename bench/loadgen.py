@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # seconds, one per response
+    finished_at: list[float] = field(default_factory=list)  # time.perf_counter() of each response
     elapsed: float = 0.0  # seconds from the first request to the last response
 
     @property
@@ -154,20 +156,24 @@ async def closed_loop(
     duration: float,
     request_timeout: float = 30.0,
     drain: float = 30.0,
+    stop: Callable[[], bool] | None = None,
 ) -> LoadResult:
     """``connections`` clients send requests back to back (cycling through ``payloads``) for ``duration``
-    seconds; requests in flight at the deadline are finished (up to ``drain`` s), never cut off."""
+    seconds, or until ``stop()`` is true; requests in flight then are finished (up to ``drain`` s), never cut off."""
     result = LoadResult()
     started = time.perf_counter()
     deadline = started + duration
     last_response = started
+
+    def going() -> bool:
+        return time.perf_counter() < deadline and not (stop is not None and stop())
 
     async def worker(offset: int) -> None:
         nonlocal last_response
         client: _Client | None = None
         i = offset
         try:
-            while time.perf_counter() < deadline:
+            while going():
                 try:
                     if client is None or not client.keep_alive:
                         if client is not None:
@@ -177,6 +183,7 @@ async def closed_loop(
                     status = await asyncio.wait_for(client.request(payloads[i % len(payloads)]), request_timeout)
                     now = time.perf_counter()
                     result.latencies.append(now - t0)
+                    result.finished_at.append(now)
                     result.statuses[status] += 1
                     last_response = max(last_response, now)
                 except (OSError, TimeoutError, ConnectionError) as exc:
@@ -222,6 +229,7 @@ async def burst(
             now = time.perf_counter()
             result.statuses[status] += 1
             result.latencies.append(now - t0)
+            result.finished_at.append(now)
             last = max(last, now)
         except (OSError, TimeoutError, ConnectionError) as exc:
             result.errors[_error_name(exc)] += 1
