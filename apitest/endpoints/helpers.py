@@ -6,13 +6,16 @@ envelope ``{"error": "..."}`` with status 400 (or the status the error carries).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from apitest.services import Services
 
@@ -138,3 +141,90 @@ def query_map(request: Request) -> dict[str, list[str]]:
     for key, value in request.query_params.multi_items():
         out.setdefault(key, []).append(value)
     return dict(sorted(out.items()))
+
+
+def go_number(value: float) -> int | float:
+    """Integral floats as integers (``1.0`` → ``1``), as Go's encoder spells them; others unchanged."""
+    return int(value) if value.is_integer() and abs(value) < 1e21 else value
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return once the client has gone (``http.disconnect``); any request body still arriving is discarded."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def sleep_unless_disconnected(request: Request, seconds: float) -> bool:
+    """Sleep ``seconds`` unless the client disconnects first; ``True`` when the whole time passed.
+
+    Reads the request's receive channel, so call it only where the request body is not needed.
+    """
+    if seconds <= 0:
+        return True
+    watcher = asyncio.ensure_future(wait_for_disconnect(request.receive))
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=seconds)
+    finally:
+        if not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    return watcher not in done
+
+
+class StreamResponse(Response):
+    """A body sent as one ASGI message per produced chunk (``more_body=True``), so each item leaves the
+    server as soon as it is produced instead of being buffered.
+
+    The producer runs against a disconnect watcher and is cancelled as soon as the client goes away (a
+    pending ``delay_ms`` sleep included). A HEAD request gets the status and headers only: the producer
+    never runs, so no item is computed and no delay is waited. ``content_type`` is sent as given (Starlette
+    would append a charset to every ``text/*`` type, and ``text/event-stream`` has none).
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncGenerator[bytes, None],
+        *,
+        content_type: str,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        content_length: int | None = None,
+    ) -> None:
+        self.chunks = chunks
+        self.status_code = status_code
+        self.background = None
+        raw = [(b"content-type", content_type.encode("latin-1"))]
+        if content_length is not None:
+            raw.append((b"content-length", str(content_length).encode("latin-1")))
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        self.raw_headers = raw
+
+    async def _produce(self, send: Send) -> None:
+        try:
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # Let the disconnect watcher and the transport run between chunks even when writes never block.
+                await asyncio.sleep(0)
+        finally:
+            await self.chunks.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD":
+            await self.chunks.aclose()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        producer = asyncio.ensure_future(self._produce(send))
+        watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+        try:
+            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watcher, producer):
+                if not task.done():
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer  # re-raises a producer bug; a cancelled producer means the client left

@@ -94,11 +94,19 @@ def lorem_sentence(words: int, seed: str) -> str:
     return " ".join(chosen) + "."
 
 
-def flaky_roll(seed: str, call_id: int) -> float:
+def call_rng(seed: str, call_id: int) -> PCG:
+    """The generator of one call of flaky, weighted status and latency distributions.
+
+    Seeded with ``(FNV1a64(seed|call_id), FNV1a64(salt|seed|call_id))``; OS-random when ``seed`` is empty.
+    """
     if not seed:
-        return PCG.random().float64()
+        return PCG.random()
     key = f"{seed}|{call_id}"
-    return PCG(fnv1a64(key), fnv1a64("salt|" + key)).float64()
+    return PCG(fnv1a64(key), fnv1a64("salt|" + key))
+
+
+def flaky_roll(seed: str, call_id: int) -> float:
+    return call_rng(seed, call_id).float64()
 
 
 def sha256_hex(text: str) -> str:

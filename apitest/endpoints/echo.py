@@ -1,0 +1,102 @@
+"""Echo group: the request as the fixture received it (method, path, query, redacted headers, body)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest.endpoints.helpers import header_map, json_response, query_map, services_of
+from apitest.registry import INT, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
+
+BODY_CAP = 1024 * 1024  # longer bodies are cut to this prefix, silently
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+_MISSING = object()
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """Up to ``cap`` bytes of the request body; the rest is never read."""
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) >= cap:
+            break
+    return bytes(buf[:cap])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _sorted_keys(value: Any) -> Any:
+    """Objects with their keys sorted, at every depth (the original re-encodes parsed bodies that way)."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """The parsed body, or ``_MISSING`` when it is not strict JSON (no NaN/Infinity, no BOM, UTF-8)."""
+    try:
+        return _sorted_keys(json.loads(body.decode("utf-8"), parse_constant=_reject_constant))
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return _MISSING
+
+
+async def echo(request: Request) -> Response:
+    body = b"" if request.method == "HEAD" else await read_capped(request, BODY_CAP)
+    out: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
+    params = query_map(request)
+    if params:
+        out["query"] = params
+    out["headers"] = header_map(request, services_of(request).settings.audit.redact_keys)
+    if body:
+        parsed = parse_json(body)
+        if parsed is _MISSING:
+            out["body_raw_text"] = body.decode("utf-8", "replace")
+        elif parsed is not None:
+            out["body"] = parsed
+    out["body_size"] = len(body)
+    return json_response(out)
+
+
+ECHO_SCHEMA = obj(
+    {
+        "method": STR,
+        "path": STR,
+        "query": STR_LIST_MAP,
+        "headers": STR_LIST_MAP,
+        "body": {"description": "The body parsed as JSON (object keys sorted), when it is JSON and not null."},
+        "body_raw_text": {"type": "string", "description": "The body as text, when it is not JSON."},
+        "body_size": INT,
+    },
+    required=["method", "path", "headers", "body_size"],
+)
+REQUEST_BODY: dict[str, Any] = {
+    "description": "Any content, of any content type; the first 1 MiB is read and echoed.",
+    "required": False,
+    "content": {"*/*": {"schema": {}}},
+}
+
+
+def _route(method: str) -> RouteSpec:
+    return RouteSpec(
+        f"echo_{method.lower()}",
+        method,
+        "/v1/echo",
+        "echo",
+        "Echoes the request: method, path, query, headers (credentials redacted) and body."
+        if method != "HEAD"
+        else "Echo's headers without a body.",
+        echo,
+        responses={200: ok(ECHO_SCHEMA) if method != "HEAD" else Reply("Success (headers only).", None)},
+        request_body=None if method == "HEAD" else REQUEST_BODY,
+    )
+
+
+ROUTES = [_route(method) for method in METHODS]

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from apitest.endpoints.echo import BODY_CAP
+from tests.conftest import ClientFactory
+
+BASE_HEADERS = {"Accept": ["*/*"], "Accept-Encoding": ["gzip, deflate"], "Connection": ["keep-alive"]}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+async def test_echo_every_method(client: httpx.AsyncClient, method: str) -> None:
+    r = await client.request(method, "/v1/echo", content=b'{"a":1}', headers={"User-Agent": "t"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert list(body) == ["method", "path", "headers", "body", "body_size"]
+    assert body["method"] == method
+    assert body["path"] == "/v1/echo"
+    assert body["body"] == {"a": 1}
+    assert body["body_size"] == 7
+    assert r.content.endswith(b"\n")
+
+
+async def test_echo_head_has_headers_only(client: httpx.AsyncClient) -> None:
+    r = await client.head("/v1/echo")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.content == b""
+
+
+async def test_echo_get_without_body_or_query(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/echo", headers={"User-Agent": "t"})
+    assert r.json() == {
+        "method": "GET",
+        "path": "/v1/echo",
+        "headers": {**BASE_HEADERS, "User-Agent": ["t"]},
+        "body_size": 0,
+    }
+
+
+async def test_echo_query_is_multi_valued_and_sorted(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/echo?z=1&a=2&z=3&empty=")
+    assert r.json()["query"] == {"a": ["2"], "empty": [""], "z": ["1", "3"]}
+    assert list(r.json()["query"]) == ["a", "empty", "z"]
+
+
+async def test_echo_query_is_not_redacted_but_credential_headers_are(client_factory: ClientFactory) -> None:
+    client = await client_factory({"api_keys": {"file": [{"name": "dev", "key": "k-123"}]}})
+    r = await client.get("/v1/echo?api_key=k-123&password=p")
+    assert r.status_code == 200
+    assert r.json()["query"] == {"api_key": ["k-123"], "password": ["p"]}
+    r = await client.get("/v1/echo", headers={"X-API-Key": "k-123"})
+    assert r.json()["headers"]["X-Api-Key"] == ["[redacted]"]
+
+
+async def test_echo_headers_are_canonical_and_redacted(client: httpx.AsyncClient) -> None:
+    r = await client.get(
+        "/v1/echo",
+        headers=[
+            ("proxy-authorization", "Basic x"),
+            ("x-client-secret", "s1"),
+            ("x-amz-security-token", "t"),
+            ("cookie", "c=1"),
+            ("x-session-id", "s"),
+            ("x-multi", "1"),
+            ("X-Multi", "2"),
+        ],
+    )
+    headers = r.json()["headers"]
+    assert headers["Proxy-Authorization"] == ["[redacted]"]
+    assert headers["X-Client-Secret"] == ["[redacted]"]
+    assert headers["X-Amz-Security-Token"] == ["[redacted]"]
+    assert headers["Cookie"] == ["[redacted]"]
+    assert headers["X-Session-Id"] == ["s"]
+    assert headers["X-Multi"] == ["1", "2"]
+    assert "Host" not in headers
+    assert list(headers) == sorted(headers)
+
+
+async def test_echo_configured_redact_keys_replace_the_default(client_factory: ClientFactory) -> None:
+    client = await client_factory({"audit": {"redact_keys": ["x-custom"]}})
+    headers = (await client.get("/v1/echo", headers={"X-Custom-Thing": "v", "Authorization": "a"})).json()["headers"]
+    assert headers["X-Custom-Thing"] == ["[redacted]"]
+    assert headers["Authorization"] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("content", "fields"),
+    [
+        (
+            b'{"b":1,"a":{"d":[1,{"z":0,"y":0}],"c":null}}',
+            {"body": {"a": {"c": None, "d": [1, {"y": 0, "z": 0}]}, "b": 1}},
+        ),
+        (b"[1, 2.5, true]", {"body": [1, 2.5, True]}),
+        (b'"text"', {"body": "text"}),
+        (b"0", {"body": 0}),
+        (b"false", {"body": False}),
+        (b"{}", {"body": {}}),
+        (b" null ", {}),
+        (b"not json", {"body_raw_text": "not json"}),
+        (b"   ", {"body_raw_text": "   "}),
+        (b"NaN", {"body_raw_text": "NaN"}),
+        (b'{"a":Infinity}', {"body_raw_text": '{"a":Infinity}'}),
+        (b'\xef\xbb\xbf{"a":1}', {"body_raw_text": '\ufeff{"a":1}'}),
+        (b'{"a":"\xff"}', {"body_raw_text": '{"a":"\ufffd"}'}),
+        (b"a=1&b=2", {"body_raw_text": "a=1&b=2"}),
+    ],
+)
+async def test_echo_body(client: httpx.AsyncClient, content: bytes, fields: dict[str, object]) -> None:
+    r = await client.post("/v1/echo", content=content, headers={"Content-Type": "text/plain"})
+    body = r.json()
+    assert {k: body[k] for k in ("body", "body_raw_text") if k in body} == fields
+    assert body["body_size"] == len(content)
+
+
+async def test_echo_body_keys_are_sorted_on_the_wire(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", content=b'{"b":1,"a":2}')
+    assert b'"body":{"a":2,"b":1},"body_size":13}\n' in r.content
+
+
+async def test_echo_parses_json_whatever_the_content_type(client: httpx.AsyncClient) -> None:
+    r = await client.put("/v1/echo", content=b'{"x":1}', headers={"Content-Type": "application/xml"})
+    assert r.json()["body"] == {"x": 1}
+
+
+async def test_echo_caps_the_body_at_1_mib(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", content=b"x" * (BODY_CAP + 10))
+    body = r.json()
+    assert body["body_size"] == BODY_CAP == 1048576
+    assert body["body_raw_text"] == "x" * BODY_CAP
+
+
+async def test_echo_body_of_exactly_1_mib(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", content=b"y" * BODY_CAP)
+    assert r.json()["body_size"] == BODY_CAP
+
+
+async def test_echo_has_no_options_operation(client: httpx.AsyncClient) -> None:
+    r = await client.options("/v1/echo")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"
