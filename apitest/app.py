@@ -26,9 +26,11 @@ from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
 from apitest.docs import DocsSite
 from apitest.lifecycle import Lifecycle
+from apitest.metrics import MetricsSite
 from apitest.middleware.access_log import AccessLogMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
+from apitest.middleware.metrics import MetricsMiddleware
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
@@ -83,6 +85,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     services.routes = enabled_routes(settings.enabled_groups())
     services.openapi = document = build_openapi(settings, services.routes)
     components = components_for(settings)
+    metrics = MetricsSite(services)
+    if metrics.enabled:
+        components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,6 +108,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *metrics.routes(protect=lambda inner: AuthMiddleware(inner, settings=settings)),
         *DocsSite(settings, document).routes(),
     ]
     routes += v1_routes(services.routes, build_pipeline(services))
@@ -110,6 +116,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
+        *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
     ]

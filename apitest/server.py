@@ -15,6 +15,7 @@ import asyncio
 import multiprocessing
 import multiprocessing.process
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -28,6 +29,7 @@ from apitest.app import create_app
 from apitest.config import Settings, load_settings
 from apitest.http_guard import GuardedHttpToolsProtocol
 from apitest.lifecycle import Lifecycle
+from apitest.metrics import mark_worker_dead, prepare_multiprocess_dir
 
 log = logs.get("server")
 CONFIG_ENV = "APITEST_CONFIG_PATH"
@@ -105,6 +107,7 @@ def _worker_main(config: uvicorn.Config, pre_shutdown_delay: float, sockets: lis
 def _supervise(config: uvicorn.Config, workers: int, pre_shutdown_delay: float) -> None:
     """Bind once, spawn ``workers`` processes sharing the socket, forward SIGTERM/SIGINT, restart crashes."""
     sock = config.bind_socket()
+    metrics_dir, own_metrics_dir = prepare_multiprocess_dir()  # before any worker imports prometheus-client
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
@@ -127,11 +130,14 @@ def _supervise(config: uvicorn.Config, workers: int, pre_shutdown_delay: float) 
         for i, proc in enumerate(procs):
             if not proc.is_alive() and not stopping.is_set():
                 log.warning("worker exited; restarting", extra={"pid": proc.pid, "exitcode": proc.exitcode})
+                mark_worker_dead(proc.pid)
                 procs[i] = spawn()
         stopping.wait(0.5)
     for proc in procs:
         proc.join()
     sock.close()
+    if own_metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def serve(settings: Settings, config_path: str) -> None:

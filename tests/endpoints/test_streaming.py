@@ -201,7 +201,11 @@ async def test_items_arrive_spaced_by_delay_ms(live: Live, audit_db: Path) -> No
         # stream would deliver them together, at the end); the margin absorbs scheduling jitter.
         gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
         assert all(gap >= delay - 0.1 for gap in gaps), (kind, gaps)
-        assert arrivals[0] - started < delay, f"{kind}: the first item waited for the stream"
+        # The first item arrives well before the stream ends, and before a buffered stream could even be
+        # complete ((count - 1) * delay after the request); a busy server may be slow to start, hence no
+        # tighter bound from the start.
+        assert arrivals[-1] - arrivals[0] >= (count - 1) * delay - 0.1, (kind, arrivals)
+        assert arrivals[0] - started < (count - 1) * delay, f"{kind}: the first item waited for the stream"
     for kind in KINDS:
         rows = await wait_for_rows(audit_db, f"streaming_{kind}", 1)
         assert rows == [(200, len(expected_body(kind, FIXED_WORDS[:count])))], "the audit saw the whole stream"
@@ -218,5 +222,5 @@ async def test_stream_stops_when_the_client_disconnects(live: Live) -> None:
         closed_at = time.monotonic()
     call = live.recorder.last("/v1/streaming/ndjson")
     assert await asyncio.to_thread(call.done.wait, 2), "the stream kept running after the client left"
-    assert call.ended_at is not None and call.ended_at - closed_at < 0.5
-    assert call.body_messages < 10
+    assert call.ended_at is not None and call.ended_at - closed_at < 1.0
+    assert call.body_messages < 20  # of 1000 items

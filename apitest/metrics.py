@@ -1,0 +1,347 @@
+"""Prometheus metrics: request counts and latency, the audit pipeline, the database pool, build info.
+
+Request metrics are recorded by :class:`~apitest.middleware.metrics.MetricsMiddleware`. Everything
+else lives in other components (the audit writer's :class:`~apitest.audit.buffer.AuditStats`, the
+SQLAlchemy pool) and is copied into the metric objects by :meth:`Metrics.sync`: at every scrape, and,
+with several workers, once a second in every worker.
+
+Several workers: ``apitest serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before
+it spawns them (:func:`prepare_multiprocess_dir`), so prometheus-client keeps each worker's values in
+files there and any worker answering ``/metrics`` adds them all up. Counters sum over every worker
+that ever ran; gauges over the live ones (``livesum``) or the newest value (``livemostrecent``).
+
+References:
+  - https://prometheus.github.io/client_python/multiprocess/
+  - https://prometheus.io/docs/practices/naming/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from apitest import __version__, logs
+
+if TYPE_CHECKING:
+    from apitest.services import Services
+
+log = logs.get("metrics")
+# The *_created series would double the output, and nothing here reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SYNC_INTERVAL = 1.0  # seconds between background syncs when several workers share the metrics
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+def multiprocess_dir() -> str | None:
+    """The shared metrics directory when prometheus-client runs in multiprocess mode."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess_dir() -> tuple[str, bool]:
+    """Before spawning workers: use ``$PROMETHEUS_MULTIPROC_DIR`` (emptied) or a new temporary directory.
+
+    Left-over files from an earlier run would be added to this run's counters, so the directory is
+    always emptied first. Returns the path and whether it was created here (then the caller removes it).
+    """
+    path = multiprocess_dir()
+    if path is None:
+        path = tempfile.mkdtemp(prefix="apitest-metrics-")
+        os.environ[MULTIPROC_ENV] = path
+        return path, True
+    else:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            full = os.path.join(path, name)
+            if os.path.isdir(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+    return path, False
+
+
+def mark_worker_dead(pid: int | None) -> None:
+    """Forget a dead worker's live gauges (its counters keep counting in the totals)."""
+    if pid is not None and multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class StatsLike(Protocol):
+    """What the metrics read from :class:`~apitest.audit.buffer.AuditStats`."""
+
+    buffer_size: int
+    queued: int
+    accepted_total: int
+    written_total: int
+    dropped_total: int
+    rejected_total: int
+    write_errors_total: int
+    batches_total: int
+    batch_seconds_total: float
+    last_batch_size: int
+    last_batch_ms: float
+
+
+# AuditStats counter -> metric name (without the _total suffix prometheus-client adds)
+AUDIT_COUNTERS: dict[str, tuple[str, str]] = {
+    "accepted_total": ("apitest_audit_events_accepted", "Audit events taken into the buffer."),
+    "written_total": ("apitest_audit_events_written", "Audit events stored in the database."),
+    "dropped_total": ("apitest_audit_events_dropped", "Audit events lost (buffer full, refused, or not drained)."),
+    "rejected_total": ("apitest_audit_events_rejected", "Of the dropped events: rows the database refused."),
+    "write_errors_total": ("apitest_audit_write_errors", "Failed audit write attempts (each retry counts)."),
+    "batches_total": ("apitest_audit_batches", "Successful audit batch writes."),
+    "batch_seconds_total": ("apitest_audit_batch_duration_seconds", "Time spent in successful audit batch writes."),
+}
+
+
+@dataclass
+class _Seen:
+    """Last cumulative values copied from one stats object, so counters grow by the difference."""
+
+    source: int = 0  # id() of the stats object; a new one (a new lifespan) starts from zero
+    values: dict[str, float] | None = None
+
+
+class Metrics:
+    """The metric objects of one app, plus how to render them."""
+
+    def __init__(self, *, multiprocess_path: str | None = None) -> None:
+        self.multiprocess_path = multiprocess_path
+        self.registry = CollectorRegistry(auto_describe=True)
+        if multiprocess_path is None:
+            for collector in (ProcessCollector, PlatformCollector, GCCollector):
+                collector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "apitest_http_requests",
+            "HTTP requests answered, by route name, method, status and auth type.",
+            ["route", "method", "status", "auth_type"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "apitest_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response body.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "apitest_http_requests_in_flight", "Requests being served now.", registry=r, multiprocess_mode="livesum"
+        )
+        self.build_info = Gauge(
+            "apitest_build_info",
+            "Always 1; the labels name the running build.",
+            ["version", "python_version", "python_implementation"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(__version__, platform.python_version(), platform.python_implementation()).set(1)
+        self.start_time = Gauge(
+            "apitest_start_time_seconds",
+            "Unix time the server started.",
+            registry=r,
+            multiprocess_mode="min",
+        )
+        self.start_time.set(time.time())
+        self.audit_enabled = Gauge(
+            "apitest_audit_enabled", "1 when the audit log is on.", registry=r, multiprocess_mode="max"
+        )
+        self.audit_queued = Gauge(
+            "apitest_audit_queued",
+            "Audit events waiting to be written, including the batch being written.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.audit_capacity = Gauge(
+            "apitest_audit_buffer_capacity",
+            "Audit events the buffers can hold.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.audit_last_batch_size = Gauge(
+            "apitest_audit_last_batch_size",
+            "Events in the newest successful batch write.",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.audit_last_batch_seconds = Gauge(
+            "apitest_audit_last_batch_duration_seconds",
+            "Duration of the newest successful batch write.",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.audit_counters = {attr: Counter(name, doc, registry=r) for attr, (name, doc) in AUDIT_COUNTERS.items()}
+        self.db_pool = Gauge(
+            "apitest_db_pool_connections",
+            "Database pool connections by state (checked_out, idle, overflow) and the configured limit (max).",
+            ["state"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._seen = _Seen()
+
+    # Scrape-time copies ------------------------------------------------------------------------
+
+    def sync(self, services: Services) -> None:
+        """Copy the audit stats and the pool state of this process into the metric objects."""
+        stats = audit_stats_of(services)
+        self.audit_enabled.set(1 if services.settings.audit.enabled else 0)
+        if stats is not None:
+            self._sync_audit(stats)
+        self._sync_pool(services)
+
+    def _sync_audit(self, stats: StatsLike) -> None:
+        self.audit_queued.set(stats.queued)
+        self.audit_capacity.set(stats.buffer_size)
+        self.audit_last_batch_size.set(stats.last_batch_size)
+        self.audit_last_batch_seconds.set(stats.last_batch_ms / 1000)
+        current = {attr: float(getattr(stats, attr)) for attr in AUDIT_COUNTERS}
+        if self._seen.source != id(stats) or self._seen.values is None:
+            previous = dict.fromkeys(current, 0.0)
+        else:
+            previous = self._seen.values
+        for attr, value in current.items():
+            delta = value - previous[attr]
+            if delta > 0:
+                self.audit_counters[attr].inc(delta)
+        self._seen = _Seen(source=id(stats), values=current)
+
+    def _sync_pool(self, services: Services) -> None:
+        database = services.database
+        pool: Any = getattr(getattr(database, "engine", None), "pool", None)
+        if pool is None or not hasattr(pool, "checkedout"):
+            for state in ("checked_out", "idle", "overflow", "max"):
+                self.db_pool.labels(state).set(0)
+            return
+        settings = services.settings.database
+        self.db_pool.labels("checked_out").set(pool.checkedout())
+        self.db_pool.labels("idle").set(pool.checkedin())
+        self.db_pool.labels("overflow").set(max(0, pool.overflow()))
+        self.db_pool.labels("max").set(settings.max_open_conns if database and database.dialect != "sqlite" else 0)
+
+    # Output ------------------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        if self.multiprocess_path is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_path)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+
+def audit_stats_of(services: Services) -> StatsLike | None:
+    """The running audit writer's stats, when the audit log is on."""
+    writer = getattr(services, "audit", None)
+    stats = getattr(writer, "stats", None)
+    return stats if stats is not None and hasattr(stats, "written_total") else None
+
+
+class MetricsSite:
+    """``GET /metrics`` plus the background sync; one per app (a :class:`~apitest.app.Component`)."""
+
+    name = "metrics"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings.metrics
+        self.metrics = Metrics(multiprocess_path=multiprocess_dir())
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def routes(self, protect: Any = None) -> list[BaseRoute]:
+        """The ``/metrics`` route; ``protect`` wraps it in the inbound auth chain when
+        ``metrics.require_auth`` is on."""
+        if not self.enabled:
+            return []
+        endpoint: ASGIApp = MetricsEndpoint(self)
+        if self.settings.require_auth:
+            assert protect is not None, "metrics.require_auth needs the auth chain"
+            endpoint = protect(RequireCredential(endpoint))
+        return [Route("/metrics", endpoint, methods=["GET"], name="metrics")]
+
+    def exposition(self) -> bytes:
+        self.metrics.sync(self.services)
+        return self.metrics.render()
+
+    # Component -----------------------------------------------------------------------------------
+
+    async def start(self, services: Services) -> None:
+        if self.enabled and self.metrics.multiprocess_path is not None:
+            self._task = asyncio.create_task(self._sync_forever(), name="metrics-sync")
+
+    async def stop(self, services: Services) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.enabled:
+            self.metrics.sync(services)  # the final audit counts (after the drain) reach the files
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
+            try:
+                self.metrics.sync(self.services)
+            except Exception:  # a metrics bug must not take the worker down
+                log.exception("metrics sync failed")
+
+
+class MetricsEndpoint:
+    """``GET /metrics`` as a plain ASGI app, so the auth chain can wrap it."""
+
+    def __init__(self, site: MetricsSite) -> None:
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.site.exposition()
+        if Request(scope, receive).method == "HEAD":
+            body = b""
+        response = Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+
+class RequireCredential:
+    """Behind the inbound chain: refuse the anonymous identity, so ``require_auth`` means a credential."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        identity = scope.get("state", {}).get("identity")
+        if getattr(identity, "auth_type", "anonymous") == "anonymous":
+            from apitest.endpoints.helpers import error_response
+
+            response = error_response("missing credential", 401, {"WWW-Authenticate": 'Bearer realm="api-test"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,173 @@
+"""/metrics: request counts by route name, status and auth type; latency; audit and pool gauges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from apitest.metrics import Metrics
+from apitest.services import Services
+from tests.support import make_settings
+
+SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
+
+
+def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Exposition text -> {(name, labels): value}."""
+    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"unparseable metrics line: {line!r}"
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m["labels"] or ""))
+        out[(m["name"], labels)] = float(m["value"])
+    return out
+
+
+def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def scrape(client: httpx.AsyncClient, **kwargs: object) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    r = await client.get("/metrics", **kwargs)  # type: ignore[arg-type]
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return parse(r.text)
+
+
+async def test_requests_counted_by_route_name_status_and_auth_type(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/whoami", "/v1/whoami", "/v1/status/503", "/v1/status/418", "/healthz", "/no/such/path-123"):
+        await client.get(path)
+    s = await scrape(client)
+    total = "apitest_http_requests_total"
+    assert value(s, total, route="whoami", method="GET", status="200", auth_type="anonymous") == 2
+    assert value(s, total, route="status", method="GET", status="503", auth_type="anonymous") == 1
+    assert value(s, total, route="status", method="GET", status="418", auth_type="anonymous") == 1
+    assert value(s, total, route="/healthz", method="GET", status="200", auth_type="none") == 1
+    assert value(s, total, route="unmatched", method="GET", status="404", auth_type="none") == 1
+    # raw paths never become label values
+    assert not any("path-123" in v or "/v1/status/503" in v for _, labels in s for _, v in labels)
+    assert value(s, "apitest_http_request_duration_seconds_count", route="whoami", method="GET") == 2
+    assert value(s, "apitest_http_request_duration_seconds_bucket", route="whoami", method="GET", le="+Inf") == 2
+
+
+async def test_latency_histogram_sees_slow_requests(client: httpx.AsyncClient) -> None:
+    await client.get("/v1/slow", params={"ms": "120"})
+    s = await scrape(client)
+    bucket = "apitest_http_request_duration_seconds_bucket"
+    assert value(s, bucket, route="slow", method="GET", le="0.1") == 0
+    assert value(s, bucket, route="slow", method="GET", le="0.25") == 1
+    assert value(s, "apitest_http_request_duration_seconds_sum", route="slow", method="GET") >= 0.12
+
+
+async def test_unknown_methods_share_one_label(client: httpx.AsyncClient) -> None:
+    await client.request("BREW", "/v1/whoami")
+    s = await scrape(client)
+    # no operation matched, so the label is the path template, not an operation name
+    total = "apitest_http_requests_total"
+    assert value(s, total, route="/v1/whoami", method="OTHER", status="405", auth_type="none") == 1
+
+
+async def test_build_info_and_start_time(client: httpx.AsyncClient) -> None:
+    from apitest import __version__
+
+    s = await scrape(client)
+    (info,) = [labels for (name, labels) in s if name == "apitest_build_info"]
+    assert ("version", __version__) in info
+    assert value(s, "apitest_start_time_seconds") > 1.7e9
+    assert value(s, "process_resident_memory_bytes") > 0  # single-process mode keeps the process collector
+
+
+async def test_disabled_metrics_are_not_served(client_factory) -> None:
+    client = await client_factory({"metrics": {"enabled": False}})
+    assert (await client.get("/metrics")).status_code == 404
+
+
+async def test_audit_pipeline_and_pool_gauges(client_factory, sqlite_url: str) -> None:
+    client = await client_factory({"database": {"url": sqlite_url}, "audit": {"enabled": True, "buffer_size": 64}})
+    for _ in range(5):
+        await client.get("/v1/whoami")
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.audit is not None
+    assert await services.audit.flush()
+    s = await scrape(client)
+    assert value(s, "apitest_audit_enabled") == 1
+    assert value(s, "apitest_audit_events_written_total") == 5
+    assert value(s, "apitest_audit_events_accepted_total") == 5
+    assert value(s, "apitest_audit_events_dropped_total") == 0
+    assert value(s, "apitest_audit_buffer_capacity") == 64
+    assert value(s, "apitest_audit_batches_total") >= 1
+    assert 1 <= value(s, "apitest_audit_last_batch_size") <= 5
+    assert value(s, "apitest_audit_batch_duration_seconds_total") > 0
+    assert value(s, "apitest_db_pool_connections", state="checked_out") == 0
+    # a second scrape does not count the same events twice
+    s = await scrape(client)
+    assert value(s, "apitest_audit_events_written_total") == 5
+
+
+@dataclass
+class FakeStats:
+    buffer_size: int = 10
+    queued: int = 0
+    accepted_total: int = 0
+    written_total: int = 0
+    dropped_total: int = 0
+    rejected_total: int = 0
+    write_errors_total: int = 0
+    batches_total: int = 0
+    batch_seconds_total: float = 0.0
+    last_batch_size: int = 0
+    last_batch_ms: float = 0.0
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.stats = FakeStats()
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([{"dropped_total": 3}], {"dropped": 3}),
+        ([{"dropped_total": 3}, {"dropped_total": 3}], {"dropped": 3}),
+        ([{"dropped_total": 3}, {"dropped_total": 10, "write_errors_total": 2}], {"dropped": 10, "errors": 2}),
+        # a new writer (a new lifespan) starts from zero: its counts add to what was already exported
+        ([{"dropped_total": 3}, "new", {"dropped_total": 1}], {"dropped": 4}),
+    ],
+)
+def test_cumulative_stats_become_monotonic_counters(steps: list[object], expected: dict[str, float]) -> None:
+    metrics = Metrics()
+    services = Services(settings=make_settings())
+    writer = FakeWriter()
+    services.audit = writer  # type: ignore[assignment]
+    for step in steps:
+        if step == "new":
+            writer = FakeWriter()
+            services.audit = writer  # type: ignore[assignment]
+            continue
+        assert isinstance(step, dict)
+        for key, v in step.items():
+            setattr(writer.stats, key, v)
+        metrics.sync(services)
+    s = parse(metrics.render().decode())
+    assert value(s, "apitest_audit_events_dropped_total") == expected.get("dropped", 0)
+    assert value(s, "apitest_audit_write_errors_total") == expected.get("errors", 0)
+
+
+def test_queue_depth_and_last_batch_are_gauges() -> None:
+    metrics = Metrics()
+    services = Services(settings=make_settings())
+    writer = FakeWriter()
+    services.audit = writer  # type: ignore[assignment]
+    writer.stats.queued, writer.stats.last_batch_size, writer.stats.last_batch_ms = 7, 42, 12.5
+    metrics.sync(services)
+    writer.stats.queued = 2
+    metrics.sync(services)
+    s = parse(metrics.render().decode())
+    assert value(s, "apitest_audit_queued") == 2
+    assert value(s, "apitest_audit_last_batch_size") == 42
+    assert value(s, "apitest_audit_last_batch_duration_seconds") == pytest.approx(0.0125)
