@@ -14,6 +14,7 @@ import httpx
 from apitest import __version__, logs
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
 from apitest.config.reference import register as register_config_docs
+from apitest.doctor import register as register_doctor
 
 DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:8080/healthz"
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Feature modules add subcommands here: each is called with the subparsers object.
 EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 EXTENSIONS.append(register_config_docs)
+EXTENSIONS.append(register_doctor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
