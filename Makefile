@@ -6,10 +6,15 @@ BIN := $(VENV)/bin
 CONFIG ?= configs/apitest.dev.yaml
 ADDRESS ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
+ENV_FILE ?= .env.dev
+# DEV_DOCKER=0: make dev never uses Docker (local Postgres + in-process mock IdP) even when an engine answers
+DEV_DOCKER ?= auto
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability \
-        lint typecheck verify fmt clean
+        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,14 +34,43 @@ install: $(BIN)/apitest ## Create .venv and install apitest
 install-dev: $(VENV)/.dev-installed ## Install apitest with the test and lint tools
 
 dev-secrets: ## Write .env.dev once with random APITEST_COOKIE_SECRET, APITEST_DEV_KEY, APITEST_DEV_BEARER
-	@if [ ! -f .env.dev ]; then \
+	@if [ ! -f $(ENV_FILE) ]; then \
 		umask 077; \
 		{ echo "export APITEST_COOKIE_SECRET=$$($(PYTHON) -c 'import secrets;print(secrets.token_urlsafe(48))')"; \
 		  echo "export APITEST_DEV_KEY=apitest_$$($(PYTHON) -c 'import secrets;print(secrets.token_urlsafe(24))')"; \
 		  echo "export APITEST_DEV_BEARER=apitest_bearer_$$($(PYTHON) -c 'import secrets;print(secrets.token_urlsafe(24))')"; \
-		} > .env.dev; \
-		echo "wrote .env.dev (mode 600)"; \
-	else echo ".env.dev exists; keeping it"; fi
+		} > $(ENV_FILE); \
+		echo "wrote $(ENV_FILE) (mode 600)"; \
+	else echo "$(ENV_FILE) exists; keeping it"; fi
+
+dev: install-dev dev-secrets ## Live-like stack: Postgres, OIDC sign-in, audit (Docker: compose + Keycloak; else local Postgres + mock IdP)
+	@if [ "$(DEV_DOCKER)" != 0 ] && docker info >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory dev-up && \
+		APITEST_DB_URL=postgresql+asyncpg://api:api@127.0.0.1:5432/apitest \
+		APITEST_OIDC_ISSUER=http://localhost:8081/realms/api-test \
+		exec $(BIN)/python -m apitest.devstack --env-file $(ENV_FILE) --address $(ADDRESS) --wait 180; \
+	else \
+		echo "dev: no Docker engine; using PostgreSQL on 127.0.0.1:5432 (or APITEST_DB_URL) and oidc-provider-mock"; \
+		exec $(BIN)/python -m apitest.devstack --env-file $(ENV_FILE) --address $(ADDRESS) --wait 10; \
+	fi
+
+dev-up: dev-secrets ## Start the compose postgres and keycloak (docker-compose.yml)
+	$(COMPOSE) up -d postgres keycloak
+
+dev-down: ## Stop the compose stack (keeps the database volume)
+	$(COMPOSE) down
+
+dev-logs: ## Follow the compose stack's logs
+	$(COMPOSE) logs -f
+
+doctor: install ## Diagnose CONFIG and its surroundings (DOCTOR_ARGS="--url http://127.0.0.1:8080")
+	@if [ -f $(ENV_FILE) ]; then source $(ENV_FILE); fi; $(BIN)/apitest doctor --config $(CONFIG) $(DOCTOR_ARGS)
+
+config-docs: install ## Regenerate docs/configuration.md from the settings model
+	$(BIN)/apitest config-docs
+
+image: ## Build the container image apitest:dev (needs a Docker engine)
+	docker build -t apitest:dev .
 
 dev-anon: install dev-secrets ## Run with the embedded defaults: anonymous access, SQLite audit, open portal
 	@source .env.dev && echo "apitest on http://$(ADDRESS)  (portal: http://$(ADDRESS)/portal/, dev key: $$APITEST_DEV_KEY)" && \
@@ -71,8 +105,9 @@ fmt: install-dev ## Format the code
 typecheck: install-dev ## mypy --strict on apitest/
 	$(BIN)/mypy
 
-verify: lint typecheck ## Lint, types and every test suite with coverage
-	$(BIN)/pytest --cov=apitest --cov-report=term $(PYTEST_ARGS)
+verify: lint typecheck ## Lint, types, docs freshness and every suite (integration, browser too) with 85% coverage
+	$(BIN)/apitest config-docs --check
+	$(BIN)/pytest --cov=apitest --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 clean: ## Remove caches and local data (keeps .venv and .env.dev)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data
