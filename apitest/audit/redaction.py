@@ -17,6 +17,7 @@ from apitest.endpoints.helpers import canonical_header_name, is_redacted
 
 REDACTED = "[redacted]"
 SKIPPED_REQUEST_HEADERS = frozenset({"Host", "Transfer-Encoding"})  # the original's header map has neither
+NAME_CACHE_SIZE = 1024
 
 
 def storable(text: str) -> str:
@@ -24,13 +25,38 @@ def storable(text: str) -> str:
 
 
 class Redactor:
-    """Builds the redacted maps; ``keys`` are the configured ``audit.redact_keys``."""
+    """Builds the redacted maps; ``keys`` are the configured ``audit.redact_keys``.
+
+    Every request pays for this on its own path, so the verdict per name is cached (the set of header
+    and parameter names a fixture sees is small; the cache is emptied if a client floods it).
+    """
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = [k.lower() for k in keys if k]
+        self._headers: dict[bytes, tuple[str, bool]] = {}  # raw name -> (canonical name, redacted)
+        self._params: dict[str, bool] = {}
 
     def redacts(self, name: str) -> bool:
         return is_redacted(name, self.keys)
+
+    def _header_name(self, raw: bytes) -> tuple[str, bool]:
+        found = self._headers.get(raw)
+        if found is None:
+            name = storable(canonical_header_name(raw.decode("latin-1")))
+            found = (name, self.redacts(name))
+            if len(self._headers) >= NAME_CACHE_SIZE:
+                self._headers.clear()
+            self._headers[raw] = found
+        return found
+
+    def _param_redacted(self, name: str) -> bool:
+        found = self._params.get(name)
+        if found is None:
+            found = self.redacts(name)
+            if len(self._params) >= NAME_CACHE_SIZE:
+                self._params.clear()
+            self._params[name] = found
+        return found
 
     def headers(
         self, raw: Iterable[tuple[bytes, bytes]], skip: frozenset[str] = frozenset()
@@ -38,24 +64,25 @@ class Redactor:
         """ASGI header pairs as canonical name → values (arrival order), names sorted; ``None`` if empty."""
         out: dict[str, list[str]] = {}
         for raw_name, raw_value in raw:
-            name = canonical_header_name(raw_name.decode("latin-1"))
+            name, secret = self._header_name(raw_name)
             if name in skip:
                 continue
-            out.setdefault(storable(name), []).append(storable(raw_value.decode("utf-8", "replace")))
-        return self._finish(out)
+            if secret:
+                out[name] = [REDACTED]  # the value is never decoded or kept
+                continue
+            out.setdefault(name, []).append(storable(raw_value.decode("utf-8", "replace")))
+        return dict(sorted(out.items())) if out else None
 
     def query(self, query_string: bytes) -> dict[str, list[str]] | None:
         """A raw query string as name → values (order kept), names sorted; ``None`` if empty."""
+        if not query_string:
+            return None
         out: dict[str, list[str]] = {}
         text = query_string.decode("utf-8", "replace")
         for key, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"):
-            out.setdefault(storable(key), []).append(storable(value))
-        return self._finish(out)
-
-    def _finish(self, out: dict[str, list[str]]) -> dict[str, list[str]] | None:
-        if not out:
-            return None
-        for name in out:
-            if self.redacts(name):
+            name = storable(key)
+            if self._param_redacted(name):
                 out[name] = [REDACTED]
-        return dict(sorted(out.items()))
+                continue
+            out.setdefault(name, []).append(storable(value))
+        return dict(sorted(out.items())) if out else None

@@ -75,3 +75,17 @@ def test_custom_keys_and_empty_keys() -> None:
 def test_storable_replaces_nul_only() -> None:
     assert storable("a\x00b") == "a\ufffdb"
     assert storable("plain é") == "plain é"
+
+
+def test_the_name_cache_stays_bounded_and_correct() -> None:
+    from apitest.audit.redaction import NAME_CACHE_SIZE
+
+    redactor = Redactor(["secret"])
+    for i in range(NAME_CACHE_SIZE * 2 + 3):
+        name = f"x-secret-{i}".encode() if i % 2 else f"x-plain-{i}".encode()
+        assert redactor.headers([(name, b"v")]) == {name.decode().title(): ["[redacted]" if i % 2 else "v"]}
+        assert redactor.query(b"secret_" + str(i).encode() + b"=v&plain=w") == {
+            f"secret_{i}": ["[redacted]"],
+            "plain": ["w"],
+        }
+    assert len(redactor._headers) <= NAME_CACHE_SIZE and len(redactor._params) <= NAME_CACHE_SIZE
