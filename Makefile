@@ -13,7 +13,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability \
+.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability bench profile \
         lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
 
 help: ## List the targets
@@ -93,6 +93,24 @@ browser: install-dev ## Run the Playwright browser suite against the system Chro
 
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
+
+BENCH_ARGS ?=
+BENCH_VENV := bench/.venv
+
+# httpbin lives in its own virtualenv: its greenlet pin conflicts with Playwright's (see the requirements file).
+$(BENCH_VENV)/.installed: bench/requirements-httpbin.txt
+	@test -x $(BENCH_VENV)/bin/python || $(BIN)/python -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements-httpbin.txt
+	@touch $@
+
+bench: install-dev $(BENCH_VENV)/.installed ## Loopback performance scenarios (<10 min): table, bench/results/, docs/performance.md
+	@command -v wrk >/dev/null || { [ "$${CI:-}" = true ] && [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } \
+		|| echo "bench: wrk not installed; using the Python load generator"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+profile: install-dev ## Profile the /v1 hot path under load with pyinstrument (PROFILE_ARGS="--path /v1/echo ...")
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 lint: install-dev ## ruff
 	$(BIN)/ruff check apitest tests bench migrations
