@@ -21,7 +21,11 @@ from starlette.types import ASGIApp
 from apitest import logs
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
+from apitest.auth.admin import AdminAuth, KeysAPI
+from apitest.auth.keystore import KeyStoreComponent
 from apitest.auth.middleware import AuthMiddleware
+from apitest.auth.oidc import OIDCComponent
+from apitest.auth.wellknown import wellknown_routes
 from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
 from apitest.docs import DocsSite
@@ -55,7 +59,7 @@ def build_pipeline(services: Services) -> ASGIApp:
     """The stages every ``/v1`` request passes, built inside out: handler ← auth ← audit."""
     settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
-    app = AuthMiddleware(app, settings=settings)
+    app = AuthMiddleware(app, services=services)
     app = AuditMiddleware(app, services=services)
     return app
 
@@ -77,6 +81,10 @@ def components_for(settings: Settings) -> list[Component]:
         components.append(DatabaseComponent(settings))
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
+    if settings.api_keys.db.enabled:
+        components.append(KeyStoreComponent(settings.api_keys.db.pepper))
+    if settings.oidc.enabled:
+        components.append(OIDCComponent(settings.oidc))
     return components
 
 
@@ -108,8 +116,10 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        *metrics.routes(protect=lambda inner: AuthMiddleware(inner, settings=settings)),
+        *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
         *DocsSite(settings, document).routes(),
+        *wellknown_routes(settings),
+        *KeysAPI(services, AdminAuth(services)).routes(),
     ]
     routes += v1_routes(services.routes, build_pipeline(services))
 

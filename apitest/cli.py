@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from apitest import __version__, logs
+from apitest.auth.keys_cli import register as register_keys
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
 from apitest.config.reference import register as register_config_docs
 from apitest.doctor import register as register_doctor
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 EXTENSIONS.append(register_config_docs)
 EXTENSIONS.append(register_doctor)
+EXTENSIONS.append(register_keys)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

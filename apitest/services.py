@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from apitest.audit.buffer import AuditWriter
     from apitest.audit.records import AuditStore
     from apitest.audit.retention import RetentionJob
+    from apitest.auth.keystore import KeyStore
+    from apitest.auth.oidc import OIDCValidator
     from apitest.db.engine import Database
     from apitest.openapi import OpenAPIDocument
     from apitest.registry import RouteSpec
@@ -24,6 +26,8 @@ class Services:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
     database: Database | None = None  # set by DatabaseComponent when database.url is configured
+    key_store: KeyStore | None = None  # set by KeyStoreComponent when api_keys.db.enabled
+    oidc: OIDCValidator | None = None  # set by OIDCComponent when oidc.enabled (discovery + JWKS cache)
     openapi: OpenAPIDocument | None = None  # built by create_app from the enabled routes
     audit: AuditWriter | None = None  # set by AuditComponent when audit.enabled: buffer, writer, stats
     audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)

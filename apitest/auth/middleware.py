@@ -1,29 +1,100 @@
-"""Inbound auth stage of the ``/v1`` pipeline.
+"""Inbound auth stage of the ``/v1`` pipeline: authenticate, then enforce the route's scope.
 
-Until the full chain lands this stage knows only anonymous mode: a request passes as anonymous when
-``auth.allow_anonymous`` is on, otherwise it is refused with 401 ``missing credential``.
+Every outcome is left in ``scope["state"]`` for the audit: ``identity`` on success (and on a 403, so
+the row says who lacked the scope), or ``error_category`` / ``error_message`` through
+:func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
+``insufficient_scope``, ``auth_error``). The reason never contains the credential.
+
+Pre-set identity (portal Try-It and replay): when ``scope["state"]["preset_identity"]`` holds an
+:class:`Identity` and the request carries no wire credential (the configured API-key header or query
+parameter, or ``Authorization: Bearer``), it is used without running the chain. A wire credential
+wins: the chain runs and its answer stands.
 """
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from apitest.auth.identity import ANONYMOUS
-from apitest.config import Settings
-from apitest.endpoints.helpers import error_response
-from apitest.pipeline import note_failure
+from apitest import logs
+from apitest.auth.base import AuthBackendError, Invalid
+from apitest.auth.chain import ChainProvider, Missing
+from apitest.auth.challenge import Challenges
+from apitest.auth.credentials import read_credentials
+from apitest.auth.identity import Identity
+from apitest.pipeline import ROUTE_KEY, note_failure
+from apitest.registry import RouteSpec
+from apitest.services import Services
+
+log = logs.get("auth")
+
+
+def required_scope(scope: Scope) -> str | None:
+    """The scope the matched route requires: static, or the value of its scope path parameter."""
+    spec = scope.get(ROUTE_KEY)
+    if not isinstance(spec, RouteSpec):
+        return None
+    if spec.scope:
+        return spec.scope
+    if spec.scope_param:
+        value = scope.get("path_params", {}).get(spec.scope_param)
+        return str(value) if value else None
+    return None
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
         self.app = app
-        self.allow_anonymous = settings.auth.allow_anonymous
+        self.chains = ChainProvider(services)
+        self.challenges = Challenges(services.settings)
+        keys = services.settings.api_keys
+        self.header_name = keys.header_name
+        self.query_name = keys.query_param_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.allow_anonymous:
-            scope.setdefault("state", {})["identity"] = ANONYMOUS
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        note_failure(scope, "missing_credential", "no credential presented")
-        response = error_response("missing credential", 401, {"WWW-Authenticate": 'Bearer realm="api-test"'})
-        await response(scope, receive, send)
+        response = await self._authorize(scope)
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+
+    async def _authorize(self, scope: Scope) -> Response | None:
+        """``None`` when the request may proceed, else the rejection to send."""
+        state = scope.setdefault("state", {})
+        presented = read_credentials(scope, header_name=self.header_name, query_name=self.query_name)
+        preset = state.get("preset_identity")
+        try:
+            if isinstance(preset, Identity) and not presented.any:
+                result: Identity | Invalid | Missing = preset
+            else:
+                result = await self.chains.get().resolve(presented)
+        except AuthBackendError as exc:
+            log.warning(
+                "auth chain error",
+                extra={"err": str(exc), "path": scope["path"], "request_id": state.get("request_id", "")},
+            )
+            note_failure(scope, "auth_error", str(exc))
+            return self.challenges.backend_error()
+        if isinstance(result, Invalid):
+            note_failure(scope, "invalid_credential", result.message)
+            return self.challenges.invalid(result)
+        if isinstance(result, Missing):
+            note_failure(scope, "missing_credential", result.reason)
+            return self.challenges.missing()
+        state["identity"] = result
+        return self._check_scope(scope, result)
+
+    def _check_scope(self, scope: Scope, identity: Identity) -> Response | None:
+        needed = required_scope(scope)
+        if needed is None or needed in identity.scopes:
+            return None
+        if identity.auth_type == "anonymous":
+            note_failure(scope, "missing_credential", f"route requires scope {needed!r}; anonymous has no scopes")
+            return self.challenges.missing(needed)
+        held = ", ".join(identity.scopes) or "none"
+        who = f"{identity.auth_type} {identity.key_name or identity.subject}"
+        note_failure(scope, "insufficient_scope", f"{who} lacks scope {needed!r} (has: {held})")
+        return self.challenges.insufficient_scope(needed)

@@ -1,0 +1,62 @@
+"""Read the credentials a request presents on the wire, once, for every authenticator.
+
+- API key: the configured header (trimmed); when that is empty, the configured query parameter
+  (trimmed). The header wins even when the query value would be the valid one.
+- Bearer: ``Authorization`` starting with ``Bearer `` (case-insensitive, with its space); the token is
+  trimmed. Any other scheme (``Basic``, ``Digest``...) is not read: it counts as no credential, and the
+  scheme name is kept so a 401 can say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import QueryParams
+from starlette.types import Scope
+
+BEARER_PREFIX = "bearer "
+
+
+@dataclass(frozen=True)
+class Presented:
+    api_key: str = ""
+    api_key_source: str = ""  # "header" | "query" | ""
+    bearer: str = ""
+    other_scheme: str = ""  # an Authorization scheme this fixture does not read
+
+    @property
+    def any(self) -> bool:
+        """Whether a credential this fixture reads was presented (the pre-set identity test, §2.6)."""
+        return bool(self.api_key or self.bearer)
+
+    def absence_reason(self) -> str:
+        if self.other_scheme:
+            return f"no credential presented (Authorization scheme {self.other_scheme!r} is not accepted)"
+        return "no credential presented"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def parse_authorization(value: str | None) -> tuple[str, str]:
+    """``(bearer_token, other_scheme)`` from an ``Authorization`` value."""
+    if value is None:
+        return "", ""
+    if value[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
+        return value[len(BEARER_PREFIX) :].strip(), ""
+    scheme = value.strip().split(" ", 1)[0]
+    return "", "" if scheme.lower() == "bearer" else scheme[:32]
+
+
+def read_credentials(scope: Scope, *, header_name: str, query_name: str, read_query: bool = True) -> Presented:
+    api_key = (_header(scope, header_name.lower().encode("latin-1")) or "").strip()
+    source = "header" if api_key else ""
+    if not api_key and read_query and query_name:
+        api_key = QueryParams(scope.get("query_string", b"")).get(query_name, "").strip()
+        source = "query" if api_key else ""
+    bearer, other = parse_authorization(_header(scope, b"authorization"))
+    return Presented(api_key=api_key, api_key_source=source, bearer=bearer, other_scheme=other)

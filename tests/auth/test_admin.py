@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest.auth.admin import AdminAuth, parse_expiry
+from apitest.auth.identity import Identity
+from apitest.endpoints.helpers import error_response
+from tests.conftest import ClientFactory
+
+ADMIN = {"X-API-Key": "admin-secret"}
+
+
+def overrides(db_url: str, *, db_keys: bool = True) -> dict[str, Any]:
+    return {
+        "auth": {"allow_anonymous": True},
+        "api_keys": {"file": [{"name": "admin", "key": "admin-secret"}], "db": {"enabled": db_keys}},
+        "bearer": {"tokens": [{"name": "ops", "token": "ops-token"}]},
+        "database": {"url": db_url},
+    }
+
+
+@pytest.fixture
+async def client(client_factory: ClientFactory, sqlite_url: str) -> httpx.AsyncClient:
+    return await client_factory(overrides(sqlite_url), groups=["identity"])
+
+
+async def test_create_list_use_revoke(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/admin/keys",
+        json={
+            "name": "gateway",
+            "description": "staging gateway",
+            "scopes": ["read"],
+            "expires_at": "2999-01-01T00:00:00Z",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    plaintext = body["plaintext"]
+    key = body["key"]
+    assert plaintext.startswith("at_") and len(plaintext) == 46
+    assert key["prefix"] == plaintext[:8]
+    assert (key["name"], key["scopes"], key["created_by"], key["expires_at"], key["status"]) == (
+        "gateway",
+        ["read"],
+        "admin",
+        "2999-01-01T00:00:00Z",
+        "active",
+    )
+    whoami = await client.get("/v1/whoami", headers={"X-API-Key": plaintext})
+    assert whoami.json() == {"subject": "gateway", "auth_type": "apikey", "key_name": "gateway", "scopes": ["read"]}
+
+    listed = (await client.get("/api/v1/admin/keys", headers={"Authorization": "Bearer ops-token"})).json()["keys"]
+    assert [k["name"] for k in listed] == ["gateway"]
+    assert plaintext not in str(listed)
+
+    assert (await client.delete("/api/v1/admin/keys/gateway", headers=ADMIN)).status_code == 204
+    rejected = await client.get("/v1/whoami", headers={"X-API-Key": plaintext})
+    assert rejected.status_code == 401
+    assert 'error_description="revoked key"' in rejected.headers["www-authenticate"]
+    listed = (await client.get("/api/v1/admin/keys", headers=ADMIN)).json()["keys"]
+    assert listed[0]["status"] == "revoked" and "revoked_at" in listed[0]
+    again = await client.delete("/api/v1/admin/keys/gateway", headers=ADMIN)
+    assert (again.status_code, again.json()) == (400, {"error": "api key not found"})
+
+
+async def test_a_database_key_can_manage_keys(client: httpx.AsyncClient) -> None:
+    plaintext = (await client.post("/api/v1/admin/keys", json={"name": "robot"}, headers=ADMIN)).json()["plaintext"]
+    r = await client.post("/api/v1/admin/keys", json={"name": "child"}, headers={"X-API-Key": plaintext})
+    assert r.status_code == 201 and r.json()["key"]["created_by"] == "robot"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{", 400, "invalid JSON body"),
+        (b"[]", 400, "body must be a JSON object"),
+        (b"{}", 400, "name required"),
+        (b'{"name": "  "}', 400, "name required"),
+        (b'{"name": "x", "scopes": "read"}', 400, "scopes: must be a list of strings"),
+        (b'{"name": "x", "scopes": ["a b"]}', 400, "scopes: 'a b' is not a valid scope"),
+        (b'{"name": "x", "description": 5}', 400, "description: must be a string"),
+        (b'{"name": "x", "expires_at": "tomorrow"}', 400, "expires_at: 'tomorrow' is not an RFC 3339 timestamp"),
+        (b'{"name": "x", "expires_at": "2030-01-01T00:00:00"}', 400, "expires_at: needs a time zone offset"),
+        (b'{"name": "x", "expires_at": 5}', 400, "expires_at: must be an RFC 3339 timestamp string"),
+        (b'{"name": "' + b"x" * 9000 + b'"}', 413, "request body exceeds 8192 bytes"),
+    ],
+)
+async def test_create_refuses_bad_bodies(client: httpx.AsyncClient, body: bytes, status: int, error: str) -> None:
+    r = await client.post("/api/v1/admin/keys", content=body, headers=ADMIN)
+    assert r.status_code == status
+    assert r.json()["error"].startswith(error)
+
+
+async def test_duplicate_name_is_400(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/v1/admin/keys", json={"name": "dup"}, headers=ADMIN)).status_code == 201
+    r = await client.post("/api/v1/admin/keys", json={"name": "dup"}, headers=ADMIN)
+    assert (r.status_code, r.json()) == (400, {"error": 'api key "dup" already exists'})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic YWRtaW46YWRtaW4="},
+    ],
+)
+async def test_unauthorized(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    for method, path in (
+        ("GET", "/api/v1/admin/keys"),
+        ("POST", "/api/v1/admin/keys"),
+        ("DELETE", "/api/v1/admin/keys/x"),
+    ):
+        r = await client.request(method, path, headers=headers)
+        assert r.status_code == 401, (method, headers)
+        assert r.json() == {"error": "unauthorized"}
+        assert r.headers["www-authenticate"] == 'Bearer realm="api-test-portal"'
+
+
+async def test_anonymous_and_query_keys_are_refused(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/whoami")).json()["auth_type"] == "anonymous"  # anonymous is on for /v1 ...
+    assert (await client.get("/api/v1/admin/keys")).status_code == 401  # ... never for key management
+    assert (await client.get("/api/v1/admin/keys", params={"api_key": "admin-secret"})).status_code == 401
+
+
+async def test_store_disabled_is_503_after_auth(client_factory: ClientFactory, sqlite_url: str) -> None:
+    client = await client_factory(overrides(sqlite_url, db_keys=False), groups=["identity"])
+    assert (await client.get("/api/v1/admin/keys")).status_code == 401
+    for method, path in (
+        ("GET", "/api/v1/admin/keys"),
+        ("POST", "/api/v1/admin/keys"),
+        ("DELETE", "/api/v1/admin/keys/x"),
+    ):
+        r = await client.request(method, path, headers=ADMIN, json={"name": "x"})
+        assert (r.status_code, r.json()) == (503, {"error": "api keys store not enabled"})
+
+
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    r = await client.put("/api/v1/admin/keys", headers=ADMIN)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_extra_checks_run_first() -> None:
+    from apitest.services import Services
+    from tests.support import make_settings
+
+    seen: list[str] = []
+
+    async def session(request: Request) -> Identity | Response | None:
+        seen.append(request.url.path)
+        if request.headers.get("cookie") == "session=ok":
+            return Identity(subject="portal-user", auth_type="oidc")
+        if request.headers.get("cookie") == "session=csrf-missing":
+            return error_response("csrf token missing", 403)
+        return None
+
+    services = Services(settings=make_settings({"api_keys": {"file": [{"name": "admin", "key": "admin-secret"}]}}))
+    auth = AdminAuth(services, extra=[session])
+
+    def request(headers: dict[str, str]) -> Request:
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return Request(
+            {"type": "http", "method": "GET", "path": "/api/v1/admin/keys", "headers": raw, "query_string": b""}
+        )
+
+    assert await auth(request({"cookie": "session=ok"})) == Identity(subject="portal-user", auth_type="oidc")
+    refused = await auth(request({"cookie": "session=csrf-missing"}))
+    assert isinstance(refused, Response) and refused.status_code == 403
+    identity = await auth(request({"X-API-Key": "admin-secret"}))
+    assert isinstance(identity, Identity) and identity.subject == "admin"
+    assert len(seen) == 3
+
+
+def test_parse_expiry() -> None:
+    assert parse_expiry(None) is None
+    assert parse_expiry("2030-01-01T00:00:00+02:00").isoformat() == "2030-01-01T00:00:00+02:00"  # type: ignore[union-attr]
+    assert parse_expiry("2020-01-01T00:00:00Z") is not None  # in the past: allowed, for expired-key tests
+
+
+async def test_key_management_is_logged_without_the_key(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    created = await client.post("/api/v1/admin/keys", json={"name": "logged"}, headers=ADMIN)
+    plaintext = created.json()["plaintext"]
+    assert (await client.delete("/api/v1/admin/keys/logged", headers=ADMIN)).status_code == 204
+    records = {r.getMessage(): r for r in caplog.records if r.name == "apitest.auth.admin"}
+    assert records["api key created"].key_name == "logged"  # type: ignore[attr-defined]
+    assert records["api key created"].prefix == plaintext[:8]  # type: ignore[attr-defined]
+    assert records["api key revoked"].key_name == "logged"  # type: ignore[attr-defined]
+    assert plaintext not in caplog.text and "admin-secret" not in caplog.text

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from apitest.auth.apikeys import ApiKeyAuthenticator
+from apitest.auth.base import AuthBackendError, Invalid
+from apitest.auth.credentials import Presented
+from apitest.auth.identity import Identity
+from apitest.auth.keystore import generate_key
+from apitest.config.model import APIKeysDBSettings, APIKeysSettings, FileKey
+
+FILE = [FileKey(name="devkey", key="dev-secret", scopes=["read"]), FileKey(name="unset", key="")]
+
+
+async def test_file_keys() -> None:
+    auth = ApiKeyAuthenticator(APIKeysSettings(file=FILE), None)
+    assert await auth.authenticate(Presented()) is None
+    assert await auth.authenticate(Presented(bearer="dev-secret")) is None
+    found = await auth.authenticate(Presented(api_key="dev-secret", api_key_source="query"))
+    assert found == Identity(subject="devkey", auth_type="apikey", key_name="devkey", scopes=("read",))
+    miss = await auth.authenticate(Presented(api_key="nope", api_key_source="query"))
+    assert miss == Invalid("unknown key", "the api key in the api_key parameter matches no configured key")
+
+
+async def test_database_shaped_keys_need_a_started_store() -> None:
+    settings = APIKeysSettings(file=FILE, db=APIKeysDBSettings(enabled=True))
+    auth = ApiKeyAuthenticator(settings, None)
+    with pytest.raises(AuthBackendError, match="not started"):
+        await auth.authenticate(Presented(api_key=generate_key(), api_key_source="header"))
+    miss = await auth.authenticate(Presented(api_key="not-db-shaped", api_key_source="header"))
+    assert isinstance(miss, Invalid)  # never reaches the store
+
+
+async def test_database_keys_off_means_no_lookup() -> None:
+    auth = ApiKeyAuthenticator(APIKeysSettings(file=FILE), None)
+    miss = await auth.authenticate(Presented(api_key=generate_key(), api_key_source="header"))
+    assert isinstance(miss, Invalid) and miss.description == "unknown key"
