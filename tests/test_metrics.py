@@ -82,9 +82,41 @@ async def test_build_info_and_start_time(client: httpx.AsyncClient) -> None:
     assert value(s, "process_resident_memory_bytes") > 0  # single-process mode keeps the process collector
 
 
+async def test_auth_types_are_labelled(client_factory) -> None:
+    client = await client_factory(
+        {
+            "auth": {"allow_anonymous": False},
+            "api_keys": {"file": [{"name": "k", "key": "metrics-test-key"}]},
+            "bearer": {"tokens": [{"name": "b", "token": "metrics-test-bearer"}]},
+        }
+    )
+    await client.get("/v1/whoami", headers={"X-API-Key": "metrics-test-key"})
+    await client.get("/v1/whoami", headers={"Authorization": "Bearer metrics-test-bearer"})
+    await client.get("/v1/whoami")
+    await client.get("/v1/whoami", headers={"X-API-Key": "wrong"})
+    s = await scrape(client)
+    total = "apitest_http_requests_total"
+    assert value(s, total, route="whoami", method="GET", status="200", auth_type="apikey") == 1
+    assert value(s, total, route="whoami", method="GET", status="200", auth_type="bearer") == 1
+    assert value(s, total, route="whoami", method="GET", status="401", auth_type="none") == 2
+
+
 async def test_disabled_metrics_are_not_served(client_factory) -> None:
     client = await client_factory({"metrics": {"enabled": False}})
     assert (await client.get("/metrics")).status_code == 404
+
+
+async def test_require_auth_needs_a_credential_even_with_anonymous_on(client_factory) -> None:
+    client = await client_factory(
+        {"metrics": {"require_auth": True}, "api_keys": {"file": [{"name": "ops", "key": "metrics-scrape-key"}]}}
+    )
+    refused = await client.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "missing credential"}
+    assert (await client.get("/metrics", headers={"X-API-Key": "nope"})).status_code == 401
+    ok = await client.get("/metrics", headers={"X-API-Key": "metrics-scrape-key"})
+    assert ok.status_code == 200
+    assert "apitest_build_info" in ok.text
 
 
 async def test_audit_pipeline_and_pool_gauges(client_factory, sqlite_url: str) -> None:

@@ -111,3 +111,13 @@ async def test_audit_drops_are_reported_from_metrics(tmp_path: Path, sqlite_url:
     assert drops.status == "fail", drops
     assert "dropped" in drops.message and "audit.buffer_size" in drops.fix
     assert code == 1
+
+
+async def test_metrics_behind_auth_needs_the_key(tmp_path: Path) -> None:
+    overrides = {"metrics": {"require_auth": True}}
+    app = make_app({**overrides, "api_keys": {"file": [{"name": "ops", "key": "doctor-test-key-0123456789"}]}})
+    with live_server(app) as server:
+        _, results, _ = await diagnose_config(tmp_path, overrides, url=server.url)
+        assert find(results, "audit.drops")[0].status == "warn"
+        _, results, _ = await diagnose_config(tmp_path, overrides, url=server.url, key="doctor-test-key-0123456789")
+        assert find(results, "audit.drops")[0].status == "pass"
