@@ -24,6 +24,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,6 +47,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import __version__, logs
+from apitest.endpoints.helpers import error_response
 
 if TYPE_CHECKING:
     from apitest.services import Services
@@ -277,7 +279,7 @@ class MetricsSite:
     def enabled(self) -> bool:
         return self.settings.enabled
 
-    def routes(self, protect: Any = None) -> list[BaseRoute]:
+    def routes(self, protect: Callable[[ASGIApp], ASGIApp] | None = None) -> list[BaseRoute]:
         """The ``/metrics`` route; ``protect`` wraps it in the inbound auth chain when
         ``metrics.require_auth`` is on."""
         if not self.enabled:
@@ -339,8 +341,6 @@ class RequireCredential:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         identity = scope.get("state", {}).get("identity")
         if getattr(identity, "auth_type", "anonymous") == "anonymous":
-            from apitest.endpoints.helpers import error_response
-
             response = error_response("missing credential", 401, {"WWW-Authenticate": 'Bearer realm="api-test"'})
             await response(scope, receive, send)
             return

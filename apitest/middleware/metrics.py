@@ -7,6 +7,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest.metrics import Metrics
+from apitest.pipeline import ROUTE_KEY
 
 UNMATCHED = "unmatched"  # 404s: any path can be sent, so it must not become a label value
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
@@ -14,8 +15,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 
 def route_label(scope: Scope) -> str:
     """The ``/v1`` operation name (``whoami``), else the matched route's path template, else ``unmatched``."""
-    from apitest.pipeline import ROUTE_KEY
-
     spec = scope.get(ROUTE_KEY)
     name = getattr(spec, "name", None)
     if name:
