@@ -8,7 +8,7 @@ is a pure ASGI app; stages talk through ``scope["state"]`` (``identity``, ``erro
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.endpoints.helpers import ParamError, error_response
@@ -60,6 +60,10 @@ class HandlerApp:
         except ParamError as exc:
             note_failure(scope, "bad_request" if exc.status < 500 else "server_error", exc.message)
             response = error_response(exc.message, exc.status, exc.headers)
+        except ClientDisconnect:
+            # The client left while the handler read its body: there is no one to answer (the audit row says 499).
+            note_failure(scope, "client_disconnected", "client disconnected while sending the request body")
+            return
         except Exception as exc:
             note_failure(scope, "internal_error", f"{type(exc).__name__}: {exc}")
             await send_internal_error(scope, send, exc, debug=self.debug_errors)

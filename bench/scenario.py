@@ -15,7 +15,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-APITEST = str(Path(PYTHON).with_name("apitest"))
+# `python -m` from the checkout, so the server runs this tree whatever the venv's editable install points at.
+APITEST = [PYTHON, "-m", "apitest.cli"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, "==": operator.eq}
 

@@ -15,7 +15,7 @@ GUNICORN = HTTPBIN_VENV / "bin" / "gunicorn"
 def apitest(ctx: Context, name: str, config: Path, port: int) -> ServerProcess:
     return ServerProcess(
         name,
-        [APITEST, "serve", "--config", str(config)],
+        [*APITEST, "serve", "--config", str(config)],
         port,
         log_path=ctx.log(name),
         cpus=ctx.server_cpus,

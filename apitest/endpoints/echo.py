@@ -46,6 +46,8 @@ def parse_json(body: bytes) -> Any:
         return _sorted_keys(json.loads(body.decode("utf-8"), parse_constant=_reject_constant))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return _MISSING
+    except RecursionError:  # nested deeper than the interpreter allows (Go's decoder also stops, at 10000)
+        return _MISSING
 
 
 async def echo(request: Request) -> Response:

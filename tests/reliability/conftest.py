@@ -17,7 +17,8 @@ import pytest
 from bench import configs
 from bench.procs import ServerProcess, free_port
 
-APITEST = str(Path(sys.executable).with_name("apitest"))
+# `python -m` from the checkout (cwd), so the server runs this tree whatever the venv's editable install points at.
+APITEST = [sys.executable, "-m", "apitest.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 ServerFactory = Callable[..., ServerProcess]
@@ -32,7 +33,7 @@ def apitest_server(tmp_path: Path) -> Iterator[ServerFactory]:
         port = free_port()
         config = configs.apitest_config(tmp_path / f"{name}.yaml", port=port, **options)
         server = ServerProcess(
-            name, [APITEST, "serve", "--config", str(config)], port, log_path=tmp_path / f"{name}.log", cwd=str(ROOT)
+            name, [*APITEST, "serve", "--config", str(config)], port, log_path=tmp_path / f"{name}.log", cwd=str(ROOT)
         )
         started.append(server)
         return server.start()
