@@ -11,6 +11,7 @@ References: OpenAPI 3.1.0 (https://spec.openapis.org/oas/v3.1.0).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -24,6 +25,11 @@ from apitest.config import Settings
 from apitest.openapi_security import AuthModel, auth_responses, rate_limit_headers, rate_limit_response
 from apitest.registry import ERROR_SCHEMA, Param, Reply, RouteSpec
 
+try:
+    from yaml import CSafeDumper as _SafeDumper
+except ImportError:  # PyYAML built without libyaml: same output, about 3x slower
+    from yaml import SafeDumper as _SafeDumper  # type: ignore[assignment]
+
 OPENAPI_VERSION = "3.1.0"
 ERROR_REF = "#/components/schemas/Error"
 # Methods an OpenAPI 3.1 Path Item can hold; a route with any other method cannot be documented.
@@ -33,6 +39,7 @@ _TEXT_PREFIXES = ("text/",)
 
 HEADER_DESCRIPTIONS = {
     "Allow": "Methods this path answers, comma-separated.",
+    "Connection": "close: the rest of the request body is not read.",
     "Link": 'RFC 8288 links: rel="first", "last", "prev" and "next".',
     "Retry-After": "Seconds to wait before retrying.",
     "Idempotent-Replayed": "true when this response is a replay of an earlier request with the same Idempotency-Key.",
@@ -62,15 +69,21 @@ def build_openapi(settings: Settings, routes: list[RouteSpec]) -> OpenAPIDocumen
     data = plain(build_document(settings, routes))
     self_check(data, routes)
     rendered_json = json.dumps(data, indent=2, ensure_ascii=False).encode()
-    rendered_yaml = yaml.dump(data, Dumper=_YAMLDumper, sort_keys=False, allow_unicode=True).encode()
-    return OpenAPIDocument(data=data, json=rendered_json, yaml=rendered_yaml)
+    return OpenAPIDocument(data=data, json=rendered_json, yaml=render_yaml(rendered_json))
 
 
-class _YAMLDumper(yaml.SafeDumper):
-    """``yaml.SafeDumper`` writing multi-line strings (the info description) as literal blocks."""
+@functools.lru_cache(maxsize=16)
+def render_yaml(rendered_json: bytes) -> bytes:
+    """The YAML form of a JSON rendering. Cached: YAML is the slow half of app creation, and tests build
+    many apps with the same document."""
+    return yaml.dump(json.loads(rendered_json), Dumper=_YAMLDumper, sort_keys=False, allow_unicode=True).encode()
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+class _YAMLDumper(_SafeDumper):
+    """Safe YAML (libyaml's emitter when available) with multi-line strings as literal blocks."""
+
+
+def _represent_str(dumper: _SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
 
@@ -166,17 +179,21 @@ def can_reject_parameters(route: RouteSpec) -> bool:
 
 def responses(route: RouteSpec, settings: Settings, auth: AuthModel) -> dict[str, Any]:
     limited = settings.rate_limit.enabled and route.group in settings.rate_limit.groups
-    out: dict[int, dict[str, Any]] = {}
-    for status, reply in route.responses.items():
-        extra = rate_limit_headers() if limited and 200 <= status < 300 else {}
-        out[status] = response(reply, extra)
+    # The limiter runs after auth, so every answer but auth's own carries the rate-limit headers.
+    extra = rate_limit_headers() if limited else {}
+    declared = route.responses or {200: Reply("Success", None)}
+    out = {status: response(reply, extra) for status, reply in declared.items()}
     if 400 not in out and can_reject_parameters(route):
-        out[400] = response(Reply("Invalid parameter.", schema=ERROR_SCHEMA))
+        out[400] = response(Reply("Invalid parameter.", schema=ERROR_SCHEMA), extra)
+    if 413 not in out and route.request_body is not None:
+        limit = settings.server.max_body_bytes
+        too_large = Reply(
+            f"The request body is larger than server.max_body_bytes ({limit} bytes).", schema=ERROR_SCHEMA
+        )
+        out[413] = response(too_large, {"Connection": header("Connection")} | extra)
     generated = auth_responses(route, auth) | ({429: rate_limit_response()} if limited else {})
     for status, answer in generated.items():
         out[status] = merge_responses(out[status], answer) if status in out else answer
-    if not out:
-        out[200] = {"description": "Success"}
     return {str(status): out[status] for status in sorted(out)}
 
 

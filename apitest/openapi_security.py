@@ -31,13 +31,15 @@ RATE_LIMITED_SCHEMA: dict[str, Any] = {
     "properties": {"error": {"type": "string", "const": "rate_limited"}, "retry_after": {"type": "integer"}},
 }
 
+# name -> (description, JSON type); draft-ietf-httpapi-ratelimit-headers plus the common X- variants.
 RATE_LIMIT_HEADERS = {
-    "RateLimit-Limit": "Requests allowed per window for this caller.",
-    "RateLimit-Remaining": "Requests left in the current window.",
-    "RateLimit-Reset": "Seconds until the window resets.",
-    "X-RateLimit-Limit": "Same as RateLimit-Limit (legacy name).",
-    "X-RateLimit-Remaining": "Same as RateLimit-Remaining (legacy name).",
-    "X-RateLimit-Reset": "Same as RateLimit-Reset (legacy name).",
+    "RateLimit-Limit": ("Requests allowed per window for this caller.", "integer"),
+    "RateLimit-Remaining": ("Requests left in the current window.", "integer"),
+    "RateLimit-Reset": ("Seconds until the window ends.", "integer"),
+    "RateLimit-Policy": ("`<limit>;w=<window seconds>`.", "string"),
+    "X-RateLimit-Limit": ("Same as RateLimit-Limit.", "integer"),
+    "X-RateLimit-Remaining": ("Same as RateLimit-Remaining.", "integer"),
+    "X-RateLimit-Reset": ("Unix time (seconds) when the window ends.", "integer"),
 }
 
 
@@ -47,7 +49,6 @@ class AuthModel:
 
     schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
     anonymous: bool = False
-    can_reject: bool = False  # some request can get a 401
     challenge: str = 'Bearer realm="api-test"'
 
     @classmethod
@@ -84,7 +85,6 @@ class AuthModel:
         return cls(
             schemes=schemes,
             anonymous=settings.auth.allow_anonymous,
-            can_reject=bool(schemes) or not settings.auth.allow_anonymous,
             challenge=f'Bearer realm="api-test", resource_metadata="{resource}"',
         )
 
@@ -94,7 +94,7 @@ class AuthModel:
         out: list[dict[str, list[str]]] = [{name: list(scopes)} for name in self.schemes]
         if self.anonymous and not scoped(route):
             out.append({})
-        return out
+        return out or [{}]  # anonymous-only: no credential exists to present (a scoped route then answers 401)
 
     def schemas(self, base: dict[str, Any]) -> dict[str, Any]:
         return base | {"InsufficientScope": INSUFFICIENT_SCOPE_SCHEMA, "RateLimited": RATE_LIMITED_SCHEMA}
@@ -114,23 +114,28 @@ def scoped(route: RouteSpec) -> bool:
 
 
 def auth_responses(route: RouteSpec, auth: AuthModel) -> dict[int, dict[str, Any]]:
-    """The 401 and 403 answers the auth stage can give on ``route``."""
+    """The 401 and 403 answers the auth stage can give on ``route``.
+
+    An anonymous caller holds no scope, so a scoped route answers it 401 ``missing credential`` even when
+    anonymous access is on; 403 needs a valid credential, so it exists only when some scheme does.
+    """
     out: dict[int, dict[str, Any]] = {}
-    if auth.can_reject:
-        missing = "" if auth.anonymous else "no credential was presented (`missing credential`) or "
+    missing = not auth.anonymous or scoped(route)
+    invalid = bool(auth.schemes)
+    if missing or invalid:
+        reasons = ["no credential was presented (`missing credential`)"] if missing else []
+        reasons += ["the credential is invalid (`invalid credential`)"] if invalid else []
+        challenge = f"`{auth.challenge}`" + ('; with `scope="<scope>"` added on this route' if scoped(route) else "")
+        if invalid:
+            challenge += '; for an invalid credential also `error="invalid_token", error_description="<why>"`'
         out[401] = {
-            "description": f"Rejected by inbound auth: {missing}the credential is invalid (`invalid credential`).",
+            "description": "Rejected by inbound auth: " + " or ".join(reasons) + ".",
             "headers": {
-                "WWW-Authenticate": {
-                    "description": (
-                        f'`{auth.challenge}`; for an invalid credential also `error="invalid_token"` (RFC 6750).'
-                    ),
-                    "schema": {"type": "string"},
-                }
+                "WWW-Authenticate": {"description": challenge + " (RFC 6750, RFC 9728).", "schema": {"type": "string"}}
             },
             "content": {"application/json": {"schema": ERROR_REF}},
         }
-    if scoped(route):
+    if scoped(route) and auth.schemes:
         needed = f"`{route.scope}`" if route.scope else f"named by the `{route.scope_param}` path parameter"
         out[403] = {
             "description": f"The credential is valid but lacks the required scope ({needed}).",
@@ -146,7 +151,7 @@ def auth_responses(route: RouteSpec, auth: AuthModel) -> dict[int, dict[str, Any
 
 
 def rate_limit_headers() -> dict[str, Any]:
-    return {name: {"description": text, "schema": {"type": "integer"}} for name, text in RATE_LIMIT_HEADERS.items()}
+    return {name: {"description": text, "schema": {"type": kind}} for name, (text, kind) in RATE_LIMIT_HEADERS.items()}
 
 
 def rate_limit_response() -> dict[str, Any]:

@@ -81,6 +81,7 @@ async def test_docs_page_is_html_with_a_strict_csp(client: httpx.AsyncClient) ->
     directives = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
     assert directives["default-src"] == "'self'"
     assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
     assert directives["object-src"] == "'none'"
     assert "<title>api-test — API reference</title>" in r.text
     page = parse_page(r.text)

@@ -27,7 +27,8 @@ def document(overrides: dict[str, Any], routes: list[RouteSpec] = ROUTES) -> dic
 
 
 def operation(doc: dict[str, Any], path: str) -> dict[str, Any]:
-    return doc["paths"][path]["get"]
+    found: dict[str, Any] = doc["paths"][path]["get"]
+    return found
 
 
 # (config, scheme names, anonymous alternative on unscoped routes, 401 documented)
@@ -66,8 +67,14 @@ def test_schemes_requirements_and_401_follow_the_config(name: str) -> None:
     assert plain["security"] == [{s: []} for s in schemes] + ([{}] if anonymous else [])
     assert ("401" in plain["responses"]) is rejects
     admin = operation(doc, "/v1/admin")
-    assert admin["security"] == [{s: ["admin:read"]} for s in schemes]  # a scope is never anonymous
-    assert operation(doc, "/v1/scoped/{scope}")["security"] == [{s: []} for s in schemes]
+    # A scope is never anonymous; with no scheme at all nothing can be presented.
+    assert admin["security"] == ([{s: ["admin:read"]} for s in schemes] or [{}])
+    assert operation(doc, "/v1/scoped/{scope}")["security"] == ([{s: []} for s in schemes] or [{}])
+    for path in ("/v1/admin", "/v1/scoped/{scope}"):
+        responses = operation(doc, path)["responses"]
+        assert "missing credential" in responses["401"]["description"], path  # anonymous callers hold no scope
+        assert ("invalid credential" in responses["401"]["description"]) is bool(schemes)
+        assert ("403" in responses) is bool(schemes), path  # 403 needs a valid credential
 
 
 def test_api_key_schemes_use_the_configured_names() -> None:
