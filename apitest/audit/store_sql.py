@@ -32,7 +32,7 @@ from apitest.audit.records import (
     PayloadRecord,
     Stats,
 )
-from apitest.audit.sql_filters import EVENTS, PAYLOADS, E, P, breakdown_key, conditions, error_count
+from apitest.audit.sql_filters import EVENTS, PAYLOADS, E, P, breakdown_key, conditions, error_count, source
 from apitest.db.engine import Database
 
 MAX_PAGE = 1000
@@ -151,7 +151,7 @@ class SQLAuditStore:
 
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         limit = clamp_limit(limit)
-        stmt = select(*EVENTS.c).where(*self._where(filters))
+        stmt = select(*EVENTS.c).select_from(source(filters)).where(*self._where(filters))
         if after is not None:
             stmt = stmt.where(tuple_(E.ts, E.id) < tuple_(after.ts, after.id))
         stmt = stmt.order_by(E.ts.desc(), E.id.desc()).limit(limit + 1)
@@ -166,6 +166,7 @@ class SQLAuditStore:
         limit = clamp_limit(limit)
         stmt = (
             select(*EVENTS.c)
+            .select_from(source(filters))
             .where(*self._where(filters), tuple_(E.recorded_at, E.id) > tuple_(after.ts, after.id))
             .order_by(E.recorded_at, E.id)
             .limit(limit)
@@ -185,9 +186,10 @@ class SQLAuditStore:
     async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
         where = self._where(filters)
         if cap is None:
-            stmt = select(func.count()).select_from(EVENTS).where(*where)
+            stmt = select(func.count()).select_from(source(filters)).where(*where)
         else:
-            stmt = select(func.count()).select_from(select(E.id).where(*where).limit(max(0, cap)).subquery())
+            matching = select(E.id).select_from(source(filters)).where(*where).limit(max(0, cap))
+            stmt = select(func.count()).select_from(matching.subquery())
         async with self.engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
@@ -208,6 +210,7 @@ class SQLAuditStore:
         where = [*self._where(_without_window(filters)), E.ts >= since, E.ts < until]
         stmt = (
             select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
+            .select_from(source(filters))
             .where(*where)
             .group_by(key)
         )
@@ -225,6 +228,7 @@ class SQLAuditStore:
         key = breakdown_key(dimension).label("key")
         stmt = (
             select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
+            .select_from(source(filters))
             .where(*self._where(filters))
             .group_by(key)
             .order_by(func.count().desc(), key)
@@ -236,21 +240,22 @@ class SQLAuditStore:
 
     async def stats(self, filters: AuditFilters) -> Stats:
         where = self._where(filters)
+        rows = source(filters)
         totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
         async with self.engine.connect() as conn:
             if self.dialect == "postgresql":
                 ranks = [func.percentile_disc(p).within_group(E.duration_ms) for p in PERCENTILES]
-                row = (await conn.execute(select(*totals, *ranks).where(*where))).one()
+                row = (await conn.execute(select(*totals, *ranks).select_from(rows).where(*where))).one()
                 total, errors, avg, peak = row[:4]
                 values = [float(v or 0) for v in row[4:]]
             else:
-                total, errors, avg, peak = (await conn.execute(select(*totals).where(*where))).one()
+                total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
                 values = []
                 for p in PERCENTILES:
                     if not total:
                         values.append(0.0)
                         continue
-                    ordered = select(E.duration_ms).where(*where).order_by(E.duration_ms)
+                    ordered = select(E.duration_ms).select_from(rows).where(*where).order_by(E.duration_ms)
                     stmt = ordered.limit(1).offset(nearest_rank(int(total), p))
                     values.append(float((await conn.execute(stmt)).scalar_one()))
         extra = {"avg_ms": round(float(avg or 0), 1), "max_ms": int(peak or 0)}
