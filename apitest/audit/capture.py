@@ -80,7 +80,8 @@ class Tee:
 class Exchange:
     """What the wrapped ``receive`` and ``send`` observed of one request."""
 
-    def __init__(self, cap: int | None) -> None:
+    def __init__(self, cap: int | None, *, head: bool = False) -> None:
+        self.head = head  # a HEAD response's body never reaches the client (the server drops it)
         self.request = Tee(cap)
         self.response = Tee(cap)
         self.status = 0
@@ -108,7 +109,8 @@ class Exchange:
                 self.status = int(message["status"])
                 self.response_headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
-                self.response.add(message.get("body", b""))
+                if not self.head:
+                    self.response.add(message.get("body", b""))
                 if not message.get("more_body", False):
                     self.complete = True
             await send(message)
@@ -164,7 +166,7 @@ class AuditMiddleware:
         scope.setdefault("state", {})[EVENT_ID_KEY] = event_id
         ts = datetime.now(UTC)
         started = time.perf_counter()
-        exchange = Exchange(self.cap if self.capture_payloads else None)
+        exchange = Exchange(self.cap if self.capture_payloads else None, head=scope["method"] == "HEAD")
         try:
             await self.app(scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
         except BaseException as exc:

@@ -226,6 +226,16 @@ async def test_a_body_exactly_at_the_cap_is_not_truncated(audited: AuditedFactor
     )
 
 
+async def test_head_records_the_get_route_and_no_body(audited: AuditedFactory) -> None:
+    a = await audited()
+    r = await a.client.head("/v1/t/who")
+    assert (r.status_code, r.content) == (200, b"")
+    row = await a.one()
+    assert (row.method, row.route_name, row.status, row.success, row.bytes_out) == ("HEAD", "who", 200, True, 0)
+    assert row.payload is not None and row.payload.response_body is None
+    assert row.payload.response_headers is not None and "Content-Length" in row.payload.response_headers
+
+
 async def test_an_unread_request_body_is_not_captured(audited: AuditedFactory) -> None:
     a = await audited()
     await a.client.post("/v1/t/ignore", content=b"never read")
