@@ -91,6 +91,10 @@ integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL,
 browser: install-dev ## Run the Playwright browser suite against the system Chromium
 	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
+.PHONY: screenshots
+screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
+	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
+
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
 

@@ -38,6 +38,8 @@ from apitest.middleware.metrics import MetricsMiddleware
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
+from apitest.portal.core import Portal
+from apitest.portal.routes import portal_routes
 from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
@@ -96,6 +98,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     metrics = MetricsSite(services)
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
+    portal = Portal(services) if settings.portal.enabled else None
+    if portal is not None:
+        components.append(portal)  # last: its OIDC sign-in reuses the validator's discovery document
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -119,7 +124,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
         *DocsSite(settings, document).routes(),
         *wellknown_routes(settings),
-        *KeysAPI(services, AdminAuth(services)).routes(),
+        *KeysAPI(services, AdminAuth(services, [portal.admin_check] if portal else [])).routes(),
+        *(portal_routes(portal) if portal else []),
     ]
     routes += v1_routes(services.routes, build_pipeline(services))
 

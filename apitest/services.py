@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from apitest.auth.oidc import OIDCValidator
     from apitest.db.engine import Database
     from apitest.openapi import OpenAPIDocument
+    from apitest.portal.core import Portal
     from apitest.registry import RouteSpec
 
 
@@ -29,6 +30,7 @@ class Services:
     key_store: KeyStore | None = None  # set by KeyStoreComponent when api_keys.db.enabled
     oidc: OIDCValidator | None = None  # set by OIDCComponent when oidc.enabled (discovery + JWKS cache)
     openapi: OpenAPIDocument | None = None  # built by create_app from the enabled routes
+    portal: Portal | None = None  # set by the portal component when portal.enabled
     audit: AuditWriter | None = None  # set by AuditComponent when audit.enabled: buffer, writer, stats
     audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
     audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0

@@ -1,0 +1,139 @@
+"""PortalAuth: who is asking, for every portal page and JSON route.
+
+Resolution order:
+
+1. a valid session cookie: its identity (a credential header sent as well is ignored);
+2. otherwise an ``X-API-Key`` (or the configured key header) or ``Authorization: Bearer`` header, run
+   through the inbound chain; accepted only when it yields a non-anonymous identity. A presented but
+   bad credential is refused, even with anonymous access on. Query-string keys are not read;
+3. otherwise, with ``portal.allow_anonymous``, the anonymous identity; the browser gets an anonymous
+   session so that its forms carry a CSRF token;
+4. otherwise nobody: JSON routes answer 401, pages redirect to ``/portal/login?return=<path>``.
+
+State-changing requests made with the session cookie must carry the session's CSRF token
+(:mod:`apitest.portal.csrf`); anonymous requests without a session are refused, as they could come
+from any site.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from apitest.auth.base import Invalid
+from apitest.auth.credentials import read_credentials
+from apitest.auth.identity import Identity
+from apitest.endpoints.helpers import error_response
+from apitest.portal import csrf
+from apitest.portal.session import ANONYMOUS_PORTAL, PortalIdentity, ReadStatus, Session, new_csrf_token
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Chain = Callable[[Request], Awaitable["Identity | Invalid | None"]]
+Via = Literal["session", "header", "anonymous", "none"]
+PORTAL_REALM = 'Bearer realm="api-test-portal"'
+DEFAULT_KEY_HEADER = "X-API-Key"
+
+
+@dataclass
+class PortalContext:
+    identity: PortalIdentity | None
+    via: Via
+    session: Session | None = None
+    session_status: ReadStatus = "none"
+    issue: Session | None = None  # a session to set on the response (anonymous mode)
+    rejected: str = ""  # why a presented credential was refused
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf if self.session else ""
+
+
+def presents_credential(request: Request, key_header: str) -> bool:
+    presented = read_credentials(request.scope, header_name=key_header, query_name="", read_query=False)
+    fallback = read_credentials(request.scope, header_name=DEFAULT_KEY_HEADER, query_name="", read_query=False)
+    return presented.any or fallback.any
+
+
+async def resolve(request: Request, *, chain: Chain, allow_anonymous: bool, key_header: str) -> PortalContext:
+    from apitest.portal.core import portal_of
+
+    codec = portal_of(request).sessions
+    status, session = codec.read(request)
+    if session is not None:
+        return PortalContext(session.identity, "session", session, status)
+    if presents_credential(request, key_header):
+        result = await chain(request)
+        if isinstance(result, Identity) and result.auth_type != "anonymous":
+            return PortalContext(PortalIdentity.from_identity(result), "header", None, status)
+        reason = result.message if isinstance(result, Invalid) else "credential not accepted"
+        return PortalContext(None, "none", None, status, rejected=reason)
+    if allow_anonymous:
+        fresh = Session(ANONYMOUS_PORTAL, new_csrf_token())
+        return PortalContext(ANONYMOUS_PORTAL, "anonymous", fresh, status, issue=fresh)
+    return PortalContext(None, "none", None, status)
+
+
+def context_of(request: Request) -> PortalContext:
+    ctx = request.scope.get("state", {}).get("portal")
+    assert isinstance(ctx, PortalContext), "portal handlers run behind page() or api()"
+    return ctx
+
+
+def unauthorized() -> Response:
+    return error_response("unauthorized", 401, {"WWW-Authenticate": PORTAL_REALM})
+
+
+def login_redirect(request: Request, status: ReadStatus) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    params = {"return": target}
+    if status == "expired":
+        params["reason"] = "expired"
+    return RedirectResponse(f"{request.app.url_path_for('portal:login')}?{urlencode(params)}", status_code=303)
+
+
+async def csrf_ok(request: Request, ctx: PortalContext) -> bool:
+    if not csrf.is_state_changing(request) or ctx.via == "header":
+        return True
+    if ctx.via == "anonymous" and ctx.issue is not None:
+        return False  # no session cookie yet: nothing ties this request to a page of ours
+    return csrf.tokens_match(ctx.csrf_token, await csrf.presented_token(request))
+
+
+def _guard(kind: Literal["page", "api"]) -> Callable[[Endpoint], Endpoint]:
+    def decorate(handler: Endpoint) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            from apitest.portal.core import portal_of
+
+            portal = portal_of(request)
+            ctx = await portal.resolve(request)
+            if ctx.identity is None:
+                if kind == "api" or ctx.rejected:
+                    return unauthorized()
+                response = login_redirect(request, ctx.session_status)
+                if ctx.session_status in ("expired", "invalid"):
+                    portal.sessions.clear(response)
+                return response
+            if not await csrf_ok(request, ctx):
+                if kind == "page":
+                    return await portal.forbidden_page(request, ctx)
+                return error_response("missing or invalid CSRF token (send X-CSRF-Token)", 403)
+            request.scope.setdefault("state", {})["portal"] = ctx
+            response = await handler(request)
+            if ctx.issue is not None:
+                portal.sessions.issue(response, ctx.issue)
+            return response
+
+        return endpoint
+
+    return decorate
+
+
+page = _guard("page")
+api = _guard("api")

@@ -1,0 +1,161 @@
+"""The portal component: sessions, the renderer, sign-in and PortalAuth for one app instance.
+
+Created by :func:`apitest.portal.routes.portal_routes` when ``portal.enabled``; started with the other
+components (after the OIDC validator, whose discovery document the sign-in reuses) and reachable from
+handlers as ``services.portal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest import logs
+from apitest.auth.base import AuthBackendError, Invalid
+from apitest.auth.chain import ChainProvider
+from apitest.auth.credentials import Presented, read_credentials
+from apitest.auth.identity import Identity
+from apitest.endpoints.helpers import error_response, services_of
+from apitest.portal import auth
+from apitest.portal.oidc_login import OIDCLogin
+from apitest.portal.render import Renderer
+from apitest.portal.session import Session, SessionCodec, new_csrf_token
+from apitest.services import Services
+
+log = logs.get("portal")
+
+NAV = (
+    ("portal:dashboard", "Dashboard"),
+    ("portal:audit", "Audit"),
+    ("portal:endpoints", "Endpoints"),
+    ("portal:keys", "API keys"),
+    ("portal:config", "Config"),
+    ("portal:discovery", "Discovery"),
+    ("portal:about", "About"),
+)
+
+
+def boot_warnings(services: Services) -> list[str]:
+    settings = services.settings
+    warnings = []
+    if settings.portal.cookie_secure and urlsplit(settings.server.base_url).scheme == "http":
+        warnings.append(
+            "portal.cookie_secure is on but server.base_url is http://: browsers will not send the session "
+            "cookie back over plain HTTP, so every sign-in will seem to fail (use https or turn cookie_secure off)"
+        )
+    if settings.portal.allow_anonymous:
+        warnings.append("portal.allow_anonymous is on: anyone who can reach the portal can use it (development only)")
+    if not settings.oidc.enabled:
+        log.info("portal: oidc disabled, sign-in by API key only")
+    return warnings
+
+
+class Portal:
+    name = "portal"
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        self.services = services
+        self.settings = settings
+        self.sessions = SessionCodec(settings)
+        self.chains = ChainProvider(services)
+        self.key_header = settings.api_keys.header_name
+        self.oidc = OIDCLogin(settings, self.sessions) if settings.oidc.enabled else None
+        self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
+        for warning in boot_warnings(services):
+            log.warning(warning)
+
+    async def start(self, services: Services) -> None:
+        if self.oidc is not None:
+            self.oidc.start(services.oidc)
+        services.portal = self
+
+    async def stop(self, services: Services) -> None:
+        services.portal = None
+
+    # PortalAuth -----------------------------------------------------------------------------------
+
+    def presented(self, request: Request) -> Presented:
+        """The credential headers a script may send: the configured key header (``X-API-Key`` as well)
+        or ``Authorization: Bearer``. Query parameters are never read here."""
+        presented = read_credentials(request.scope, header_name=self.key_header, query_name="", read_query=False)
+        if not presented.any and self.key_header.lower() != auth.DEFAULT_KEY_HEADER.lower():
+            presented = read_credentials(
+                request.scope, header_name=auth.DEFAULT_KEY_HEADER, query_name="", read_query=False
+            )
+        return presented
+
+    async def check(self, presented: Presented) -> Identity | Invalid:
+        """Run the inbound chain over a presented credential; anonymous never counts."""
+        try:
+            result = await self.chains.get().resolve(presented)
+        except AuthBackendError as exc:
+            log.warning("auth chain error", extra={"err": str(exc), "where": "portal"})
+            return Invalid("auth error", "the credential store failed")
+        if isinstance(result, Identity) and result.auth_type != "anonymous":
+            return result
+        return result if isinstance(result, Invalid) else Invalid("no credential", "")
+
+    async def resolve(self, request: Request) -> auth.PortalContext:
+        async def chain(req: Request) -> Identity | Invalid | None:
+            return await self.check(self.presented(req))
+
+        return await auth.resolve(
+            request, chain=chain, allow_anonymous=self.settings.portal.allow_anonymous, key_header=self.key_header
+        )
+
+    async def admin_check(self, request: Request) -> Identity | Response | None:
+        """The session way into ``/api/v1/admin/keys`` (see :class:`apitest.auth.admin.AdminAuth`)."""
+        status, session = self.sessions.read(request)
+        if session is None:
+            if self.settings.portal.allow_anonymous and not self.presented(request).any:
+                return error_response("sign in or reload the portal page first (anonymous portal session)", 403)
+            return None
+        ctx = auth.PortalContext(session.identity, "session", session, status)
+        if not await auth.csrf_ok(request, ctx):
+            return error_response("missing or invalid CSRF token (send X-CSRF-Token)", 403)
+        return session.identity.to_identity()
+
+    # Rendering ------------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response:
+        ctx = request.scope.get("state", {}).get("portal")
+        nav = [(name, label) for name, label in NAV if name != "portal:keys" or self.settings.api_keys.db.enabled]
+        base = {
+            "ctx": ctx,
+            "identity": ctx.identity if ctx else None,
+            "csrf_token": ctx.csrf_token if ctx else "",
+            "nav": nav,
+            "allow_anonymous": self.settings.portal.allow_anonymous,
+        }
+        return self.renderer.render(request, template, {**base, **context}, status)
+
+    async def forbidden_page(self, request: Request, ctx: auth.PortalContext) -> Response:
+        request.scope.setdefault("state", {})["portal"] = ctx
+        response = self.render(
+            request,
+            "error.html",
+            {
+                "title": "Form expired",
+                "message": "This form's security token is missing or out of date (the session may have been "
+                "renewed in another tab). Go back, reload the page and try again.",
+                "status": 403,
+            },
+            status=403,
+        )
+        if ctx.issue is not None:
+            self.sessions.issue(response, ctx.issue)
+        return response
+
+    def new_session(self, identity: Any) -> Session:
+        return Session(identity, new_csrf_token())
+
+
+def portal_of(request: Request) -> Portal:
+    portal = services_of(request).portal
+    assert isinstance(portal, Portal), "the portal component is not started"
+    return portal

@@ -1,0 +1,126 @@
+"""Jinja2 rendering for the portal pages, and the security headers every portal response carries.
+
+Autoescaping is on for every template (captured requests are attacker-controlled text), undefined
+variables are errors, and URLs are built from route names (``url_for``), never by concatenation.
+Pages load only same-origin scripts and styles, so the Content-Security-Policy forbids inline script
+and inline style outright.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "portal"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def when(value: datetime | str | None, precise: bool = True) -> str:
+    """``2026-11-21 10:42:07.123`` (UTC; the pages say so in their headings), from a datetime or RFC 3339."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    else:
+        moment = value
+    value = moment.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S") + (f".{value.microsecond // 1000:03d}" if precise else "")
+
+
+def iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def number(n: int | float | None) -> str:
+    if n is None:
+        return ""
+    return f"{n:,}" if isinstance(n, int) else f"{n:,.1f}"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@cache
+def asset_version(name: str) -> str:
+    path = STATIC_DIR / name
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
+
+
+def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=when, iso=iso, bytes=human_bytes, number=number, pretty_json=pretty_json)
+    return env
+
+
+class Renderer:
+    def __init__(self, globals: Mapping[str, Any], directory: Path = TEMPLATES_DIR) -> None:
+        self.env = make_environment(directory)
+        self.env.globals.update(globals)
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: Mapping[str, Any],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        app = request.app
+
+        def url_for(name: str, /, query: Mapping[str, Any] | None = None, **path_params: Any) -> str:
+            path = str(app.url_path_for(name, **{k: str(v) for k, v in path_params.items()}))
+            clean = {k: v for k, v in (query or {}).items() if v not in (None, "")}
+            return path + ("?" + urlencode(clean, doseq=True) if clean else "")
+
+        def static(name: str) -> str:
+            return url_for("portal:static", path=name) + f"?v={asset_version(name)}"
+
+        html = self.env.get_template(template).render(
+            {"request": request, "url_for": url_for, "static": static, "current": request.url.path, **context}
+        )
+        return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})

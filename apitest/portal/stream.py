@@ -1,0 +1,202 @@
+"""Streamed audit output: the live tail (SSE) and the NDJSON / CSV exports.
+
+Live tail: ``GET /api/v1/portal/audit/stream`` with the audit list's filters. It polls the store every
+second for rows *stored* after its position (``recorded_at``, so a long request that ends now is not
+missed although it started long ago) and sends each as ``event: audit`` with the event JSON. The SSE
+``id`` is the tail position, so a reconnecting ``EventSource`` (``Last-Event-ID``) resumes where it left
+off. ``: heartbeat`` every 15 s; ``event: saturated`` when more than 10 pages arrived in one second
+(the client should reload); ``event: error`` on a query error.
+
+Exports: every row matching the filters with ``ts`` up to the moment the export started (so rows that
+arrive meanwhile do not shift it), newest first, read in keyset pages, never held in memory. There is
+no row cap; an explicit ``limit`` stops early and says so in a trailer (NDJSON ``{"_export_truncated":
+true, "_limit": N}``, CSV a ``# export truncated`` line). An error mid-stream ends with
+``{"_export_error": ...}`` / ``# export error: ...``: a cut-off file is never passed off as complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from apitest import logs
+from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
+from apitest.audit.serialize import event_json
+from apitest.endpoints.helpers import StreamResponse, error_response, services_of
+from apitest.portal.data import DataError, parse_or_raise, store_of
+from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
+
+log = logs.get("portal.stream")
+
+POLL_SECONDS = 1.0
+HEARTBEAT_SECONDS = 15.0
+TAIL_PAGE = 1000
+TAIL_PAGES_PER_TICK = 10
+EXPORT_PAGE = 1000
+CSV_COLUMNS = (
+    "id",
+    "timestamp",
+    "method",
+    "path",
+    "status",
+    "success",
+    "duration_ms",
+    "route_name",
+    "endpoint_group",
+    "auth_type",
+    "user_subject",
+    "user_email",
+    "api_key_name",
+    "request_id",
+    "source",
+    "error_category",
+    "error_message",
+    "bytes_in",
+    "bytes_out",
+    "remote_addr",
+    "user_agent",
+)
+NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _sse(event: str, data: str, event_id: str = "") -> bytes:
+    lines = [f"id: {event_id}"] if event_id else []
+    lines.append(f"event: {event}")
+    lines += [f"data: {line}" for line in data.split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def tail_events(
+    store: AuditStore, filters: AuditFilters, start: Cursor, *, poll: float = POLL_SECONDS
+) -> AsyncGenerator[bytes, None]:
+    yield b"retry: 3000\n: stream open\n\n"
+    cursor = start
+    last_beat = time.monotonic()
+    while True:
+        try:
+            for _ in range(TAIL_PAGES_PER_TICK):
+                page = await store.tail(filters, cursor, TAIL_PAGE)
+                for record in page.events:
+                    body = json.dumps(event_json(record, include_payload=False), ensure_ascii=False)
+                    position = Cursor(record.recorded_at or record.ts, record.id)
+                    yield _sse("audit", body, encode_cursor(position))
+                cursor = page.next or cursor
+                if len(page.events) < TAIL_PAGE:
+                    break
+            else:
+                yield _sse("saturated", json.dumps({"reason": "more than 10000 events in a second"}))
+        except Exception as exc:
+            log.warning("audit stream query failed", extra={"err": f"{type(exc).__name__}: {exc}"})
+            yield _sse("error", json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            yield b": heartbeat\n\n"
+        await asyncio.sleep(poll)
+
+
+async def stream(request: Request) -> Response:
+    services = services_of(request)
+    query = dict(request.query_params)
+    try:
+        store = store_of(services)
+        filters = parse_or_raise(query).filters
+        resume = request.headers.get("last-event-id", "")
+        start = decode_cursor(resume) if resume else Cursor(datetime.now(UTC), "")
+    except DataError as exc:
+        return error_response(exc.message, exc.status)
+    except FilterError as exc:
+        return error_response(str(exc), 400)
+    return StreamResponse(tail_events(store, filters, start), content_type="text/event-stream", headers=NO_STORE)
+
+
+async def export_rows(
+    store: AuditStore, filters: AuditFilters, limit: int | None
+) -> AsyncGenerator[EventRecord | Exception | int, None]:
+    """Every matching event, then the count if ``limit`` stopped it, or the exception that ended it."""
+    after: Cursor | None = None
+    sent = 0
+    try:
+        while True:
+            size = EXPORT_PAGE if limit is None else min(EXPORT_PAGE, limit - sent)
+            page = await store.list_page(filters, after, size)
+            for record in page.events:
+                yield record
+            sent += len(page.events)
+            if page.next is None:
+                return
+            if limit is not None and sent >= limit:
+                yield sent
+                return
+            after = page.next
+    except Exception as exc:
+        log.warning("audit export failed", extra={"err": f"{type(exc).__name__}: {exc}", "rows_sent": sent})
+        yield exc
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """Keep spreadsheets from running a cell as a formula (OWASP "CSV injection")."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+async def ndjson_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -> AsyncGenerator[bytes, None]:
+    async for row in rows:
+        if isinstance(row, EventRecord):
+            yield (json.dumps(event_json(row, include_payload=False), ensure_ascii=False) + "\n").encode()
+        elif isinstance(row, Exception):
+            yield (json.dumps({"_export_error": f"{type(row).__name__}: {row}"}) + "\n").encode()
+        else:
+            yield (json.dumps({"_export_truncated": True, "_limit": row}) + "\n").encode()
+
+
+async def csv_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -> AsyncGenerator[bytes, None]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    async for row in rows:
+        if isinstance(row, EventRecord):
+            data = event_json(row, include_payload=False)
+            writer.writerow([_spreadsheet_safe(data.get(c, "")) for c in CSV_COLUMNS])
+        elif isinstance(row, Exception):
+            buffer.write(f"# export error: {type(row).__name__}: {row}\r\n")
+        else:
+            buffer.write(f"# export truncated: limit of {row} rows reached\r\n")
+        if buffer.tell() > 64 * 1024 or not isinstance(row, EventRecord):
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+async def export(request: Request, kind: str) -> Response:
+    services = services_of(request)
+    query = dict(request.query_params)
+    try:
+        store = store_of(services)
+        filters = parse_or_raise(query).filters
+    except DataError as exc:
+        return error_response(exc.message, exc.status)
+    raw_limit = query.get("limit", "")
+    if raw_limit and not (raw_limit.isdigit() and int(raw_limit) > 0):
+        return error_response("limit must be a positive integer")
+    now = datetime.now(UTC)
+    filters.until = min(filters.until, now) if filters.until else now
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    rows = export_rows(store, filters, int(raw_limit) if raw_limit else None)
+    headers = {**NO_STORE, "X-Export-Until": now.isoformat().replace("+00:00", "Z")}
+    if kind == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.csv"'
+        return StreamResponse(csv_lines(rows), content_type="text/csv; charset=utf-8", headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.ndjson"'
+    return StreamResponse(ndjson_lines(rows), content_type="application/x-ndjson", headers=headers)

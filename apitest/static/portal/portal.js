@@ -1,0 +1,212 @@
+// apitest portal: small enhancements on top of pages that work without script.
+// Theme toggle, copy buttons, tabs, live tail of the audit list (EventSource), dashboard auto-refresh.
+// Captured data is only ever inserted with textContent, never as HTML.
+(function () {
+  "use strict";
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+
+  // Theme: auto (system) -> dark -> light -> auto, remembered in localStorage.
+  function setupTheme() {
+    var button = $("#theme-toggle");
+    if (!button) { return; }
+    var order = ["auto", "dark", "light"];
+    function current() {
+      try { return window.localStorage.getItem("apitest-theme") || "auto"; } catch (e) { return "auto"; }
+    }
+    function apply(choice) {
+      if (choice === "auto") { document.documentElement.removeAttribute("data-theme"); }
+      else { document.documentElement.setAttribute("data-theme", choice); }
+      button.textContent = "Theme: " + choice;
+      button.setAttribute("aria-label", "Colour theme: " + choice + " (click to change)");
+    }
+    button.hidden = false;
+    apply(current());
+    button.addEventListener("click", function () {
+      var next = order[(order.indexOf(current()) + 1) % order.length];
+      try {
+        if (next === "auto") { window.localStorage.removeItem("apitest-theme"); }
+        else { window.localStorage.setItem("apitest-theme", next); }
+      } catch (e) { /* not persisted */ }
+      apply(next);
+    });
+  }
+
+  // Copy buttons: <button data-copy="#element-id">.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "offscreen";
+      document.body.appendChild(area);
+      area.select();
+      var ok = document.execCommand("copy");
+      document.body.removeChild(area);
+      if (ok) { resolve(); } else { reject(new Error("copy failed")); }
+    });
+  }
+
+  function setupCopy() {
+    $all("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var target = $(button.getAttribute("data-copy"));
+        if (!target) { return; }
+        var text = "value" in target && target.value !== undefined ? target.value : target.textContent;
+        var label = button.textContent;
+        copyText(text).then(function () { button.textContent = "Copied"; }, function () { button.textContent = "Select and copy"; });
+        window.setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    });
+  }
+
+  // Tabs: <nav class="tabs" data-tabs> with <a href="#panel-id">; panels are the link targets.
+  function setupTabs() {
+    $all("[data-tabs]").forEach(function (nav) {
+      var links = $all("a[href^='#']", nav);
+      var panels = links.map(function (a) { return document.getElementById(a.getAttribute("href").slice(1)); });
+      nav.setAttribute("role", "tablist");
+      function select(index, focus) {
+        links.forEach(function (a, i) {
+          var on = i === index;
+          a.setAttribute("aria-selected", on ? "true" : "false");
+          a.setAttribute("tabindex", on ? "0" : "-1");
+          if (panels[i]) { panels[i].hidden = !on; }
+        });
+        if (focus) { links[index].focus(); }
+      }
+      links.forEach(function (a, i) {
+        a.setAttribute("role", "tab");
+        if (panels[i]) { panels[i].setAttribute("role", "tabpanel"); }
+        a.addEventListener("click", function (event) { event.preventDefault(); select(i, false); });
+        a.addEventListener("keydown", function (event) {
+          if (event.key === "ArrowRight") { event.preventDefault(); select((i + 1) % links.length, true); }
+          if (event.key === "ArrowLeft") { event.preventDefault(); select((i - 1 + links.length) % links.length, true); }
+        });
+      });
+      var wanted = links.findIndex(function (a) { return a.getAttribute("href") === window.location.hash; });
+      select(wanted >= 0 ? wanted : 0, false);
+    });
+  }
+
+  // Live tail: prepends rows sent by /api/v1/portal/audit/stream (same filters as the page).
+  function cell(text, className) {
+    var td = document.createElement("td");
+    if (className) { td.className = className; }
+    td.textContent = text === null || text === undefined ? "" : String(text);
+    return td;
+  }
+
+  function statusClass(status) { return "s" + String(status).charAt(0); }
+
+  function rowFor(event, table) {
+    var tr = document.createElement("tr");
+    tr.className = "fresh";
+    tr.setAttribute("data-event-id", event.id);
+    var time = document.createElement("td");
+    time.className = "mono";
+    var link = document.createElement("a");
+    link.href = table.getAttribute("data-event-url").replace("__ID__", encodeURIComponent(event.id));
+    link.textContent = event.timestamp.replace("T", " ").replace("Z", "").slice(0, 23);
+    time.appendChild(link);
+    tr.appendChild(time);
+    tr.appendChild(cell(event.method, "method"));
+    tr.appendChild(cell(event.path, "path mono"));
+    var status = document.createElement("td");
+    var badge = document.createElement("span");
+    badge.className = "badge " + statusClass(event.status);
+    badge.textContent = String(event.status);
+    status.appendChild(badge);
+    tr.appendChild(status);
+    tr.appendChild(cell(event.duration_ms + " ms", "num"));
+    tr.appendChild(cell(event.user_email || event.api_key_name || event.user_subject || "anonymous"));
+    tr.appendChild(cell(event.auth_type || "none"));
+    tr.appendChild(cell(event.source));
+    var pick = document.createElement("td");
+    ["a", "b"].forEach(function (side) {
+      var label = document.createElement("label");
+      label.className = "inline";
+      var radio = document.createElement("input");
+      radio.type = "radio";
+      radio.name = side;
+      radio.value = event.id;
+      radio.setAttribute("aria-label", "Compare as " + side.toUpperCase());
+      label.appendChild(radio);
+      label.appendChild(document.createTextNode(" " + side.toUpperCase() + " "));
+      pick.appendChild(label);
+    });
+    tr.appendChild(pick);
+    return tr;
+  }
+
+  function setupLiveTail() {
+    var table = $("table[data-stream-url]");
+    var toggle = $("#live-tail");
+    if (!table || !toggle || !window.EventSource) { return; }
+    var status = $("#live-status");
+    var body = table.tBodies[0];
+    var empty = $("#no-events");
+    var source = null;
+    var seen = 0;
+    toggle.hidden = false;
+    function show(on, text) {
+      if (!status) { return; }
+      status.hidden = false;
+      status.classList.toggle("on", on);
+      $(".text", status).textContent = text;
+    }
+    function start() {
+      source = new EventSource(table.getAttribute("data-stream-url"));
+      source.addEventListener("open", function () { show(true, "live"); });
+      source.addEventListener("audit", function (message) {
+        var event = JSON.parse(message.data);
+        if (body.querySelector("tr[data-event-id='" + CSS.escape(event.id) + "']")) { return; }
+        body.insertBefore(rowFor(event, table), body.firstChild);
+        seen += 1;
+        if (empty) { empty.hidden = true; }
+        show(true, "live: " + seen + " new");
+      });
+      source.addEventListener("saturated", function () { show(true, "live: too many events, reload to catch up"); });
+      source.addEventListener("error", function () { show(false, "reconnecting"); });
+      toggle.textContent = "Stop live tail";
+      toggle.setAttribute("aria-pressed", "true");
+    }
+    function stop() {
+      if (source) { source.close(); source = null; }
+      toggle.textContent = "Live tail";
+      toggle.setAttribute("aria-pressed", "false");
+      show(false, "paused");
+    }
+    toggle.addEventListener("click", function () { if (source) { stop(); } else { start(); } });
+    if (toggle.getAttribute("data-autostart") === "true") { start(); }
+  }
+
+  // Dashboard auto-refresh: <select id="refresh"> with seconds; remembered.
+  function setupRefresh() {
+    var select = $("#refresh");
+    if (!select) { return; }
+    select.parentElement.hidden = false;
+    var timer = null;
+    function arm(seconds) {
+      if (timer) { window.clearTimeout(timer); timer = null; }
+      if (seconds > 0) { timer = window.setTimeout(function () { window.location.reload(); }, seconds * 1000); }
+    }
+    try { select.value = window.localStorage.getItem("apitest-refresh") || "0"; } catch (e) { select.value = "0"; }
+    arm(Number(select.value));
+    select.addEventListener("change", function () {
+      try { window.localStorage.setItem("apitest-refresh", select.value); } catch (e) { /* not persisted */ }
+      arm(Number(select.value));
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupTheme();
+    setupCopy();
+    setupTabs();
+    setupLiveTail();
+    setupRefresh();
+  });
+})();
