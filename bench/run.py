@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"), help="where the JSON goes")
     args = parser.parse_args(argv)
 
+    # A SIGTERM (a CI timeout, `timeout`) unwinds like Ctrl-C, so every scenario stops its servers and drops
+    # its scratch database on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     wanted = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(wanted) - {n for n, _ in SCENARIOS})
     if unknown:
