@@ -13,7 +13,7 @@ from sqlalchemy import func, literal, select, text
 from sqlalchemy.exc import DBAPIError
 
 from apitest.audit.records import AuditFilters, AuditStore
-from apitest.audit.sql_filters import conditions
+from apitest.audit.sql_filters import conditions, source
 from apitest.audit.store_sql import SQLAuditStore
 
 COUNT_CAP = 1_000
@@ -30,7 +30,8 @@ async def bounded_count(store: AuditStore, filters: AuditFilters, cap: int = COU
     if not isinstance(store, SQLAuditStore) or store.dialect != "postgresql":
         return await store.count(filters, cap=cap)
     # Selecting a constant (not a column) lets PostgreSQL answer from an index alone where one covers the filter.
-    matching = select(literal(1)).where(*conditions(filters, store.dialect)).limit(cap).subquery()
+    rows = source(filters)  # the store's own FROM and predicates, so this counts exactly what list_page pages
+    matching = select(literal(1)).select_from(rows).where(*conditions(filters, store.dialect)).limit(cap).subquery()
     stmt = select(func.count()).select_from(matching)
     try:
         async with store.engine.begin() as conn:

@@ -45,7 +45,7 @@ def test_filter_the_audit_list(server: LiveServer, user: Watched) -> None:
     assert sorted(rows.locator(".badge").all_inner_texts()) == ["500", "503"]
     assert "status is 5xx" in page.inner_text(".chips")
     assert "status=5xx" in (page.get_attribute("#export-csv", "href") or "")
-    user.shot("audit")
+    user.shot("audit-filtered")
 
 
 def test_open_an_event_replay_it_and_see_the_new_row(server: LiveServer, user: Watched) -> None:
@@ -60,7 +60,7 @@ def test_open_an_event_replay_it_and_see_the_new_row(server: LiveServer, user: W
     assert page.is_visible("#request-headers") and not page.is_visible("#overview")
     assert "[redacted]" in page.inner_text("#request-headers")
     assert '"hello": "world"' in page.inner_text("#request-body-pretty")
-    user.shot("event")
+    user.shot("event-request")
     page.click("#replay")
     page.wait_for_url("**?replayed_from=*")
     assert "This is the replay of" in page.inner_text("#replay-notice")

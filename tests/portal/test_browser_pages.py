@@ -51,19 +51,19 @@ def test_every_page_in_light_and_dark(browser: Any, server: LiveServer, scheme: 
             assert response is not None and response.status == 200, (path, response and response.status)
             assert page.locator("h1").count() == 1
             backgrounds.add(page.evaluate("getComputedStyle(document.body).backgroundColor"))
-            if scheme == "light":
+            if scheme == "light" and name != "audit":  # the audit test takes the filtered list
                 watched.shot(name)
-            else:
-                watched.shot(f"{name}-dark")
+            elif name == "dashboard":
+                watched.shot("dashboard-dark")  # one dark example for the docs keeps the images few
         assert backgrounds == {"rgb(246, 247, 249)"} if scheme == "light" else {"rgb(18, 21, 27)"}
         event = page.request.get(server.url + "/api/v1/portal/audit/events?method=POST").json()["events"][0]
         page.goto(f"{server.url}/portal/audit/{event['id']}")
-        watched.shot("event" if scheme == "light" else "event-dark")
         events = page.request.get(server.url + "/api/v1/portal/audit/events?route_name=status&limit=2").json()
         a, b = (e["id"] for e in events["events"])
         page.goto(f"{server.url}/portal/audit/compare?a={a}&b={b}")
         assert page.locator("#overview-diff tr.diff-changed").count() >= 1
-        watched.shot("compare" if scheme == "light" else "compare-dark")
+        if scheme == "light":
+            watched.shot("compare")
 
 
 def test_theme_toggle_overrides_the_system_setting(browser: Any, server: LiveServer) -> None:  # noqa: F811

@@ -1,0 +1,56 @@
+"""The portal's audit queries on PostgreSQL (part of `make integration`): pages, filters and the bounded count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from apitest.portal import counting
+from tests.conftest import ClientFactory
+from tests.portal.conftest import KEY, flush, portal_overrides
+
+pytestmark = pytest.mark.integration
+H = {"X-API-Key": KEY}
+
+
+async def pg_portal(client_factory: ClientFactory, tmp_path: Any, pg_url: str) -> httpx.AsyncClient:
+    return await client_factory(portal_overrides(tmp_path, {"database": {"url": pg_url}}))
+
+
+async def test_pages_filters_and_counts(client_factory: ClientFactory, tmp_path: Any, pg_url: str) -> None:
+    client = await pg_portal(client_factory, tmp_path, pg_url)
+    for path in ("/v1/whoami", "/v1/status/500", "/v1/status/404", "/v1/whoami", "/v1/status/503"):
+        await client.get(path, headers=H)
+    await client.post("/v1/echo", headers=H, content=b"needle-in-a-body")
+    await flush(client)
+    first = (await client.get("/api/v1/portal/audit/events?limit=2", headers=H)).json()
+    assert first["total"] == 6 and len(first["events"]) == 2
+    rest = (await client.get(f"/api/v1/portal/audit/events?next={first['next']}", headers=H)).json()
+    assert len(rest["events"]) == 4 and rest["next"] is None
+    assert (await client.get("/api/v1/portal/audit/events?status=5xx", headers=H)).json()["total"] == 2
+    found = (await client.get("/api/v1/portal/audit/events?q=NEEDLE", headers=H)).json()
+    assert [e["path"] for e in found["events"]] == ["/v1/echo"]
+    assert (await client.get("/api/v1/portal/audit/events?caller=tester&path=status", headers=H)).json()["total"] == 3
+    stats = (await client.get("/api/v1/portal/audit/stats", headers=H)).json()
+    assert stats["total"] == 6 and stats["errors"] == 3
+
+
+async def test_a_slow_count_is_skipped_not_waited_for(
+    client_factory: ClientFactory, tmp_path: Any, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await pg_portal(client_factory, tmp_path, pg_url)
+    await client.get("/v1/whoami", headers=H)
+    await flush(client)
+    real = counting.conditions
+
+    def slow(filters: Any, dialect: str) -> list[Any]:
+        return [*real(filters, dialect), text("pg_sleep(0.5) IS NOT NULL")]
+
+    monkeypatch.setattr(counting, "conditions", slow)
+    body = (await client.get("/api/v1/portal/audit/events", headers=H)).json()
+    assert body["total"] is None and len(body["events"]) == 1
+    page = await client.get("/portal/audit", headers=H)
+    assert "count skipped" in page.text
