@@ -102,7 +102,7 @@ async def ensure_database(url: str, connect_timeout: float = 5.0) -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        print(f"devstack: created database {name!r}", file=sys.stderr)
+        print(f"devstack: created database {name!r}", flush=True)  # stdout, with the banner: stderr is JSON logs
         return
     await conn.close()
 

@@ -77,14 +77,13 @@ def prepare_multiprocess_dir() -> tuple[str, bool]:
         path = tempfile.mkdtemp(prefix="apitest-metrics-")
         os.environ[MULTIPROC_ENV] = path
         return path, True
-    else:
-        os.makedirs(path, exist_ok=True)
-        for name in os.listdir(path):
-            full = os.path.join(path, name)
-            if os.path.isdir(full):
-                shutil.rmtree(full)
-            else:
-                os.remove(full)
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.isdir(full):
+            shutil.rmtree(full)
+        else:
+            os.remove(full)
     return path, False
 
 
