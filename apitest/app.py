@@ -29,9 +29,12 @@ from apitest.auth.wellknown import wellknown_routes
 from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
 from apitest.docs import DocsSite
+from apitest.idempotency import IdempotencyComponent
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite
 from apitest.middleware.access_log import AccessLogMiddleware
+from apitest.middleware.body_limit import BodyLimitMiddleware
+from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
 from apitest.middleware.metrics import MetricsMiddleware
@@ -40,9 +43,11 @@ from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
 from apitest.portal.core import Portal
 from apitest.portal.routes import portal_routes
+from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
+from apitest.version import version
 
 log = logs.get("app")
 
@@ -58,9 +63,10 @@ class Component(Protocol):
 
 
 def build_pipeline(services: Services) -> ASGIApp:
-    """The stages every ``/v1`` request passes, built inside out: handler ← auth ← audit."""
+    """The stages every ``/v1`` request passes, built inside out: handler ← rate limit ← auth ← audit."""
     settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
+    app = RateLimitMiddleware(app, services=services)
     app = AuthMiddleware(app, services=services)
     app = AuditMiddleware(app, services=services)
     return app
@@ -81,6 +87,7 @@ def components_for(settings: Settings) -> list[Component]:
     components: list[Component] = []
     if settings.database.url:
         components.append(DatabaseComponent(settings))
+    components.append(IdempotencyComponent())  # after the database: keys live there when it exists
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     if settings.api_keys.db.enabled:
@@ -121,6 +128,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
         *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
         *DocsSite(settings, document).routes(),
         *wellknown_routes(settings),
@@ -130,11 +138,13 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     routes += v1_routes(services.routes, build_pipeline(services))
 
     middleware = [
+        Middleware(ConnectionMiddleware),  # first: it needs the server's own receive
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
         *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
     ]
     app = Starlette(
         routes=routes,

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.endpoints.helpers import ParamError, error_response
+from apitest.failures import note_failure as note_failure  # re-exported: the stages import it from here
 from apitest.middleware.errors import send_internal_error
 from apitest.registry import RouteSpec
 
@@ -22,13 +23,6 @@ def route_of(scope: Scope) -> RouteSpec:
     spec = scope.get(ROUTE_KEY)
     assert isinstance(spec, RouteSpec), "the /v1 pipeline runs only behind RouteDispatch"
     return spec
-
-
-def note_failure(scope: Scope, category: str, message: str) -> None:
-    """Tell the audit why this request failed (``error_category`` / ``error_message`` of its row)."""
-    state = scope.setdefault("state", {})
-    state["error_category"] = category
-    state["error_message"] = message
 
 
 class RouteDispatch:
@@ -58,7 +52,9 @@ class HandlerApp:
         try:
             response = await spec.handler(request)
         except ParamError as exc:
-            note_failure(scope, "bad_request" if exc.status < 500 else "server_error", exc.message)
+            category = "bad_request" if exc.status < 500 else "server_error"
+            category = "payload_too_large" if exc.status == 413 else category
+            note_failure(scope, category, exc.message)
             response = error_response(exc.message, exc.status, exc.headers)
         except ClientDisconnect:
             # The client left while the handler read its body: there is no one to answer (the audit row says 499).

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from apitest.auth.keystore import KeyStore
     from apitest.auth.oidc import OIDCValidator
     from apitest.db.engine import Database
+    from apitest.idempotency import IdempotencyStore
     from apitest.openapi import OpenAPIDocument
     from apitest.portal.core import Portal
     from apitest.registry import RouteSpec
@@ -34,3 +35,4 @@ class Services:
     audit: AuditWriter | None = None  # set by AuditComponent when audit.enabled: buffer, writer, stats
     audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
     audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0
+    idempotency: IdempotencyStore | None = None  # set by IdempotencyComponent (database or memory)

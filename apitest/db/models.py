@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -157,3 +157,14 @@ class IdempotencyRecord(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class RateLimitCounter(Base):
+    """One fixed rate-limit window: ``key`` is ``<bucket>|<caller>``; the window ends at ``reset_at_ms``."""
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = (Index("rate_limit_counters_reset_idx", "reset_at_ms"),)
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    reset_at_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch milliseconds

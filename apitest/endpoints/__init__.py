@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apitest.endpoints import data, echo, export, failure, identity, methods, pagination, security, streaming
+from apitest.endpoints import data, echo, export, failure, identity, lab, methods, pagination, security, streaming
 from apitest.registry import RouteSpec
 
 ROUTES_BY_GROUP: dict[str, list[RouteSpec]] = {
@@ -15,4 +15,5 @@ ROUTES_BY_GROUP: dict[str, list[RouteSpec]] = {
     "methods": methods.ROUTES,
     "security": security.ROUTES,
     "export": export.ROUTES,
+    "lab": lab.ROUTES,
 }

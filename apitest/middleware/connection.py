@@ -1,0 +1,59 @@
+"""Give the connection-fault endpoints (``/v1/fault/{kind}``) a handle on the client connection.
+
+ASGI exposes no socket to the app, so an app cannot reset a connection or close it without answering.
+uvicorn's ``receive`` callable is a bound method of its per-request cycle object, whose ``transport`` is
+the asyncio (or uvloop) transport of the connection. This middleware, placed outermost so it sees
+uvicorn's own ``receive``, stores that transport in the scope under :data:`TRANSPORT_KEY`. Under any
+other server (or the in-process test client) nothing is stored and the faults that need the transport
+answer 501 instead of pretending.
+
+This relies on uvicorn internals (``RequestResponseCycle.receive`` / ``.transport``, the same in its
+h11 and httptools protocols); ``tests/middleware/test_connection.py`` fails if a uvicorn upgrade changes
+them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+TRANSPORT_KEY = "apitest.transport"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the fault endpoints use of an asyncio/uvloop transport."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+
+def server_transport(receive: Receive) -> Transport | None:
+    """The transport behind uvicorn's ``receive``, or ``None`` under another server."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    return transport if isinstance(transport, Transport) else None
+
+
+def transport_of(scope: Scope) -> Transport | None:
+    transport = scope.get(TRANSPORT_KEY)
+    return transport if isinstance(transport, Transport) else None
+
+
+class ConnectionMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            transport = server_transport(receive)
+            if transport is not None:
+                scope[TRANSPORT_KEY] = transport
+        await self.app(scope, receive, send)
