@@ -33,6 +33,7 @@ from apitest.doctor.local import (
     check_credentials,
     check_env,
     check_portal_cookie,
+    check_portal_files,
     check_tls,
 )
 from apitest.doctor.remote import check_database, check_oidc, check_server
@@ -47,6 +48,7 @@ CHECKS: list[Check] = [
     check_oidc,
     check_portal_cookie,
     check_cookie_secure,
+    check_portal_files,
     check_base_url,
     check_tls,
     check_server,

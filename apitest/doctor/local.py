@@ -262,6 +262,36 @@ async def check_base_url(ctx: Context) -> list[Result]:
     return [ok("server.base_url", f"base_url {s.server.base_url} (listening on {s.server.address})")]
 
 
+PORTAL_TEMPLATES = ("base.html", "login.html", "dashboard.html")
+
+
+def _missing_portal_files() -> tuple[str, list[str]]:
+    from apitest.portal import render
+
+    missing = [name for name in PORTAL_TEMPLATES if not (render.TEMPLATES_DIR / name).is_file()]
+    if not render.STATIC_DIR.is_dir():
+        missing.append(str(render.STATIC_DIR))
+    return str(render.TEMPLATES_DIR), missing
+
+
+async def check_portal_files(ctx: Context) -> list[Result]:
+    s = ctx.settings
+    if s is None or not s.portal.enabled:
+        return []
+    where, missing = _missing_portal_files()
+    if missing:
+        return [
+            fail(
+                "portal.templates",
+                f"the portal's templates are not where it looks ({where}; missing {', '.join(missing)}): "
+                "every /portal/ page would fail",
+                "run from the source tree, or link <site-packages>/templates to the templates/ directory "
+                "as the Dockerfile does",
+            )
+        ]
+    return [ok("portal.templates", f"portal templates found in {where}")]
+
+
 def _readable_file(path: str) -> bool:
     return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
 

@@ -164,3 +164,17 @@ async def test_invalid_config_still_runs_every_other_check(tmp_path: Path) -> No
     assert any("portal.cookie_secret is required" in m for m in configs)
     assert find(results, "portal.cookie_secret")[0].status == "fail"
     assert find(results, "server.base_url")  # still checked
+
+
+async def test_portal_templates_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apitest.portal import render
+
+    portal = {"portal": {"enabled": True, "cookie_secret": GOOD_SECRET}}
+    _, results, _ = await diagnose_config(tmp_path, portal)
+    assert [r.status for r in find(results, "portal.templates")] == ["pass"]
+    monkeypatch.setattr(render, "TEMPLATES_DIR", tmp_path / "site-packages" / "templates")
+    _, results, code = await diagnose_config(tmp_path, portal)
+    (check,) = find(results, "portal.templates")
+    assert check.status == "fail" and "base.html" in check.message
+    assert "Dockerfile" in check.fix
+    assert code == 1
