@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -71,3 +73,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return predicate()
+
+
+def writer_stats(log_path: Path) -> dict[str, object]:
+    """The counters the audit writer logs when it stops (after draining), from a server's log."""
+    found: dict[str, object] = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if '"audit writer stopped"' in line:
+            try:
+                found = json.loads(line)
+            except ValueError:
+                continue
+    return found

@@ -15,11 +15,22 @@ EXPOSE_HEADERS = (
 MAX_AGE = "600"
 
 
+CORS_HEADERS = {
+    b"access-control-allow-methods": ALLOW_METHODS.encode(),
+    b"access-control-allow-headers": ALLOW_HEADERS.encode(),
+    b"access-control-expose-headers": EXPOSE_HEADERS.encode(),
+    b"access-control-max-age": MAX_AGE.encode(),
+}
+
+
 class CORSMiddleware:
     def __init__(self, app: ASGIApp, *, allowed_origins: list[str]) -> None:
         self.app = app
         self.any_origin = "*" in allowed_origins
         self.origins = set(allowed_origins)
+        # With any origin allowed every response gets the same five headers: built once, appended raw.
+        self._any_origin_headers = [(b"access-control-allow-origin", b"*"), *CORS_HEADERS.items()]
+        self._any_origin_names = {name for name, _ in self._any_origin_headers}
 
     def _allow_origin(self, origin: str | None) -> str | None:
         if self.any_origin:
@@ -56,7 +67,12 @@ class CORSMiddleware:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._apply(MutableHeaders(scope=message), origin)
+                if self.any_origin:
+                    names = self._any_origin_names
+                    headers = [h for h in message.get("headers", ()) if h[0].lower() not in names]
+                    message["headers"] = headers + self._any_origin_headers
+                else:
+                    self._apply(MutableHeaders(scope=message), origin)
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -67,7 +67,7 @@ def run(ctx: Context) -> list[Outcome]:
         Measure(f"bare Starlette sleep, {theirs.statuses.get(200, 0)}/{clients} answered", theirs.elapsed, "s"),
         "wall time apitest / bare Starlette",
         "<=",
-        1.5,
+        1.25,
         details=details,
         checks={**all_answered, "every answer audited": rows == answered},
     )
@@ -78,7 +78,7 @@ def run(ctx: Context) -> list[Outcome]:
         Measure("bare Starlette peak RSS", theirs_rss, "MiB"),
         "peak RSS apitest / bare Starlette",
         "<=",
-        3.0,
+        2.0,
         details=details,
     )
     return [wall, rss]

@@ -145,7 +145,7 @@ def run(ctx: Context) -> Outcome:
         Measure(f"asyncpg binary COPY, batch {settings.audit.batch_size}", n / theirs_s, "events/s"),
         "events/s writer / raw COPY",
         ">=",
-        0.2,
+        0.5,
         details={
             "events": n,
             "writer_seconds": round(ours_s, 3),

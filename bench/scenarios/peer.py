@@ -85,7 +85,7 @@ def _slow(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
         Measure("httpbin /delay/1", median_rps(baselines), "req/s"),
         "throughput apitest / httpbin",
         ">=",
-        0.95,
+        0.9,
         details={
             "connections": SLOW_CONNECTIONS,
             "seconds": seconds,
@@ -97,8 +97,8 @@ def _slow(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
         },
         checks={
             "no errors or non-2xx from apitest": all(r.errors == 0 and r.non_2xx == 0 for r in subjects),
-            # Each request sleeps 1 s: a p99 far above that means requests queued behind each other.
-            "apitest p99 under 1.5 s": p99["apitest"] < SLOW_MS * 1.5,
+            # Each request sleeps 1 s; above that is queueing. Both servers queue a little under 500 clients.
+            "apitest p99 within 10% of httpbin's": p99["apitest"] <= p99["baseline"] * 1.1,
         },
     )
 

@@ -7,15 +7,14 @@ requests in flight at the deadline instead of cutting them off, so the two count
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 
 import httpx
 
 from bench import configs, loadgen, pg, servers
-from bench.common import wait_for
-from bench.procs import ServerProcess, free_port
+from bench.common import wait_for, writer_stats
+from bench.procs import free_port
 from bench.scenario import Context, Measure, Outcome
 
 CONNECTIONS = 16
@@ -31,18 +30,6 @@ def payloads(port: int, key: str, agent: str) -> list[bytes]:
         loadgen.build_request("GET", "/v1/headers", port, auth, user_agent=agent),
         loadgen.build_request("PUT", "/v1/echo", port, json_headers, body, user_agent=agent),
     ]
-
-
-def writer_stats(server: ServerProcess) -> dict[str, object]:
-    """The counters the audit writer logs when it stops (after draining)."""
-    found: dict[str, object] = {}
-    for line in server.log_path.read_text(errors="replace").splitlines():
-        if '"audit writer stopped"' in line:
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-    return found
 
 
 def run(ctx: Context) -> Outcome:
@@ -68,7 +55,7 @@ def run(ctx: Context) -> Outcome:
             caught_up = wait_for(lambda: pg.count_rows(db_url, rows_sql, agent) >= result.responses, timeout=30)
             catch_up_s = time.monotonic() - load_done
             rss = app.peak_rss_mib()
-        stats = writer_stats(app)
+        stats = writer_stats(app.log_path)
         rows = pg.count_rows(db_url, rows_sql, agent)
         rows_2xx = pg.count_rows(db_url, rows_sql + " AND status BETWEEN 200 AND 299", agent)
         payload_rows = pg.count_rows(
