@@ -76,7 +76,11 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_cli_subcommand(tmp_path: Path) -> None:
-    from apitest.cli import main
+    from apitest.cli import build_parser
+
+    def main(argv: list[str]) -> int:  # the parser and the command, without cli.main's logging set-up
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
 
     target = tmp_path / "out.md"
     assert main(["config-docs", "--output", str(target)]) == 0

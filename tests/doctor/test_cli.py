@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from apitest.cli import main
+from apitest.cli import build_parser
 from tests.doctor.support import write_config
+
+
+def main(argv: list[str]) -> int:
+    """`apitest` without cli.main's process-wide logging set-up (it would outlive the test)."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
 
 
 def test_text_output_and_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
