@@ -43,9 +43,11 @@ RESPOND_PARAMS = (
     Param("content_type", description="Content-Type of the answer (default text/plain with body, else JSON)."),
 )
 RESPOND_REPLY = Reply(
-    "The requested status (any of 200-599) with the requested headers and body; shown here is the default body.",
-    JSON,
-    obj({"status": INT, "message": STR}),
+    "The requested status (any of 200-599) with the requested headers and body. Without `body` the answer is "
+    'JSON `{"status": <code>, "message": "<reason>"}`; with `body` (even empty) it is that body as text/plain, '
+    "and `content_type` overrides either.",
+    "*/*",
+    None,
 )
 
 
