@@ -3,8 +3,9 @@
 - API key: the configured header (trimmed); when that is empty, the configured query parameter
   (trimmed). The header wins even when the query value would be the valid one.
 - Bearer: ``Authorization`` starting with ``Bearer `` (case-insensitive, with its space); the token is
-  trimmed. Any other scheme (``Basic``, ``Digest``...) is not read: it counts as no credential, and the
-  scheme name is kept so a 401 can say why.
+  trimmed. Any other non-empty ``Authorization`` value (``Basic ...``, ``Digest ...``, a bare token, or
+  ``Bearer`` with no token) is a credential this fixture cannot use: it is kept as ``other_scheme`` and the
+  chain answers 401 for it, never anonymous (DECISIONS: a presented bad credential never falls through).
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ class Presented:
     api_key: str = ""
     api_key_source: str = ""  # "header" | "query" | ""
     bearer: str = ""
-    other_scheme: str = ""  # an Authorization scheme this fixture does not read
+    other_scheme: str = ""  # an Authorization scheme this fixture cannot use ("Bearer" when the token is empty)
 
     @property
     def any(self) -> bool:
-        """Whether a credential this fixture reads was presented (the pre-set identity test, §2.6)."""
-        return bool(self.api_key or self.bearer)
+        """Whether any credential was presented on the wire (the pre-set identity test, §2.6)."""
+        return bool(self.api_key or self.bearer or self.other_scheme)
 
     def absence_reason(self) -> str:
-        if self.other_scheme:
-            return f"no credential presented (Authorization scheme {self.other_scheme!r} is not accepted)"
         return "no credential presented"
 
 
@@ -47,9 +46,12 @@ def parse_authorization(value: str | None) -> tuple[str, str]:
     if value is None:
         return "", ""
     if value[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
-        return value[len(BEARER_PREFIX) :].strip(), ""
+        token = value[len(BEARER_PREFIX) :].strip()
+        return (token, "") if token else ("", "Bearer")
     scheme = value.strip().split(" ", 1)[0]
-    return "", "" if scheme.lower() == "bearer" else scheme[:32]
+    if not scheme:
+        return "", ""
+    return "", "Bearer" if scheme.lower() == "bearer" else scheme[:32]
 
 
 def read_credentials(scope: Scope, *, header_name: str, query_name: str, read_query: bool = True) -> Presented:

@@ -337,7 +337,7 @@ async def test_rejected_requests(audited: AuditedFactory, include_rejected: bool
         assert rows == []
         return
     [row] = rows
-    assert (row.status, row.success, row.error_category) == (401, False, "missing_credential")
+    assert (row.status, row.success, row.error_category) == (401, False, "invalid_credential")
     assert row.error_message and "dXNlcjpwYXNz" not in row.error_message
     assert row.auth_type is None and row.user_subject is None
     assert row.route_name == "who"
