@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,5 +57,34 @@ def configure(level: int | None = None) -> None:
     logging.getLogger("uvicorn.access").disabled = True  # our access log replaces it
 
 
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class _SafeLogger(logging.Logger):
+    """``extra`` keys that would overwrite a LogRecord field (``name``, ``module``, ...) are kept as
+    ``<key>_``: the standard library raises KeyError there, and only when the level is enabled, so a
+    log call that passes every test at WARNING would turn a request into a 500 in production at INFO."""
+
+    def makeRecord(
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
+        if extra:
+            extra = {f"{k}_" if k in _RECORD_FIELDS else k: v for k, v in extra.items()}
+        return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+
+
 def get(name: str) -> logging.Logger:
-    return logging.getLogger(f"apitest.{name}")
+    logger = logging.getLogger(f"apitest.{name}")
+    if type(logger) is logging.Logger:
+        logger.__class__ = _SafeLogger  # the same state plus one method: safe for a plain Logger
+    return logger

@@ -162,6 +162,18 @@ def test_no_secret_reaches_the_logs(tmp_path: Path, provider: devstack.Provider,
             signed = c.post("/portal/login", data={"api_key": key, "csrf_token": token.group(1)})
             assert signed.status_code == 303, signed.text
             assert c.get("/portal/config").status_code == 200
+            # A database key through the portal's Keys page (logged at INFO: this once was a 500).
+            page = c.get("/portal/keys")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf, page.text
+            made = c.post("/portal/keys", data={"csrf_token": csrf.group(1), "name": "portal-made"})
+            assert made.status_code == 201, made.text
+            portal_key = re.search(r"at_[A-Za-z0-9_-]{43}", made.text)
+            assert portal_key
+            presented.append(portal_key.group(0))
+            assert c.get("/v1/whoami", headers={"X-API-Key": portal_key.group(0)}).status_code == 200
+            gone = c.post("/portal/keys/portal-made/revoke", data={"csrf_token": csrf.group(1)})
+            assert gone.status_code == 303, gone.text
             c.cookies.clear()
             start = c.get("/portal/auth/login")
             chosen = c.post(start.headers["location"], data={"sub": "dev"})
