@@ -112,8 +112,9 @@ bench: install-dev $(BENCH_VENV)/.installed ## Loopback performance scenarios (<
 		|| echo "bench: wrk not installed; using the Python load generator"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-profile: install-dev ## Profile the /v1 hot path under load with pyinstrument (PROFILE_ARGS="--path /v1/echo ...")
+profile: install-dev ## CPU per /v1 request by feature, then a pyinstrument profile under load (PROFILE_ARGS="--path /v1/echo")
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.hotpath
 	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 lint: install-dev ## ruff
