@@ -66,10 +66,21 @@ def test_two_workers_report_one_total(tmp_path: Path) -> None:
     (metrics_dir / "counter_999999.db").write_bytes(b"left over from an earlier run")
     proc, url = start_server(tmp_path, 2, {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     try:
-        # "Connection: close": a new connection each time, so both workers take some
+        deadline = time.monotonic() + 60  # each worker creates its counter file when its app is built
+        while len(worker_files(metrics_dir)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(worker_files(metrics_dir)) == 2, worker_files(metrics_dir)
+        assert "999999" not in worker_files(metrics_dir)  # the stale file of an earlier run was removed
+
+        # "Connection: close": a new connection each time, so both workers take some. /v1/limited names the
+        # worker that answered (Apitest-Worker), so the test knows the requests really were spread.
         client = httpx.Client(base_url=url, headers={"Connection": "close"})
-        for _ in range(60):
-            assert client.get("/v1/whoami").status_code == 200
+        served: list[str] = []
+        while len(served) < 40 or (len(set(served)) < 2 and len(served) < 400):
+            response = client.get("/v1/limited", params={"limit": 10000, "window_s": 60})
+            assert response.status_code == 200, response.text
+            served.append(response.headers["Apitest-Worker"])
+        assert len(set(served)) == 2, "one worker took every request"
         totals = []
         for _ in range(8):
             samples = parse(client.get("/metrics").text)
@@ -77,30 +88,27 @@ def test_two_workers_report_one_total(tmp_path: Path) -> None:
                 value(
                     samples,
                     "apitest_http_requests_total",
-                    route="whoami",
+                    route="limited",
                     method="GET",
                     status="200",
                     auth_type="anonymous",
                 )
             )
-            assert (
-                value(
-                    samples,
-                    "apitest_build_info",
-                    version=_version(),
-                    python_version=_pyver(),
-                    python_implementation=platform.python_implementation(),
-                )
-                == 1
-            )
-        assert totals == [60.0] * 8
-        pids = {p.name.split("_")[-1].removesuffix(".db") for p in metrics_dir.glob("counter_*.db")}
-        assert len(pids) == 2, pids  # two workers, and the stale file of an earlier run was removed
-        assert "999999" not in pids
+            build = {"version": _version(), "python_version": _pyver(), "python_implementation": _impl()}
+            assert value(samples, "apitest_build_info", **build) == 1
+        assert totals == [float(len(served))] * 8
         client.close()
     finally:
         stop(proc)
     assert proc.returncode == 0
+
+
+def worker_files(metrics_dir: Path) -> set[str]:
+    return {p.name.split("_")[-1].removesuffix(".db") for p in metrics_dir.glob("counter_*.db")}
+
+
+def _impl() -> str:
+    return platform.python_implementation()
 
 
 def _version() -> str:
