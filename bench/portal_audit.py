@@ -1,6 +1,6 @@
 """The portal's audit list stays fast on a big log: 1,000,000 rows in PostgreSQL, first and filtered pages.
 
-    .venv/bin/python -m bench.portal_audit [--rows 1000000] [--runs 30] [--quick]
+    .venv/bin/python -m bench.portal_audit [--rows 1000000] [--runs 30] [--quick] [--database-url URL] [--seed-only URL]
 
 ``make bench`` runs the same measurement as its ``portal`` scenario. In one run, on loopback only:
 
@@ -210,25 +210,31 @@ def table_text(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(ctx: Context, *, rows: int = 1_000_000, runs: int = 0) -> Outcome:
-    """The ``portal`` scenario of ``make bench``."""
+def serve_and_measure(ctx: Context, url: str, runs: int) -> list[dict[str, Any]]:
+    """``apitest serve`` on the seeded database ``url``; time every probe."""
+    workdir = Path(tempfile.mkdtemp(prefix="apitest-bench-portal-", dir=ctx.log_dir))
+    port = free_port()
+    key = configs.new_key()
+    extra = {"portal": {"enabled": True, "cookie_secret": configs.new_key()}, "database": {"migrate_on_boot": False}}
+    config = configs.apitest_config(workdir / "portal.yaml", port=port, database_url=url, key=key, extra=extra)
+    with servers.apitest(ctx, "portal", config, port) as app:
+        return measure(app.url, key, runs)
+
+
+def run(ctx: Context, *, rows: int = 1_000_000, runs: int = 0, database_url: str = "") -> Outcome:
+    """The ``portal`` scenario of ``make bench``. ``database_url``: measure an already seeded database."""
     runs = runs or (5 if ctx.quick else 30)
     rows = min(rows, 100_000) if ctx.quick else rows
-    if not pg.available():
-        raise RuntimeError(f"PostgreSQL is not reachable at {pg.server_url()} (set APITEST_BENCH_DATABASE_URL)")
-    workdir = Path(tempfile.mkdtemp(prefix="apitest-bench-portal-", dir=ctx.log_dir))
-    with pg.scratch_database("portal") as url:
-        upgrade(url)
-        seed_seconds = asyncio.run(seed(url, rows))
-        port = free_port()
-        key = configs.new_key()
-        extra = {
-            "portal": {"enabled": True, "cookie_secret": configs.new_key()},
-            "database": {"migrate_on_boot": False},
-        }
-        config = configs.apitest_config(workdir / "portal.yaml", port=port, database_url=url, key=key, extra=extra)
-        with servers.apitest(ctx, "portal", config, port) as app:
-            results = measure(app.url, key, runs)
+    seed_seconds = 0.0
+    if database_url:
+        results = serve_and_measure(ctx, database_url, runs)
+    else:
+        if not pg.available():
+            raise RuntimeError(f"PostgreSQL is not reachable at {pg.server_url()} (set APITEST_BENCH_DATABASE_URL)")
+        with pg.scratch_database("portal") as url:
+            upgrade(url)
+            seed_seconds = asyncio.run(seed(url, rows))
+            results = serve_and_measure(ctx, url, runs)
     print(table_text(results), flush=True)
     gated = [r for r in results if r["gated"]]
     worst = max(gated, key=lambda r: r["p95_ms"])
@@ -252,10 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="audit rows to seed (default 1000000)")
     parser.add_argument("--runs", type=int, default=0, help="timed rounds per request (default 30, quick 5)")
     parser.add_argument("--quick", action="store_true", help="100,000 rows and 5 rounds")
+    parser.add_argument(
+        "--database-url", default="", help="measure this already seeded postgresql+asyncpg:// database (no seeding)"
+    )
+    parser.add_argument("--seed-only", default="", metavar="URL", help="migrate and seed this database, then stop")
     args = parser.parse_args(argv)
+    if args.seed_only:
+        upgrade(args.seed_only)
+        print(f"portal: seeded {args.rows:,} rows in {asyncio.run(seed(args.seed_only, args.rows)):.0f} s")
+        return 0
     log_dir = Path(tempfile.mkdtemp(prefix="apitest-bench-"))
     ctx = Context(results_dir=log_dir, log_dir=log_dir, quick=args.quick, server_cpus=None)
-    outcome = run(ctx, rows=args.rows, runs=args.runs)
+    outcome = run(ctx, rows=args.rows, runs=args.runs, database_url=args.database_url)
     verdict = "pass" if outcome.passed else "FAIL"
     print(f"portal: {outcome.subject.text()} (bar {BAR_MS:g} ms): {verdict}; server log in {log_dir}")
     return 0 if outcome.passed else 1

@@ -84,6 +84,10 @@ class AuditEvent(Base):
         Index("audit_events_auth_type_idx", "auth_type", text("ts DESC")),
         Index("audit_events_request_id_idx", "request_id"),
         Index("audit_events_recorded_idx", "recorded_at", "id"),
+        Index("audit_events_source_idx", "source", text("ts DESC"), text("id DESC")),
+        Index("audit_events_category_idx", "error_category", text("ts DESC"), text("id DESC")),
+        Index("audit_events_group_idx", "endpoint_group", text("ts DESC"), text("id DESC")),
+        Index("audit_events_email_idx", "user_email", text("ts DESC"), text("id DESC")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
