@@ -54,7 +54,7 @@ async def wellknown(request: Request) -> Any:
 
 
 async def discovery(request: Request) -> Any:
-    return info.discovery(services_of(request).settings)
+    return await info.discovery(request)
 
 
 async def config(request: Request) -> Any:

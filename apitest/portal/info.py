@@ -3,6 +3,7 @@ documents (``me``, ``server``, ``wellknown``): one function per page, returning 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import UTC, datetime
@@ -10,8 +11,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+
 from apitest import __version__
 from apitest.config import Settings, flatten, masked_dict, source_of
+from apitest.endpoints.helpers import services_of
 from apitest.portal.data import DataError
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -88,8 +92,33 @@ def wellknown(settings: Settings) -> dict[str, Any]:
     }
 
 
-def discovery(settings: Settings) -> dict[str, Any]:
-    """What a gateway connection needs: base URL, auth modes and their header names, document URLs."""
+async def wellknown_documents(request: Request) -> dict[str, Any]:
+    """The well-known documents exactly as this server serves them (rendered by their own handlers)."""
+    from apitest.auth.wellknown import authorization_server, protected_resource
+
+    settings = services_of(request).settings
+    documents = {"/.well-known/oauth-protected-resource": await protected_resource(request)}
+    if settings.oidc.enabled:
+        documents["/.well-known/oauth-authorization-server"] = await authorization_server(request)
+    return {path: json.loads(bytes(response.body)) for path, response in documents.items()}
+
+
+def openapi_summary(services: Services) -> dict[str, Any]:
+    document = services.openapi.data if services.openapi is not None else {}
+    info = document.get("info", {})
+    return {
+        "openapi": document.get("openapi", ""),
+        "title": info.get("title", ""),
+        "version": info.get("version", ""),
+        "paths": len(document.get("paths", {})),
+        "security_schemes": sorted(document.get("components", {}).get("securitySchemes", {})),
+    }
+
+
+async def discovery(request: Request) -> dict[str, Any]:
+    """What a gateway connection needs: base URL, auth modes and their header names, the documents."""
+    services = services_of(request)
+    settings = services.settings
     base = settings.server.base_url.rstrip("/")
     keys = settings.api_keys
     modes: list[dict[str, Any]] = []
@@ -145,6 +174,8 @@ def discovery(settings: Settings) -> dict[str, Any]:
             "replay_marker": "X-Plexara-Replay-From",
         },
         "wellknown": wellknown(settings),
+        "wellknown_documents": await wellknown_documents(request),
+        "openapi": openapi_summary(services),
     }
 
 

@@ -265,7 +265,7 @@ async def _config(request: Request) -> dict[str, Any]:
 
 
 async def _discovery(request: Request) -> dict[str, Any]:
-    return info.discovery(services_of(request).settings)
+    return await info.discovery(request)
 
 
 async def _about(request: Request) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -21,7 +22,9 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+# The repository's top-level templates/ (an image links it next to the installed package);
+# APITEST_TEMPLATES_DIR points elsewhere.
+TEMPLATES_DIR = Path(os.environ.get("APITEST_TEMPLATES_DIR") or Path(__file__).resolve().parents[2] / "templates")
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "portal"
 
 CSP = (

@@ -129,7 +129,10 @@ async def test_compare(portal: httpx.AsyncClient) -> None:
             "/api/v1/portal/wellknown",
             {"protected_resource_url", "authorization_server", "oidc_enabled", "audience", "api_endpoint"},
         ),
-        ("/api/v1/portal/discovery", {"base_url", "api_endpoint", "auth_modes", "documents", "headers", "wellknown"}),
+        (
+            "/api/v1/portal/discovery",
+            {"base_url", "api_endpoint", "auth_modes", "documents", "wellknown_documents", "openapi"},
+        ),
         ("/api/v1/portal/config", {"path", "unset_vars", "settings"}),
         ("/api/v1/portal/about", {"version", "database", "uptime_seconds", "commit"}),
         ("/api/v1/portal/endpoints", {"endpoints", "groups"}),
@@ -176,3 +179,12 @@ async def test_audit_disabled_is_503(client_factory, tmp_path) -> None:  # type:
     assert (r.status_code, r.json()) == (503, {"error": "audit is disabled (audit.enabled is false)"})
     meta = (await client.get("/api/v1/portal/audit/meta", headers=H)).json()
     assert meta["features"]["replay"] is False
+
+
+async def test_discovery_shows_the_served_wellknown_documents(portal: httpx.AsyncClient) -> None:
+    body = (await portal.get("/api/v1/portal/discovery", headers=H)).json()
+    served = (await portal.get("/.well-known/oauth-protected-resource")).json()
+    assert body["wellknown_documents"] == {"/.well-known/oauth-protected-resource": served}
+    assert body["openapi"]["paths"] > 10
+    modes = {m["type"]: m for m in body["auth_modes"]}
+    assert modes["apikey"]["header"] == "X-API-Key" and modes["bearer"]["tokens"] == ["robot"]
