@@ -32,6 +32,7 @@ from apitest.endpoints.helpers import canonical_header_name, json_bytes
 MAX_BODY = 1024 * 1024
 TIMEOUT = 90.0  # longer than the slowest fixture endpoint (/v1/slow allows 60 s)
 TRY_IT_HEADER = "X-Plexara-Try-It"
+TRY_IT_USER_AGENT = "apitest-portal (Try-It)"
 REPLAY_HEADER = "X-Plexara-Replay-From"
 REDACTED = "[redacted]"
 # Never sent from a stored request: credentials (stored redacted anyway), and headers the server or the
@@ -108,6 +109,8 @@ def try_it_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Operator-given headers minus Cookie, Authorization and Set-Cookie (an ``X-API-Key`` is allowed)."""
     out = [(n.strip(), v) for n, v in headers if n.strip() and n.strip().lower() not in TRY_IT_BANNED]
     out = [(n, v) for n, v in out if n.lower() != TRY_IT_HEADER.lower()]
+    if not any(n.lower() == "user-agent" for n, _ in out):
+        out.append(("User-Agent", TRY_IT_USER_AGENT))  # so the audit row says where the request came from
     out.append((TRY_IT_HEADER, "true"))
     return out
 

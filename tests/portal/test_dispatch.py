@@ -48,7 +48,8 @@ def test_try_it_headers_drop_cookie_and_authorization_but_keep_a_key() -> None:
     out = try_it_headers(
         [("Cookie", "a=b"), ("authorization", "Bearer x"), ("X-API-Key", "k"), ("X-Plexara-Try-It", "no")]
     )
-    assert out == [("X-API-Key", "k"), ("X-Plexara-Try-It", "true")]
+    assert out == [("X-API-Key", "k"), ("User-Agent", "apitest-portal (Try-It)"), ("X-Plexara-Try-It", "true")]
+    assert try_it_headers([("User-Agent", "mine")]) == [("User-Agent", "mine"), ("X-Plexara-Try-It", "true")]
 
 
 async def test_replay_records_a_new_linked_row(portal: httpx.AsyncClient) -> None:
