@@ -141,9 +141,7 @@ class AuditPayload(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     response_size_bytes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     response_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    replayed_from: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("audit_events.id", ondelete="SET NULL")
-    )
+    replayed_from: Mapped[str | None] = mapped_column(String(36), ForeignKey("audit_events.id", ondelete="SET NULL"))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
