@@ -20,11 +20,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/apitest \
     PATH=/opt/apitest/bin:$PATH \
     APITEST_MIGRATIONS_DIR=/app/migrations \
+    APITEST_TEMPLATES_DIR=/app/templates \
     APITEST_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv /opt/apitest \
     && /opt/apitest/bin/pip install --no-index --find-links=/wheels apitest \
-    && ln -s /app/templates "$(/opt/apitest/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/templates" \
     && groupadd --system --gid 10001 apitest \
     && useradd --system --uid 10001 --gid apitest --home-dir /app --no-create-home --shell /usr/sbin/nologin apitest
 WORKDIR /app
@@ -32,7 +32,6 @@ COPY migrations ./migrations
 COPY configs ./configs
 COPY templates ./templates
 COPY configs/apitest.example.yaml /etc/apitest/apitest.yaml
-# The portal reads its templates from <site-packages>/templates (the source tree's layout): linked above.
 # data/ holds the SQLite file of the embedded profile; the only directory the server writes to.
 RUN mkdir -p /app/data && chown apitest:apitest /app/data
 USER 10001:10001

@@ -58,6 +58,7 @@ Read by the program itself, not through the YAML file:
 | `APITEST_INSECURE` | `1` permits `oidc.skip_signature_verification` (never in production). |
 | `APITEST_HEALTHCHECK_URL` | Target of `apitest healthcheck` (default `http://127.0.0.1:8080/healthz`). |
 | `APITEST_MIGRATIONS_DIR` | Alembic scripts (default: the source tree's `migrations/`; the image sets it). |
+| `APITEST_TEMPLATES_DIR` | The portal's templates (default: the source tree's `templates/`; the image sets it). |
 | `PROMETHEUS_MULTIPROC_DIR` | Metrics directory shared by workers; `apitest serve` sets one when workers > 1. |
 
 The shipped profiles reference `APITEST_ADDRESS`, `APITEST_BASE_URL`, `APITEST_DB_URL`,

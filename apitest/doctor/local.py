@@ -285,8 +285,8 @@ async def check_portal_files(ctx: Context) -> list[Result]:
                 "portal.templates",
                 f"the portal's templates are not where it looks ({where}; missing {', '.join(missing)}): "
                 "every /portal/ page would fail",
-                "run from the source tree, or link <site-packages>/templates to the templates/ directory "
-                "as the Dockerfile does",
+                "set APITEST_TEMPLATES_DIR to the templates/ directory (the image sets /app/templates), "
+                "or run from the source tree",
             )
         ]
     return [ok("portal.templates", f"portal templates found in {where}")]

@@ -176,5 +176,5 @@ async def test_portal_templates_missing(tmp_path: Path, monkeypatch: pytest.Monk
     _, results, code = await diagnose_config(tmp_path, portal)
     (check,) = find(results, "portal.templates")
     assert check.status == "fail" and "base.html" in check.message
-    assert "Dockerfile" in check.fix
+    assert "APITEST_TEMPLATES_DIR" in check.fix
     assert code == 1
