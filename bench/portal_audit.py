@@ -111,12 +111,26 @@ FROM generate_series($1::bigint, $2::bigint) AS g
 """
 
 
+SECONDARY_INDEXES = """
+SELECT i.indexname, i.indexdef FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname
+WHERE i.schemaname = current_schema() AND i.tablename IN ('audit_events', 'audit_payloads')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)
+"""
+
+
 async def seed(url: str, rows: int, chunk: int = 250_000) -> float:
     """Fill ``url`` with ``rows`` events and payloads; returns the seconds it took."""
     started = time.monotonic()
     conn = await asyncpg.connect(pg.asyncpg_url(url), timeout=10, command_timeout=3600)
     try:
         await conn.execute("SET synchronous_commit = off")
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        # Bulk load, then index: building the secondary indexes once from their own definitions is about a third
+        # faster than maintaining them row by row (66 s against 96 s for 1,000,000 rows), which keeps make bench
+        # within its 10 minutes. Constraint indexes (primary keys) stay.
+        indexes = await conn.fetch(SECONDARY_INDEXES)
+        for index in indexes:
+            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
         now = await conn.fetchval("SELECT now()")
         spacing = SPAN_SECONDS / rows
         for first in range(1, rows + 1, chunk):
@@ -124,6 +138,9 @@ async def seed(url: str, rows: int, chunk: int = 250_000) -> float:
             await conn.execute(SEED_EVENTS, now, rows, spacing, first, last)
             await conn.execute(SEED_PAYLOADS, first, last)
             print(f"   portal: seeded {last:,} / {rows:,} rows ({time.monotonic() - started:.0f} s)", flush=True)
+        for index in indexes:
+            await conn.execute(index["indexdef"])
+        print(f"   portal: {len(indexes)} indexes built ({time.monotonic() - started:.0f} s)", flush=True)
         # What autovacuum does to an insert-only table soon after: statistics and the visibility map.
         await conn.execute("VACUUM ANALYZE audit_events")
         await conn.execute("VACUUM ANALYZE audit_payloads")

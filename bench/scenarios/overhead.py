@@ -17,7 +17,7 @@ CONNECTIONS = 32
 
 def run(ctx: Context) -> Outcome:
     key = configs.new_key()
-    seconds = ctx.seconds(5, 2)
+    seconds = ctx.seconds(4, 2)
     rounds = 3 if not ctx.quick else 1
     with pg.scratch_database("overhead") as db_url:
         port = free_port()

@@ -29,7 +29,7 @@ def _measure(ctx: Context, target: Target, connections: int, seconds: float) -> 
 
 
 def _echo(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
-    seconds = ctx.seconds(5, 2)
+    seconds = ctx.seconds(4, 2)
     rounds = 1 if ctx.quick else 3
     ours = Target(app.port, "/v1/echo", "POST", ECHO_HEADERS, ECHO_BODY)
     theirs = Target(peer.port, "/anything", "POST", ECHO_HEADERS, ECHO_BODY)
