@@ -162,11 +162,14 @@ class AuditWriter:
         self._wakeup.set()
         task = self._task
         if task is not None and not task.done():
-            done, _ = await asyncio.wait({task}, timeout=within)
-            if not done:
+            await asyncio.wait({task}, timeout=within)
+            # Python 3.11's wait_for can swallow a cancellation that races with its inner call finishing
+            # (gh-86296), and the retry loop would then go on forever: cancel until the task is really done.
+            while not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task}, timeout=0.05)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._stopped = True
         lost = len(self._queue) + len(self._inflight)
         if lost:
