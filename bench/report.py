@@ -119,6 +119,30 @@ def write_json(results_dir: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def highlights(outcomes: list[Outcome]) -> list[str]:
+    """One line per scenario with the latencies and counts behind its ratio (from its details)."""
+    lines = []
+    for o in outcomes:
+        d = o.details
+        parts = []
+        p50, p99 = d.get("p50_ms"), d.get("p99_ms")
+        if isinstance(p50, dict) and isinstance(p99, dict) and len(p50) == 2:
+            (a, a50), (b, b50) = p50.items()
+            parts.append(f"p50 {a50:.1f} vs {b50:.1f} ms, p99 {p99[a]:.1f} vs {p99[b]:.1f} ms ({a} vs {b})")
+        if isinstance(d.get("audit_dropped"), int) and d["audit_dropped"] > 0:
+            parts.append(f"{d['audit_dropped']:,} audit events dropped and counted at saturation")
+        load = d.get("load")
+        if isinstance(load, dict) and "rps" in load:
+            caught_up = d.get("catch_up_after_load_s")
+            parts.append(f"{load['rps']:,.0f} req/s sustained, the writer caught up {caught_up} s after the load")
+        if isinstance(d.get("idle_rss_mib"), dict) and o.scenario.endswith("-rss"):
+            idle = d["idle_rss_mib"]
+            parts.append(f"idle RSS {idle['apitest']} vs {idle['baseline']} MiB")
+        if parts:
+            lines.append(f"- `{o.scenario}`: " + "; ".join(parts) + ".")
+    return lines
+
+
 def doc_section(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
     m = meta["machine"]
     lines = [
@@ -130,6 +154,8 @@ def doc_section(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
         f"Python {m['python']}, {m['postgres']}.",
         "",
         markdown_table(outcomes),
+        "",
+        *highlights(outcomes),
         "",
         "Per-scenario details (latencies, error counts, every round) are in `bench/results/latest.json`.",
         END,

@@ -12,6 +12,7 @@ the run stays bounded; out-of-range values are kept and must be refused with a d
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -67,7 +68,9 @@ FOLD: dict[str, tuple[int, int]] = {  # name: (documented maximum, folded modulu
 
 # The app is built at import, so the document the cases are generated from is the one it serves; the fixture runs it.
 PORT = free_port()
-DATA_DIR = Path(tempfile.mkdtemp(prefix="apitest-schemathesis-"))
+# Named here, created by the app's database component when the server starts: collecting this module (as every
+# other suite does) leaves nothing on disk.
+DATA_DIR = Path(tempfile.gettempdir()) / f"apitest-schemathesis-{secrets.token_hex(6)}"
 SETTINGS = make_settings(
     {
         "server": {"address": f"127.0.0.1:{PORT}"},
