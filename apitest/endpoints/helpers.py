@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -84,7 +85,12 @@ def query(request: Request, name: str) -> str:
 
 def positive_bounded(request: Request, name: str, default: int, maximum: int) -> int:
     """Absent or empty → default; not an integer or < 1 → 400; above ``maximum`` → 400."""
-    raw = query(request, name)
+    return positive_bounded_in(request.query_params, name, default, maximum)
+
+
+def positive_bounded_in(params: QueryParams, name: str, default: int, maximum: int) -> int:
+    """:func:`positive_bounded` over query parameters parsed elsewhere."""
+    raw = params.get(name, "")
     if raw == "":
         return default
     value = parse_int(raw)
@@ -169,7 +175,10 @@ async def sleep_unless_disconnected(request: Request, seconds: float) -> bool:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-    return watcher not in done
+    if watcher in done:
+        watcher.result()  # an error raised while receiving (a body over server.max_body_bytes) propagates
+        return False
+    return True
 
 
 class StreamResponse(Response):

@@ -29,8 +29,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from apitest.endpoints.helpers import ParamError, error_response, non_negative_bounded, positive_bounded
-from apitest.endpoints.lab_support import pause
+from apitest.endpoints.helpers import (
+    ParamError,
+    error_response,
+    non_negative_bounded,
+    positive_bounded,
+    sleep_unless_disconnected,
+)
 from apitest.failures import note_failure
 from apitest.middleware.connection import Transport, transport_of
 
@@ -119,7 +124,7 @@ class FaultResponse(Response):
             note_failure(scope, "fault_injected", message)
             await error_response(message, 501)(scope, receive, send)
             return
-        if not await pause(Request(scope, receive), fault.delay_ms / 1000):
+        if not await sleep_unless_disconnected(Request(scope, receive), fault.delay_ms / 1000):
             note_failure(scope, "client_disconnected", f"client left during delay_ms={fault.delay_ms}")
             return
         note_failure(scope, "fault_injected", fault.describe())

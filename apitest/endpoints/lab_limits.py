@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from apitest.endpoints.helpers import ParamError, parse_int
+from apitest.endpoints.helpers import positive_bounded_in
 
 EXPLICIT_ROUTE = "limited"  # operationId of /v1/limited
 LIMIT_DEFAULT, LIMIT_MAX = 10, 10000
@@ -64,20 +64,8 @@ class Decision:
         return out
 
 
-def bounded(params: QueryParams, name: str, default: int, maximum: int) -> int:
-    raw = params.get(name, "")
-    if raw == "":
-        return default
-    value = parse_int(raw)
-    if value is None or value < 1:
-        raise ParamError(f"{name} must be a positive integer")
-    if value > maximum:
-        raise ParamError(f"{name} {value} exceeds max {maximum}")
-    return value
-
-
 def explicit_limit(params: QueryParams) -> Limit:
     """The limit of ``/v1/limited``: ``limit`` (default 10, max 10000) per ``window_s`` (default 60, max 3600)."""
-    limit = bounded(params, "limit", LIMIT_DEFAULT, LIMIT_MAX)
-    window = bounded(params, "window_s", WINDOW_DEFAULT, WINDOW_MAX)
+    limit = positive_bounded_in(params, "limit", LIMIT_DEFAULT, LIMIT_MAX)
+    window = positive_bounded_in(params, "window_s", WINDOW_DEFAULT, WINDOW_MAX)
     return Limit(f"limited:{limit}/{window}", limit, window)

@@ -28,8 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
-from apitest.endpoints.helpers import ParamError, error_response, json_bytes, non_negative_bounded, services_of
-from apitest.endpoints.lab_support import pause
+from apitest.endpoints.helpers import (
+    ParamError,
+    error_response,
+    json_bytes,
+    non_negative_bounded,
+    services_of,
+    sleep_unless_disconnected,
+)
 from apitest.endpoints.lab_validation import parse_order, validation_failed
 from apitest.failures import note_failure
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
@@ -119,7 +125,7 @@ async def deliver(
     """Wait ``delay_ms`` holding the claim, then store the response under the key (or give the key back)."""
     completed = False
     try:
-        if not await pause(request, delay_ms / 1000):
+        if not await sleep_unless_disconnected(request, delay_ms / 1000):
             note_failure(request.scope, "client_disconnected", f"client left during delay_ms={delay_ms}")
             return Response(status_code=499)
         if claim is not None:

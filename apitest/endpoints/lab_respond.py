@@ -22,8 +22,14 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_bytes, non_negative_bounded, parse_int, query
-from apitest.endpoints.lab_support import pause
+from apitest.endpoints.helpers import (
+    ParamError,
+    json_bytes,
+    non_negative_bounded,
+    parse_int,
+    query,
+    sleep_unless_disconnected,
+)
 from apitest.endpoints.statuses import status_text
 from apitest.failures import note_failure
 
@@ -114,7 +120,7 @@ async def respond(request: Request) -> Response:
     delay_ms = non_negative_bounded(request, "delay_ms", 0, DELAY_MAX_MS)
     headers = parse_headers(request)
     body, content_type = body_and_type(request, status)
-    if not await pause(request, delay_ms / 1000):
+    if not await sleep_unless_disconnected(request, delay_ms / 1000):
         note_failure(request.scope, "client_disconnected", f"client left during delay_ms={delay_ms}")
         return Response(status_code=499)
     if status >= 400:

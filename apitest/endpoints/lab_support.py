@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -47,30 +45,3 @@ async def read_json(request: Request) -> Any:
         raise InvalidJSON(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     except (ValueError, RecursionError) as exc:
         raise InvalidJSON(str(exc) or type(exc).__name__) from exc
-
-
-async def pause(request: Request, seconds: float) -> bool:
-    """Sleep ``seconds`` unless the client disconnects first; ``True`` when the whole time passed.
-
-    Watches the receive channel, discarding any request body not read yet; an error raised while
-    receiving (a body over ``server.max_body_bytes``) is re-raised.
-    """
-    if seconds <= 0:
-        return True
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait({watcher}, timeout=seconds)
-    finally:
-        if not watcher.done():
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-    if watcher in done:
-        watcher.result()
-        return False
-    return True
