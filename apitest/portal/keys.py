@@ -84,7 +84,7 @@ async def keys(request: Request) -> Response:
             "form": form,
         }
         return _render(request, context, 500)
-    log.info("api key created", extra={"name": record.name, "prefix": record.prefix, "via": "portal"})
+    log.info("api key created", extra={"key_name": record.name, "prefix": record.prefix, "via": "portal"})
     created = {"key": record.to_json(utcnow()), "plaintext": plaintext}
     return _render(
         request, {**await keys_data(services), "created": created, "error": "", "revoked": "", "form": {}}, 201
@@ -109,6 +109,6 @@ async def revoke(request: Request) -> Response:
             "form": {},
         }
         return _render(request, context)
-    log.info("api key revoked", extra={"name": name, "via": "portal"})
+    log.info("api key revoked", extra={"key_name": name, "via": "portal"})
     target = request.app.url_path_for("portal:keys")
     return RedirectResponse(f"{target}?{urlencode({'revoked': name})}", status_code=303)
