@@ -26,12 +26,14 @@ References: draft-ietf-httpapi-ratelimit-headers (RateLimit-* fields); RFC 6585 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, case, delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,6 +83,9 @@ class MemoryCounters:
         return count + 1, reset_at
 
 
+SQLITE_LOCK_RETRIES = 8
+
+
 class SQLCounters:
     """Counters in ``rate_limit_counters``: one atomic upsert per request, shared by every worker."""
 
@@ -104,6 +109,20 @@ class SQLCounters:
         return stmt.returning(t.c.count, t.c.reset_at_ms)
 
     async def hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
+        """Count one request. SQLite answers "database is locked" to a writer that loses a race between
+        workers even within its busy timeout; the transaction was rolled back, so it is retried."""
+        delay = 0.005
+        for attempt in range(SQLITE_LOCK_RETRIES + 1):
+            try:
+                return await self._hit(key, window_ms, now_ms)
+            except OperationalError as exc:
+                if self.database.dialect != "sqlite" or "locked" not in str(exc) or attempt == SQLITE_LOCK_RETRIES:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
         async with self.database.engine.begin() as conn:
             count, reset_at = (await conn.execute(self.upsert(key, window_ms, now_ms))).one()
             if now_ms - self.purged_ms >= PURGE_EVERY_MS:
