@@ -37,6 +37,9 @@ from apitest.services import Services
 log = logs.get("audit")
 
 EVENT_ID_KEY = "audit_event_id"
+AUDIT_DETAILS_KEY = "audit_details"  # a dict a route or stage fills with facts for EventRecord.details
+MAX_DETAILS = 64  # most keys kept from a details dict
+MAX_DETAIL_TEXT = 2000  # longest string value kept
 MAX_ERROR_MESSAGE = 2000
 CLIENT_CLOSED = 499  # nginx's "client closed request": the status of a request abandoned before its response
 DEFAULT_CATEGORIES = {
@@ -130,6 +133,25 @@ def header(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
         if key.lower() == name:
             return storable(value.decode("latin-1"))
     return None
+
+
+def detail_value(value: Any) -> Any:
+    """A JSON-safe, storable, bounded copy of one details value (nested one level for lists and dicts)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [detail_value(v) if not isinstance(v, list | tuple | dict) else str(v) for v in value[:MAX_DETAILS]]
+    if isinstance(value, dict):
+        return {storable(str(k))[:200]: detail_value(v) for k, v in list(value.items())[:MAX_DETAILS]}
+    return storable(str(value))[:MAX_DETAIL_TEXT]
+
+
+def details_from(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``audit_details`` a route left in the request state, made storable and bounded; None when empty."""
+    raw = state.get(AUDIT_DETAILS_KEY)
+    if not isinstance(raw, dict) or not raw:
+        return None
+    return {storable(str(k))[:200]: detail_value(v) for k, v in list(raw.items())[:MAX_DETAILS]}
 
 
 def remote_addr(scope: Scope) -> str | None:
@@ -244,6 +266,7 @@ class AuditMiddleware:
             remote_addr=remote_addr(scope),
             user_agent=header(headers, b"user-agent"),
             source=source if source in SOURCES else "wire",
+            details=details_from(state),
         )
         if self.capture_payloads:
             record.payload = self.payload(scope, exchange, state, record.remote_addr)

@@ -81,6 +81,9 @@ class EventRecord:
     source: str = "wire"
     payload: PayloadRecord | None = None
     recorded_at: datetime | None = None  # when the writer stored the row (set by the store; orders the live tail)
+    # Facts a route or stage adds about this request (e.g. an attempt number, a WebSocket session's counters,
+    # a client certificate): a flat JSON object, set through ``scope["state"][AUDIT_DETAILS_KEY]``.
+    details: dict[str, Any] | None = None
 
 
 @dataclass

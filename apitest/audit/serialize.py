@@ -96,6 +96,8 @@ def event_json(e: EventRecord, *, include_payload: bool = True) -> dict[str, Any
     }
     if e.recorded_at is not None:
         out["recorded_at"] = rfc3339(e.recorded_at)
+    if e.details:
+        out["details"] = e.details
     if include_payload and e.payload is not None:
         out["payload"] = payload_json(e.payload)
     return out

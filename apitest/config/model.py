@@ -244,6 +244,15 @@ class IdempotencySettings:
 
 
 @dataclass
+class LabSettings:
+    redirect_hosts: list[str] = setting(
+        [],
+        "Host names a fixture response may redirect to off-site (a Location on another host); empty allows only"
+        " relative redirects.",
+    )
+
+
+@dataclass
 class MetricsSettings:
     enabled: bool = setting(True, "Serve Prometheus metrics at /metrics.")
     require_auth: bool = setting(False, "Require an API credential (the /v1 chain) to read /metrics.")
@@ -284,6 +293,7 @@ class Settings:
     endpoints: EndpointsSettings = group(EndpointsSettings, "Endpoint groups.")
     rate_limit: RateLimitSettings = group(RateLimitSettings, "Rate limiting.")
     idempotency: IdempotencySettings = group(IdempotencySettings, "Idempotency keys (POST /v1/orders).")
+    lab: LabSettings = group(LabSettings, "Failure lab and redirect behaviour.")
     metrics: MetricsSettings = group(MetricsSettings, "Prometheus metrics.")
     plexara: PlexaraSettings = group(PlexaraSettings, "Plexara integration.")
     meta: ConfigMeta = field(default_factory=ConfigMeta, metadata={"internal": True})

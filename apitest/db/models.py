@@ -113,6 +113,7 @@ class AuditEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, nullable=False, default="wire")  # wire | tryit | replay
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the writer stored the row
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-route facts (see EventRecord.details)
 
 
 class AuditPayload(Base):

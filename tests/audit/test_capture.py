@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from apitest.app import build_pipeline
 from apitest.audit.buffer import AuditWriter
-from apitest.audit.capture import EVENT_ID_KEY
+from apitest.audit.capture import AUDIT_DETAILS_KEY, EVENT_ID_KEY
 from apitest.audit.records import EventRecord
 from apitest.audit.serialize import event_json
 from apitest.audit.store_memory import MemoryAuditStore
@@ -93,6 +93,18 @@ async def late_crash(request: Request) -> Response:
     return Unfinished(explode=True)
 
 
+async def detailed(request: Request) -> Response:
+    request.scope["state"][AUDIT_DETAILS_KEY] = {
+        "attempt": 3,
+        "who\x00": "bad\x00text\ud800",
+        "long": "x" * 5000,
+        "nested": {"close_code": 1000, "by": "client"},
+        "list": [1, "two", None],
+        "object": object,
+    }
+    return json_response({"ok": True})
+
+
 def spec(name: str, method: str, path: str, handler: Any, **kw: Any) -> RouteSpec:
     return RouteSpec(name, method, path, "t", f"test route {name}", handler, **kw)
 
@@ -108,6 +120,7 @@ ROUTES = [
     spec("unfinished", "GET", "/v1/t/unfinished", unfinished),
     spec("late_crash", "GET", "/v1/t/late-crash", late_crash),
     spec("unaudited", "GET", "/v1/t/unaudited", ignore, audited=False),
+    spec("detailed", "GET", "/v1/t/detailed", detailed),
 ]
 
 
@@ -418,3 +431,24 @@ async def test_portal_dispatch_source_and_replay_link_come_from_scope_state(
     assert (row.source, row.request_id, row.remote_addr) == (source, "portal-req", None)
     assert row.payload is not None and row.payload.replayed_from == replayed_from
     assert row.payload.request_headers == {"X-Plexara-Try-It": ["true"]}
+
+
+async def test_route_details_are_recorded_storable_and_bounded(audited: AuditedFactory) -> None:
+    a = await audited()
+    assert (await a.client.get("/v1/t/detailed")).status_code == 200
+    row = await a.one()
+    assert row.details is not None
+    assert row.details["attempt"] == 3
+    assert row.details["nested"] == {"close_code": 1000, "by": "client"}
+    assert row.details["list"] == [1, "two", None]
+    assert "\x00" not in "".join(row.details) and "\ufffd" in "".join(row.details)
+    assert len(row.details["long"]) == 2000
+    assert row.details["object"] == str(object)
+    assert event_json(row)["details"] == row.details
+
+
+async def test_no_details_means_none(audited: AuditedFactory) -> None:
+    a = await audited()
+    await a.client.post("/v1/t/ignore")
+    row = await a.one()
+    assert row.details is None and "details" not in event_json(row)

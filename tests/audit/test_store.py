@@ -296,3 +296,13 @@ async def test_tail_follows_write_order(store: AuditStore) -> None:
     assert more.next is not None
     idle = await store.tail(AuditFilters(), more.next, 10)
     assert idle.events == [] and idle.next == more.next
+
+
+async def test_details_round_trip(store: AuditStore) -> None:
+    details = {"attempt": 2, "ws": {"messages_in": 3, "close_code": 1000}, "note": "ünïcode"}
+    with_details, without = event(details=details), event(1)
+    await store.append_many([with_details, without])
+    got = await store.get(with_details.id)
+    assert got is not None and got.details == details
+    plain = await store.get(without.id)
+    assert plain is not None and plain.details is None
