@@ -1,5 +1,6 @@
 """Why a request failed, for the audit row: :func:`note_failure` sets ``error_category`` and
-``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends.
+``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends;
+:func:`note_detail` adds one fact to the row's ``details`` object.
 
 A leaf module (it imports nothing from the app), so endpoint modules can use it without an import cycle
 through ``apitest.endpoints`` (whose package imports every group). ``apitest.pipeline`` re-exports it.
@@ -15,3 +16,11 @@ def note_failure(scope: Scope, category: str, message: str) -> None:
     state = scope.setdefault("state", {})
     state["error_category"] = category
     state["error_message"] = message
+
+
+AUDIT_DETAILS_KEY = "audit_details"  # a dict of facts for the audit row's ``details`` column
+
+
+def note_detail(scope: Scope, key: str, value: object) -> None:
+    """Add one fact to this request's audit ``details`` (the audit stage makes it storable and bounded)."""
+    scope.setdefault("state", {}).setdefault(AUDIT_DETAILS_KEY, {})[key] = value

@@ -30,6 +30,7 @@ from apitest import logs
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
 from apitest.auth.identity import Identity
+from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
 from apitest.pipeline import ROUTE_KEY
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -37,7 +38,6 @@ from apitest.services import Services
 log = logs.get("audit")
 
 EVENT_ID_KEY = "audit_event_id"
-AUDIT_DETAILS_KEY = "audit_details"  # a dict a route or stage fills with facts for EventRecord.details
 MAX_DETAILS = 64  # most keys kept from a details dict
 MAX_DETAIL_TEXT = 2000  # longest string value kept
 MAX_ERROR_MESSAGE = 2000

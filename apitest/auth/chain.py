@@ -1,6 +1,6 @@
 """The ordered inbound chain: API key → OIDC JWT (only when ``oidc.enabled``) → static bearer →
-anonymous (only when ``auth.allow_anonymous`` and no credential at all was presented; an
-``Authorization`` header of another scheme is a presented credential and gets 401).
+anonymous (only when ``auth.allow_anonymous`` and no usable credential was presented; an
+``Authorization`` header of another scheme, such as ``Basic``, is no credential, as in the original).
 
 The API-key and static-bearer authenticators are always in the chain, even with nothing configured,
 so a presented credential nobody recognises is a 401 and never slips through as anonymous.
@@ -38,13 +38,6 @@ class AuthChain:
             result = await authenticator.authenticate(presented)
             if result is not None:
                 return result
-        if presented.other_scheme == "Bearer":
-            return Invalid("empty bearer token", "the Authorization header says Bearer but carries no token")
-        if presented.other_scheme:
-            return Invalid(
-                "unsupported authorization scheme",
-                f"Authorization scheme {presented.other_scheme!r} is not accepted; send Bearer <token> or an API key",
-            )
         if presented.any:
             return Invalid("unknown credential", "no authenticator accepts this credential")
         if self.allow_anonymous:

@@ -4,8 +4,9 @@
   (trimmed). The header wins even when the query value would be the valid one.
 - Bearer: ``Authorization`` starting with ``Bearer `` (case-insensitive, with its space); the token is
   trimmed. Any other non-empty ``Authorization`` value (``Basic ...``, ``Digest ...``, a bare token, or
-  ``Bearer`` with no token) is a credential this fixture cannot use: it is kept as ``other_scheme`` and the
-  chain answers 401 for it, never anonymous (DECISIONS: a presented bad credential never falls through).
+  ``Bearer`` with no token) is **no credential**, as in the original: nginx ``auth_basic`` forwards the
+  client's ``Basic`` header, and the request must then be anonymous (when allowed) or the "missing
+  credential" 401. The scheme is kept as ``ignored_scheme`` so the audit row can say it was ignored.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ class Presented:
     api_key: str = ""
     api_key_source: str = ""  # "header" | "query" | ""
     bearer: str = ""
-    other_scheme: str = ""  # an Authorization scheme this fixture cannot use ("Bearer" when the token is empty)
+    ignored_scheme: str = ""  # an Authorization scheme that is no credential here ("Bearer" when the token is empty)
 
     @property
     def any(self) -> bool:
-        """Whether any credential was presented on the wire (the pre-set identity test, §2.6)."""
-        return bool(self.api_key or self.bearer or self.other_scheme)
+        """Whether a usable credential was presented on the wire (an ignored Authorization scheme is none)."""
+        return bool(self.api_key or self.bearer)
 
     def absence_reason(self) -> str:
+        if self.ignored_scheme:
+            return f"no credential presented (Authorization scheme {self.ignored_scheme!r} ignored)"
         return "no credential presented"
 
 
@@ -42,7 +45,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def parse_authorization(value: str | None) -> tuple[str, str]:
-    """``(bearer_token, other_scheme)`` from an ``Authorization`` value."""
+    """``(bearer_token, ignored_scheme)`` from an ``Authorization`` value."""
     if value is None:
         return "", ""
     if value[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
@@ -60,5 +63,5 @@ def read_credentials(scope: Scope, *, header_name: str, query_name: str, read_qu
     if not api_key and read_query and query_name:
         api_key = QueryParams(scope.get("query_string", b"")).get(query_name, "").strip()
         source = "query" if api_key else ""
-    bearer, other = parse_authorization(_header(scope, b"authorization"))
-    return Presented(api_key=api_key, api_key_source=source, bearer=bearer, other_scheme=other)
+    bearer, ignored = parse_authorization(_header(scope, b"authorization"))
+    return Presented(api_key=api_key, api_key_source=source, bearer=bearer, ignored_scheme=ignored)

@@ -22,6 +22,7 @@ from apitest.auth.chain import ChainProvider, Missing
 from apitest.auth.challenge import Challenges
 from apitest.auth.credentials import read_credentials
 from apitest.auth.identity import Identity
+from apitest.failures import note_detail
 from apitest.pipeline import ROUTE_KEY, note_failure
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -65,6 +66,8 @@ class AuthMiddleware:
         """``None`` when the request may proceed, else the rejection to send."""
         state = scope.setdefault("state", {})
         presented = read_credentials(scope, header_name=self.header_name, query_name=self.query_name)
+        if presented.ignored_scheme:
+            note_detail(scope, "authorization_ignored", presented.ignored_scheme)
         preset = state.get("preset_identity")
         try:
             if isinstance(preset, Identity) and not presented.any:

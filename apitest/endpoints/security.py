@@ -12,9 +12,9 @@ from starlette.responses import Response
 from apitest.endpoints.helpers import ParamError, json_response, query
 from apitest.registry import BOOL, INT, STR, Param, RouteSpec, bad_request, obj, ok
 
-ADMIN_MESSAGE = (
-    "This is a security probe target: a correctly configured gateway should have refused this request "
-    "before it reached the upstream."
+ADMIN_MESSAGE = (  # the original's sentence, word for word (gateway tests written against it compare it)
+    "This endpoint exists to be a probe target. A correctly-configured gateway should have refused to forward "
+    "this request before it reached api-test."
 )
 BIG_HEADER_COUNT = 64
 BIG_HEADER_SIZE = 512

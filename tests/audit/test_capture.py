@@ -350,8 +350,10 @@ async def test_rejected_requests(audited: AuditedFactory, include_rejected: bool
         assert rows == []
         return
     [row] = rows
-    assert (row.status, row.success, row.error_category) == (401, False, "invalid_credential")
+    # A Basic Authorization header is no credential (as in the original): a missing credential, noted as ignored.
+    assert (row.status, row.success, row.error_category) == (401, False, "missing_credential")
     assert row.error_message and "dXNlcjpwYXNz" not in row.error_message
+    assert row.details == {"authorization_ignored": "Basic"}
     assert row.auth_type is None and row.user_subject is None
     assert row.route_name == "who"
     assert row.payload is not None and row.payload.request_headers is not None

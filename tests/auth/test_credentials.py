@@ -21,11 +21,11 @@ def scope(headers: dict[str, str] | None = None, query: str = "") -> dict[str, o
         ({}, "api_key=%20%20", Presented()),
         ({"Authorization": "Bearer  tok "}, "", Presented(bearer="tok")),
         ({"Authorization": "bEaReR tok"}, "", Presented(bearer="tok")),
-        ({"Authorization": "Bearer "}, "", Presented(other_scheme="Bearer")),
-        ({"Authorization": "Bearer"}, "", Presented(other_scheme="Bearer")),
+        ({"Authorization": "Bearer "}, "", Presented(ignored_scheme="Bearer")),
+        ({"Authorization": "Bearer"}, "", Presented(ignored_scheme="Bearer")),
         ({"Authorization": "  "}, "", Presented()),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, "", Presented(other_scheme="Basic")),
-        ({"Authorization": "Bearertok"}, "", Presented(other_scheme="Bearertok")),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "", Presented(ignored_scheme="Basic")),
+        ({"Authorization": "Bearertok"}, "", Presented(ignored_scheme="Bearertok")),
         ({"X-API-Key": "k", "Authorization": "Bearer t"}, "", Presented("k", "header", "t")),
     ],
 )
@@ -47,10 +47,13 @@ def test_query_can_be_ignored() -> None:
     assert presented == Presented()
 
 
-def test_an_unusable_authorization_header_is_still_a_presented_credential() -> None:
+def test_an_unusable_authorization_header_is_no_credential() -> None:
     assert Presented().absence_reason() == "no credential presented"
+    assert Presented(ignored_scheme="Basic").absence_reason() == (
+        "no credential presented (Authorization scheme 'Basic' ignored)"
+    )
     assert parse_authorization(None) == ("", "")
     assert parse_authorization("Bearer ") == ("", "Bearer")
-    assert Presented(other_scheme="Basic").any
+    assert not Presented(ignored_scheme="Basic").any
     assert not Presented().any
     assert Presented(bearer="x").any and Presented(api_key="x").any
