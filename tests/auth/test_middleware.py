@@ -145,7 +145,7 @@ async def test_anonymous_on_a_scoped_route_is_asked_for_a_credential(open_: tupl
     ("headers", "category", "reason"),
     [
         ({}, "missing_credential", "no credential presented"),
-        ({"Authorization": "Basic dTpw"}, "missing_credential", "no credential presented (Authorization scheme 'Basic' ig"),
+        ({"Authorization": "Basic dTpw"}, "missing_credential", "(Authorization scheme 'Basic' ignored)"),
         ({"X-API-Key": "guess-123"}, "invalid_credential", "unknown key (the api key in the X-API-Key header"),
         ({"Authorization": "Bearer guess-456"}, "invalid_credential", "unknown token (the bearer token matches no"),
     ],
