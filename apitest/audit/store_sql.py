@@ -98,12 +98,21 @@ def window(filters: AuditFilters, now: datetime | None = None) -> tuple[datetime
 
 
 def bucket_count(since: datetime, until: datetime, bucket_seconds: int) -> int:
-    return max(1, math.ceil((until - since).total_seconds() / bucket_seconds))
+    """Buckets from ``since`` up to and including the one that holds ``until`` (the original's boundary bucket:
+    a 30-minute window at 300 s has 7 buckets, the last one starting at ``until`` when it falls on a boundary)."""
+    return int((until - since).total_seconds() // bucket_seconds) + 1
 
 
 def nearest_rank(n: int, p: float) -> int:
-    """0-based index of ``percentile_disc(p)`` among ``n`` sorted values: the first with cume_dist >= p."""
-    return max(0, min(n - 1, math.ceil(p * n) - 1))
+    """0-based index of the ``p`` percentile among ``n`` sorted values, as the original computes it:
+    ``floor((n - 1) * p)``, no interpolation."""
+    return max(0, min(n - 1, math.floor((n - 1) * p)))
+
+
+def disc_fraction(n: int, p: float) -> float:
+    """The ``percentile_disc`` argument that selects index :func:`nearest_rank` among ``n`` values: the first
+    value whose cumulative distribution reaches (k + 0.5) / n is the k-th."""
+    return (nearest_rank(n, p) + 0.5) / n
 
 
 class SQLAuditStore:
@@ -243,13 +252,13 @@ class SQLAuditStore:
         rows = source(filters)
         totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
         async with self.engine.connect() as conn:
+            total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
             if self.dialect == "postgresql":
-                ranks = [func.percentile_disc(p).within_group(E.duration_ms) for p in PERCENTILES]
-                row = (await conn.execute(select(*totals, *ranks).select_from(rows).where(*where))).one()
-                total, errors, avg, peak = row[:4]
-                values = [float(v or 0) for v in row[4:]]
+                fractions = [disc_fraction(int(total), p) if total else 0.5 for p in PERCENTILES]
+                ranks = [func.percentile_disc(f).within_group(E.duration_ms) for f in fractions]
+                row = (await conn.execute(select(*ranks).select_from(rows).where(*where))).one()
+                values = [float(v or 0) for v in row]
             else:
-                total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
                 values = []
                 for p in PERCENTILES:
                     if not total:

@@ -218,9 +218,12 @@ async def test_timeseries_buckets_the_window(store: AuditStore) -> None:
         (T0, 2, 1, 15.0),
         (T0 + timedelta(seconds=60), 1, 0, 30.0),
         (T0 + timedelta(seconds=120), 1, 0, 7.0),
+        (T0 + timedelta(seconds=180), 0, 0, 0.0),  # the boundary bucket, as in the original
     ]
     filtered = await store.timeseries(replace(window, success=False), 60)
-    assert [b.count for b in filtered] == [1, 0, 0]
+    assert [b.count for b in filtered] == [1, 0, 0, 0]
+    half_hour = await store.timeseries(AuditFilters(since=T0, until=T0 + timedelta(minutes=30)), 300)
+    assert len(half_hour) == 7
     with pytest.raises(ValueError, match="too many buckets"):
         await store.timeseries(AuditFilters(since=T0, until=T0 + timedelta(days=1)), 1)
 
@@ -262,10 +265,13 @@ async def test_stats_percentiles_are_nearest_rank(store: AuditStore) -> None:
     await store.append_many(records)
     stats = await store.stats(AuditFilters())
     assert (stats.total, stats.errors, stats.error_rate) == (100, 10, 0.1)
+    # The original's nearest rank: sorted[floor((n - 1) * p)], no interpolation.
     assert (stats.p50_ms, stats.p95_ms, stats.p99_ms) == (50.0, 95.0, 99.0)
     assert stats.extra == {"avg_ms": 50.5, "max_ms": 100}
-    few = await store.stats(AuditFilters(until=T0 + timedelta(seconds=2)))  # durations 100, 99, 98
-    assert (few.total, few.p50_ms, few.p95_ms, few.p99_ms) == (3, 99.0, 100.0, 100.0)
+    few = await store.stats(AuditFilters(until=T0 + timedelta(seconds=2)))  # durations 98, 99, 100
+    assert (few.total, few.p50_ms, few.p95_ms, few.p99_ms) == (3, 99.0, 99.0, 99.0)
+    ten = await store.stats(AuditFilters(until=T0 + timedelta(seconds=9)))  # durations 91 ... 100
+    assert (ten.total, ten.p50_ms, ten.p95_ms, ten.p99_ms) == (10, 95.0, 99.0, 99.0)
     empty = await store.stats(AuditFilters(method="PUT"))
     assert (empty.total, empty.errors, empty.error_rate, empty.p50_ms, empty.p99_ms) == (0, 0, 0.0, 0.0, 0.0)
 
