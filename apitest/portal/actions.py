@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 
@@ -93,10 +92,12 @@ class TryItInput:
 
 
 def fill_path(spec: RouteSpec, values: dict[str, str]) -> str:
+    """The decoded path a route sees: a value ``my key`` reaches the route as ``my key`` (the original decodes
+    path parameters before dispatch); the wire form is :attr:`Outgoing.raw_path`."""
     bad = [n for n in spec.path_params if not values.get(n) or "/" in values[n]]
     if bad:
         raise DataError(f"missing or invalid path params: {', '.join(bad)}")
-    return _PARAM.sub(lambda m: quote(values[m.group(1)], safe=""), spec.path)
+    return _PARAM.sub(lambda m: values[m.group(1)], spec.path)
 
 
 async def try_it(

@@ -21,7 +21,7 @@ import asyncio
 import base64
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Scope
@@ -47,14 +47,18 @@ TRY_IT_BANNED = frozenset({"cookie", "authorization", "set-cookie", "host", "con
 @dataclass
 class Outgoing:
     method: str
-    path: str
+    path: str  # decoded, as a route sees it (the ASGI ``path``); ``raw_path`` and ``target`` are its encoding
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
     @property
+    def raw_path(self) -> str:
+        return quote(self.path, safe="/:@!$&'()*+,;=-._~")
+
+    @property
     def target(self) -> str:
-        return self.path + ("?" + urlencode(self.query) if self.query else "")
+        return self.raw_path + ("?" + urlencode(self.query) if self.query else "")
 
 
 @dataclass
@@ -146,7 +150,7 @@ async def dispatch(
         "method": outgoing.method,
         "scheme": parent.get("scheme", "http"),
         "path": outgoing.path,
-        "raw_path": outgoing.path.encode("utf-8"),
+        "raw_path": outgoing.raw_path.encode("ascii"),
         "root_path": "",
         "query_string": urlencode(outgoing.query).encode("latin-1"),
         "headers": headers,

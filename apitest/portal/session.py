@@ -38,7 +38,7 @@ class PortalIdentity:
     auth_type: str  # anonymous | apikey | bearer | oidc
     email: str = ""
     name: str = ""
-    api_key_id: str = ""  # key or token name for apikey / bearer sign-ins
+    api_key_id: str = ""  # the credential's name: key or token name, the subject for a JWT (as the original)
     scopes: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
 
@@ -51,7 +51,7 @@ class PortalIdentity:
             auth_type=identity.auth_type,
             email=identity.email,
             name=name or identity.key_name,
-            api_key_id=identity.key_name if identity.auth_type in ("apikey", "bearer") else "",
+            api_key_id=(identity.key_name or identity.subject) if identity.auth_type != "anonymous" else "",
             scopes=tuple(identity.scopes),
             claims=dict(identity.claims),
         )

@@ -140,6 +140,13 @@ async def test_try_it_fills_path_parameters(portal: httpx.AsyncClient) -> None:
     assert r.json()["status"] == 418 and r.json()["dispatched_to"] == "/v1/status/418"
 
 
+async def test_try_it_decodes_path_parameters_before_dispatch(portal: httpx.AsyncClient) -> None:
+    r = await portal.post("/api/v1/portal/tryit/data/fixed", headers=H, json={"path_params": {"key": "my key%41"}})
+    body = r.json()
+    assert json.loads(body["body"])["key"] == "my key%41"  # as the original: the route sees the decoded value
+    assert body["dispatched_to"] == "/v1/fixed/my%20key%2541"
+
+
 async def test_page_replay_redirects_to_the_new_row(signed_in: httpx.AsyncClient) -> None:
     await signed_in.get("/v1/whoami", headers=H)
     await flush(signed_in)

@@ -71,6 +71,22 @@ def test_cookie_never_holds_a_key() -> None:
     assert identity.api_key_id == "devkey"
 
 
+@pytest.mark.parametrize(
+    ("identity", "api_key_id"),
+    [
+        (Identity(subject="devkey", auth_type="apikey", key_name="devkey"), "devkey"),
+        (Identity(subject="robot", auth_type="bearer", key_name="robot"), "robot"),
+        (
+            Identity(subject="alice", auth_type="oidc", key_name="alice", email="a@example.com"),
+            "alice",
+        ),  # as the original
+        (Identity(subject="", auth_type="anonymous"), ""),
+    ],
+)
+def test_api_key_id_names_the_credential(identity: Identity, api_key_id: str) -> None:
+    assert PortalIdentity.from_identity(identity).api_key_id == api_key_id
+
+
 def test_large_oidc_claims_are_trimmed_to_fit_a_cookie() -> None:
     noise = {f"group{i}": secrets.token_hex(40) for i in range(80)}  # random: the serializer compresses
     claims = {"sub": "u1", "email": "u@example.com", "iss": "https://idp", **noise}
