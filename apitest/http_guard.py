@@ -21,6 +21,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from apitest.http10 import close_delimited
+
 MAX_HEADER_BYTES = 1 << 20
 LINGER_SECONDS = 0.5  # Go's closeWriteAndWait waits this long before closing a refused connection
 TOO_LARGE_BODY = b'{"error":"request header fields too large"}\n'
@@ -86,6 +88,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()  # the head ended within the read that took it over the cap
             return
         super().on_headers_complete()
+        if self.scope.get("http_version") == "1.0" and self.cycle is not None and self.cycle.scope is self.scope:
+            close_delimited(self.cycle)  # no chunked framing for an HTTP/1.0 client
 
     def on_body(self, body: bytes) -> None:
         if not self._discarding:
