@@ -7,13 +7,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from apitest.endpoints.helpers import error_response, json_response, services_of
+from apitest.forwarded import public_origin
 
 
 async def root(request: Request) -> Response:
     services = services_of(request)
     settings = services.settings
     if settings.portal.enabled and "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse("/portal/", status_code=302)
+        return RedirectResponse(public_origin(request.scope, settings).prefix + "/portal/", status_code=302)
     links = {
         "docs": "/docs",
         "healthz": "/healthz",

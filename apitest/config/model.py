@@ -102,6 +102,11 @@ class ServerSettings:
     shutdown: ShutdownSettings = group(ShutdownSettings, "Graceful shutdown timings.")
     tls: TLSSettings = group(TLSSettings, "Direct TLS termination.")
     cors: CORSSettings = group(CORSSettings, "Cross-origin resource sharing.")
+    trusted_proxies: list[str] = setting(
+        [],
+        "CIDRs (or addresses) of proxies whose X-Forwarded-Proto, -Host and -Prefix headers are believed when the"
+        " fixture builds absolute links and redirects.",
+    )
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -100,6 +102,11 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
     for origin in s.server.cors.allowed_origins:
         if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
             p.append(f"server.cors.allowed_origins: {origin!r} is not '*' or an http(s) origin")
+    for proxy in s.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(str(proxy).strip(), strict=False)
+        except ValueError:
+            p.append(f"server.trusted_proxies: {proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)")
     if not s.portal.oidc_redirect_path.startswith("/"):
         p.append("portal.oidc_redirect_path must start with '/'")
     return p

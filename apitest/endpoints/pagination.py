@@ -1,8 +1,9 @@
 """Pagination group: one synthetic data set (ids 0..total-1) paged three ways: RFC 8288 Link header,
 OData ``$top``/``$skip``, and an opaque cursor.
 
-Links are built from the request's own scheme and Host header (``X-Forwarded-*`` and
-``server.base_url`` are ignored), so they show what the gateway forwarded.
+Links are absolute URLs built by :func:`apitest.forwarded.public_origin`: the request's scheme and Host
+(what the gateway forwarded), or ``server.base_url`` with its port and path prefix when one is configured, or
+``X-Forwarded-*`` from a trusted proxy.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from apitest.endpoints.helpers import (
     parse_int,
     positive_bounded,
     query,
+    services_of,
 )
 from apitest.endpoints.seeded import item_value
+from apitest.forwarded import public_origin
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
 
 TOTAL_DEFAULT, TOTAL_MAX = 100, 10000
@@ -37,8 +40,7 @@ def items(start: int, stop: int) -> list[dict[str, Any]]:
 
 
 def base_url(request: Request) -> str:
-    scheme = "https" if request.scope.get("scheme") == "https" else "http"
-    return f"{scheme}://{request.headers.get('host', '')}{request.scope['path']}"
+    return public_origin(request.scope, services_of(request).settings).url(request.scope["path"])
 
 
 def total_of(request: Request) -> int:
