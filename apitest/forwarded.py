@@ -89,9 +89,7 @@ def public_origin(scope: Scope, settings: Settings) -> PublicOrigin:
         base = urlsplit(server.base_url)
         scheme, host, prefix = base.scheme, base.netloc, _clean_prefix(base.path)
     trusted = trusted_peer(scope, tuple(server.trusted_proxies))
-    forwarded = {
-        name: _header(scope, f"x-forwarded-{name}".encode()) for name in ("proto", "host", "prefix")
-    }
+    forwarded = {name: _header(scope, f"x-forwarded-{name}".encode()) for name in ("proto", "host", "prefix")}
     if trusted:
         if forwarded["proto"].lower() in ("http", "https"):
             scheme = forwarded["proto"].lower()

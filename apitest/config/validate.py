@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
