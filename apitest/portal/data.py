@@ -21,6 +21,7 @@ from apitest.portal.counting import COUNT_CAP, bounded_count
 from apitest.portal.curl import curl_command
 from apitest.portal.diff import diff_bodies, diff_maps
 from apitest.portal.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
+from apitest.portal.waiting import parse_wait, wait_for_rows
 from apitest.services import Services
 
 PAGE_SIZE = 50
@@ -87,7 +88,8 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
     """A keyset page of events, newest first, with the filters that produced it.
 
     ``strict`` (the JSON API) refuses a bad filter with 400; the HTML page shows the problem and
-    ignores that one filter instead.
+    ignores that one filter instead. The JSON API also waits for rows when asked (``flush``, ``wait_ms``,
+    ``min_rows``: :mod:`apitest.portal.waiting`).
     """
     store = store_of(services)
     parsed = parse_or_raise(query) if strict else parse_filters(query)
@@ -95,8 +97,10 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
     token = query.get("next", "")
     try:
         after = decode_cursor(token) if token else None
-    except FilterError as exc:
+        wait = parse_wait(query) if strict else None
+    except (FilterError, ValueError) as exc:
         raise DataError(str(exc)) from exc
+    waited = await wait_for_rows(services.audit, store, parsed.filters, wait) if wait else None
     # The page and its (bounded) count run side by side, on two connections.
     page, total = await asyncio.gather(
         store.list_page(parsed.filters, after, limit), bounded_count(store, parsed.filters)
@@ -110,6 +114,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
         "filters": parsed.params,
         "described": parsed.described,
         "errors": parsed.errors,
+        **({"wait": waited} if waited is not None else {}),
     }
 
 
