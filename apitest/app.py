@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from starlette.applications import Starlette
@@ -47,6 +47,7 @@ from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
+from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version
 
 log = logs.get("app")
@@ -72,14 +73,30 @@ def build_pipeline(services: Services) -> ASGIApp:
     return app
 
 
-def v1_routes(specs: list[RouteSpec], pipeline: ASGIApp) -> list[BaseRoute]:
-    """One Starlette route per path, dispatching by method, in registration order."""
+def unaudited(app: ASGIApp) -> ASGIApp:
+    return app
+
+
+def v1_routes(
+    specs: list[RouteSpec], pipeline: ASGIApp, audited: Callable[[ASGIApp], ASGIApp] = unaudited
+) -> list[BaseRoute]:
+    """One Starlette route per path, dispatching by method, in registration order; every method reaches it, so
+    a wrong method is an audited 405. ``audited`` wraps an app in the audit stage."""
     by_path: dict[str, dict[str, RouteSpec]] = defaultdict(dict)
     for spec in specs:
         if spec.method in by_path[spec.path]:
             raise ValueError(f"duplicate operation {spec.method} {spec.path}")
         by_path[spec.path][spec.method] = spec
-    return [Route(path, RouteDispatch(methods, pipeline), methods=list(methods)) for path, methods in by_path.items()]
+    return [
+        Route(path, RouteDispatch(methods, pipeline, audited(NotAllowed(methods))), methods=None)
+        for path, methods in by_path.items()
+    ]
+
+
+def unrouted_v1_routes(audited: Callable[[ASGIApp], ASGIApp]) -> list[BaseRoute]:
+    """Last in the table: any other path under ``/v1`` is an audited 404."""
+    no_route = audited(NoRoute())
+    return [Route("/v1", no_route, methods=None), Route("/v1/{rest:path}", no_route, methods=None)]
 
 
 def components_for(settings: Settings) -> list[Component]:
@@ -125,7 +142,10 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
                     log.exception("component stop failed", extra={"component": component.name})
 
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
-    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services))
+    def audited(inner: ASGIApp) -> ASGIApp:
+        return AuditMiddleware(inner, services=services)
+
+    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services), audited)
     routes += [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -136,6 +156,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         *wellknown_routes(settings),
         *KeysAPI(services, AdminAuth(services, [portal.admin_check] if portal else [])).routes(),
         *(portal_routes(portal) if portal else []),
+        *unrouted_v1_routes(audited),
     ]
 
     middleware = [

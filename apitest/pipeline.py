@@ -15,6 +15,7 @@ from apitest.endpoints.helpers import ParamError, error_response
 from apitest.failures import note_failure as note_failure  # re-exported: the stages import it from here
 from apitest.middleware.errors import send_internal_error
 from apitest.registry import RouteSpec
+from apitest.unrouted import NotAllowed
 
 ROUTE_KEY = "apitest.route"
 
@@ -26,16 +27,20 @@ def route_of(scope: Scope) -> RouteSpec:
 
 
 class RouteDispatch:
-    """Starlette endpoint for one ``/v1`` path; HEAD falls back to the path's GET operation."""
+    """Starlette endpoint for one ``/v1`` path; HEAD falls back to the path's GET operation; a method the path
+    has no operation for goes to ``refuse`` (the audited 405)."""
 
-    def __init__(self, specs: dict[str, RouteSpec], pipeline: ASGIApp) -> None:
+    def __init__(self, specs: dict[str, RouteSpec], pipeline: ASGIApp, refuse: ASGIApp | None = None) -> None:
         self.specs = specs
         self.pipeline = pipeline
+        self.refuse = refuse or NotAllowed(specs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         spec = self.specs.get(method) or (self.specs.get("GET") if method == "HEAD" else None)
-        assert spec is not None, "Starlette's Route already refused methods without an operation"
+        if spec is None:
+            await self.refuse(scope, receive, send)
+            return
         scope[ROUTE_KEY] = spec
         await self.pipeline(scope, receive, send)
 

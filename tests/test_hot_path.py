@@ -102,7 +102,9 @@ async def test_v1_routes_come_first_and_routing_answers_are_unchanged() -> None:
     app = make_app()
     paths = [getattr(r, "path", "") for r in app.router.routes]
     first_other = next(i for i, p in enumerate(paths) if not p.startswith("/v1/"))
-    assert all(not p.startswith("/v1/") for p in paths[first_other:])
+    # then the other routes, and last the catch-all that audits any other /v1 path as a 404
+    assert paths[-2:] == ["/v1", "/v1/{rest:path}"]
+    assert all(not p.startswith("/v1") for p in paths[first_other:-2])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

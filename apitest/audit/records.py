@@ -18,6 +18,8 @@ ERROR_CATEGORIES = (
     "auth_error",
     "bad_request",
     "not_found",
+    "no_route",
+    "method_not_allowed",
     "conflict",
     "payload_too_large",
     "rate_limited",

@@ -58,9 +58,8 @@ async def test_only_v1_is_audited(client_factory: ClientFactory, sqlite_url: str
         ("GET", "/docs", {}),
         ("GET", "/.well-known/oauth-protected-resource", {}),
         ("OPTIONS", "/v1/whoami", preflight),
-        ("GET", "/v1/no-such-endpoint", {}),
-        ("DELETE", "/v1/whoami", {}),
         ("GET", "/portal/", {}),
+        ("GET", "/nope/v1/x", {}),
     ]
     for method, path, headers in calls:
         await client.request(method, path, headers=headers)
@@ -70,6 +69,35 @@ async def test_only_v1_is_audited(client_factory: ClientFactory, sqlite_url: str
     await client.get("/v1/whoami")
     assert await services.audit.flush(within=5.0)
     assert await stored(sqlite_url) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "category", "allow"),
+    [
+        ("GET", "/v1/no-such-endpoint?x=%41", 404, "no_route", None),
+        ("POST", "/v1", 404, "no_route", None),
+        ("DELETE", "/v1/whoami", 405, "method_not_allowed", "GET, HEAD"),
+    ],
+)
+async def test_unrouted_v1_requests_leave_a_row(
+    client_factory: ClientFactory,
+    sqlite_url: str,
+    method: str,
+    path: str,
+    status: int,
+    category: str,
+    allow: str | None,
+) -> None:
+    client = await client_factory(audit_on(sqlite_url))
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.audit is not None and services.audit_store is not None
+    r = await client.request(method, path)
+    assert r.status_code == status and r.headers.get("allow") == allow
+    assert r.json() == {"error": "no such endpoint" if status == 404 else "method not allowed"}
+    assert await services.audit.flush(within=5.0)
+    [row] = (await services.audit_store.list_page(AuditFilters())).events
+    assert (row.method, row.path, row.status, row.route_name) == (method, path.split("?")[0], status, None)
+    assert row.error_category == category and row.success is False
 
 
 async def test_component_needs_a_database() -> None:
