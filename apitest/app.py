@@ -48,6 +48,8 @@ from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
 from apitest.version import version
+from apitest.webhooks.api import WebhooksAPI
+from apitest.webhooks.component import WebhookComponent
 
 log = logs.get("app")
 
@@ -94,6 +96,8 @@ def components_for(settings: Settings) -> list[Component]:
         components.append(KeyStoreComponent(settings.api_keys.db.pepper))
     if settings.oidc.enabled:
         components.append(OIDCComponent(settings.oidc))
+    if settings.webhooks.enabled:
+        components.append(WebhookComponent(settings))  # after the audit: its poller reads the audit store
     return components
 
 
@@ -124,6 +128,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
                 except Exception:
                     log.exception("component stop failed", extra={"component": component.name})
 
+    admin_auth = AdminAuth(services, [portal.admin_check] if portal else [])
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services))
     routes += [
@@ -134,7 +139,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
         *DocsSite(settings, document).routes(),
         *wellknown_routes(settings),
-        *KeysAPI(services, AdminAuth(services, [portal.admin_check] if portal else [])).routes(),
+        *KeysAPI(services, admin_auth).routes(),
+        *(WebhooksAPI(services, admin_auth).routes() if settings.webhooks.enabled else []),
         *(portal_routes(portal) if portal else []),
     ]
 
