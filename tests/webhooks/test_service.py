@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apitest.audit.records import EventRecord
+from apitest.audit.store_memory import MemoryAuditStore
+from apitest.webhooks.delivery import Schedule, Sender
+from apitest.webhooks.records import DeliveryFilters
+from apitest.webhooks.service import WebhookService
+from apitest.webhooks.store import WebhookStore
+from tests.webhooks.conftest import subscription
+from tests.webhooks.support import FakeClock, receiver
+
+SCHEDULE = Schedule(max_attempts=3, base=10.0, cap=100.0, jitter=0.0)
+
+
+@pytest.fixture
+async def service(store: WebhookStore, clock: FakeClock) -> AsyncIterator[WebhookService]:
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=2, timeout=5, max_response_bytes=1024)
+    svc = WebhookService(store, sender, SCHEDULE, clock=clock, audit_store=MemoryAuditStore())
+    yield svc
+    await svc.stop()
+
+
+async def test_two_failures_then_the_third_attempt_delivers_at_the_documented_backoff(
+    service: WebhookService, store: WebhookStore, clock: FakeClock
+) -> None:
+    with receiver(503, 500, 204) as (url, script):
+        await store.create_subscription(subscription(url=url))
+        message_id, names, (delivery_id,) = await service.send("order.created", {"id": "ord_1"})
+        assert names == ["hooks"] and message_id.startswith("msg_")
+        start = clock()
+        assert await service.deliver_due() == 1
+        assert await service.deliver_due() == 0  # not due before the backoff
+        clock.advance(9.9)
+        assert await service.deliver_due() == 0
+        clock.advance(0.1)
+        assert await service.deliver_due() == 1
+        clock.advance(19.9)
+        assert await service.deliver_due() == 0
+        clock.advance(0.1)
+        assert await service.deliver_due() == 1
+    delivery = await store.get_delivery(delivery_id)
+    assert delivery is not None and delivery.state == "succeeded" and delivery.attempts == 3
+    log = delivery.attempt_log
+    assert [(a.number, a.status, a.outcome) for a in log] == [
+        (1, 503, "retry"),
+        (2, 500, "retry"),
+        (3, 204, "succeeded"),
+    ]
+    assert [a.started_at - start for a in log] == [timedelta(0), timedelta(seconds=10), timedelta(seconds=30)]
+    assert [a.next_attempt_at for a in log] == [start + timedelta(seconds=10), start + timedelta(seconds=30), None]
+    bodies = {r.body for r in script.received}
+    assert len(bodies) == 1  # every retry sends the same bytes
+    assert json.loads(bodies.pop())["data"] == {"id": "ord_1"}
+    assert {r.headers["webhook-id"] for r in script.received} == {message_id}
+    assert (service.stats.attempts_total, service.stats.succeeded_total, service.stats.failed_total) == (3, 1, 2)
+
+
+async def test_always_failing_ends_in_dead_letter_and_is_redelivered(
+    service: WebhookService, store: WebhookStore, clock: FakeClock
+) -> None:
+    with receiver(500, 500, 500, 204) as (url, _):
+        await store.create_subscription(subscription(url=url))
+        _, _, (delivery_id,) = await service.send("order.created", {})
+        for _ in range(3):
+            await service.deliver_due()
+            clock.advance(100)
+        dead = await store.get_delivery(delivery_id)
+        assert dead is not None and dead.state == "dead" and dead.attempts == 3 and dead.completed_at is not None
+        assert dead.attempt_log[-1].outcome == "dead" and dead.attempt_log[-1].next_attempt_at is None
+        assert service.stats.dead_total == 1
+        assert await service.deliver_due() == 0
+        assert await service.redeliver(delivery_id)
+        assert await service.deliver_due() == 1
+    done = await store.get_delivery(delivery_id)
+    assert done is not None and done.state == "succeeded" and done.attempts == 4
+    assert [a.number for a in done.attempt_log] == [1, 2, 3, 4]
+    assert service.stats.redelivered_total == 1
+
+
+async def test_a_non_retryable_status_dead_letters_at_once(service: WebhookService, store: WebhookStore) -> None:
+    with receiver((410, {}, b"gone")) as (url, _):
+        await store.create_subscription(subscription(url=url))
+        _, _, (delivery_id,) = await service.send("order.created", {})
+        await service.deliver_due()
+    delivery = await store.get_delivery(delivery_id)
+    assert delivery is not None and delivery.state == "dead" and delivery.attempts == 1
+    assert delivery.last_error is not None and "not retried" in delivery.last_error
+    assert delivery.attempt_log[0].response_body == b"gone"
+
+
+async def test_sends_reach_subscriptions_by_type_or_name(service: WebhookService, store: WebhookStore) -> None:
+    await store.create_subscription(subscription("all"))
+    await store.create_subscription(subscription("orders", event_types=["order.created"]))
+    await store.create_subscription(subscription("none", event_types=[]))
+    await store.create_subscription(subscription("off", active=False))
+    assert (await service.send("order.created", {}))[1] == ["all", "orders"]
+    assert (await service.send("user.deleted", {}))[1] == ["all"]
+    assert (await service.send("user.deleted", {}, "none"))[1] == ["none"]
+    assert (await service.send("user.deleted", {}, "off"))[2] == []
+
+
+def event(recorded_at: datetime, **fields: object) -> EventRecord:
+    base: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "ts": recorded_at,
+        "method": "POST",
+        "path": "/v1/orders",
+        "status": 503,
+        "success": False,
+        "route_name": "create_order",
+        "recorded_at": recorded_at,
+    }
+    return EventRecord(**(base | fields))  # type: ignore[arg-type]
+
+
+async def test_the_audit_poller_enqueues_matching_rows_once(store: WebhookStore, clock: FakeClock) -> None:
+    audit = MemoryAuditStore()
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=1, timeout=1, max_response_bytes=10)
+    service = WebhookService(store, sender, SCHEDULE, clock=clock, audit_store=audit)
+    try:
+        clock.now = datetime.now(UTC)
+        assert await service.poll_audit() == 0  # first run: the cursor starts now
+        await store.create_subscription(subscription("errors", filter="status=5xx route_name=create_order"))
+        await store.create_subscription(subscription("text", filter="q=needle"))
+        await store.create_subscription(subscription("sends-only"))
+        clock.advance(1)
+        base = clock()
+        matching = event(base)
+        rows = [
+            matching,
+            event(base, status=201, success=True),
+            event(base, route_name="validate"),
+            event(base, user_agent="apitest-webhooks/0.1.0"),  # our own delivery: never matched
+            event(base - timedelta(hours=1)),  # recorded before the subscriptions existed
+        ]
+        audit.events = {r.id: r for r in rows}
+        assert await service.poll_audit() == 1
+        assert await service.poll_audit() == 0  # the settle window re-reads rows; nothing is enqueued twice
+        service._seen.clear()  # another worker (no memory of it) re-reading the same rows
+        assert await service.poll_audit() == 0
+        (delivery,) = (await store.list_deliveries(DeliveryFilters())).deliveries
+        assert (delivery.subscription_name, delivery.event_id, delivery.event_type) == (
+            "errors",
+            matching.id,
+            "audit.event",
+        )
+        assert json.loads(delivery.payload)["data"]["id"] == matching.id
+        cursor = await store.read_cursor()
+        assert cursor is not None and cursor.ts == base
+    finally:
+        await service.stop()
+
+
+async def test_free_text_filters_read_the_captured_payload(store: WebhookStore, clock: FakeClock) -> None:
+    from apitest.audit.records import PayloadRecord
+
+    audit = MemoryAuditStore()
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=1, timeout=1, max_response_bytes=10)
+    service = WebhookService(store, sender, SCHEDULE, clock=clock, audit_store=audit)
+    try:
+        clock.now = datetime.now(UTC)
+        await service.poll_audit()
+        await store.create_subscription(subscription("text", filter="q=needle"))
+        clock.advance(1)
+        hit = event(clock(), payload=PayloadRecord(request_body=b'{"note":"a needle here"}'))
+        await audit.append_many([hit, event(clock(), payload=PayloadRecord(request_body=b"hay"))])
+        for r in audit.events.values():
+            r.recorded_at = clock()
+        assert await service.poll_audit() == 1
+        (delivery,) = (await store.list_deliveries(DeliveryFilters())).deliveries
+        assert delivery.event_id == hit.id
+    finally:
+        await service.stop()
