@@ -58,7 +58,9 @@ def ts(text: str) -> datetime:
 def test_an_audit_event_reaches_the_third_attempt_at_the_documented_backoff(sqlite_url: str) -> None:
     with receiver(500, 503, 204) as (url, script), live_server(create_app(settings(sqlite_url))) as server:
         client = httpx.Client(base_url=server.url, timeout=10)
-        made = client.post(BASE, json={"name": "errors", "url": url, "filter": "status=503 route=status"}, headers=ADMIN)
+        made = client.post(
+            BASE, json={"name": "errors", "url": url, "filter": "status=503 route=status"}, headers=ADMIN
+        )
         assert made.status_code == 201
         assert client.get("/v1/status/503").status_code == 503
         assert client.get("/v1/status/200").status_code == 200  # does not match the filter
