@@ -86,7 +86,9 @@ def test_not_received(server: dict[str, str]) -> None:
 def test_dead_letter_and_redelivery(server: dict[str, str]) -> None:
     out = run(blocks()[1]["dead-letter"], server)
     assert out[0] == "dead after 3 attempts"
-    assert '"number":1,"status":503,"outcome":"retry"' in out[1] and '"number":3,"status":503,"outcome":"dead"' in out[1]
+    assert (
+        '"number":1,"status":503,"outcome":"retry"' in out[1] and '"number":3,"status":503,"outcome":"dead"' in out[1]
+    )
     assert '"state":"pending"' in out[2]
     assert out[3].startswith("apitest_webhook_dead_letters_total ")
 

@@ -178,3 +178,28 @@ async def test_free_text_filters_read_the_captured_payload(store: WebhookStore, 
         assert delivery.event_id == hit.id
     finally:
         await service.stop()
+
+
+async def test_two_workers_never_send_a_delivery_twice(store: WebhookStore, clock: FakeClock) -> None:
+    import asyncio
+
+    from apitest.db.engine import Database
+
+    other_db = Database(store.database.url)
+    services = []
+    try:
+        with receiver(204) as (url, script):
+            await store.create_subscription(subscription(url=url))
+            for stores in (store, WebhookStore(other_db, clock)):
+                sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=2, timeout=5, max_response_bytes=64)
+                services.append(WebhookService(stores, sender, SCHEDULE, clock=clock, concurrency=3))
+            sent = [(await services[0].send("order.created", {"n": n}))[0] for n in range(12)]
+            rounds = await asyncio.gather(*(s.deliver_due() for s in services for _ in range(2)))
+            assert sum(rounds) == 12
+        ids = [r.headers["webhook-id"] for r in script.received]
+        assert sorted(ids) == sorted(sent)  # each message exactly once
+        assert sum(s.stats.attempts_total for s in services) == 12
+    finally:
+        for s in services:
+            await s.stop()
+        await other_db.dispose()
