@@ -299,6 +299,9 @@ class WebhooksSettings:
         1.0, "How often each worker looks for due deliveries and newly recorded audit rows.", kind="duration"
     )
     concurrency: int = setting(4, "Deliveries one worker process sends at once.")
+    retention_days: int = setting(
+        7, "Delete succeeded and dead deliveries (with their attempts) this many days after they ended (0 keeps them)."
+    )
     receiver: WebhookReceiverSettings = group(WebhookReceiverSettings, "POST /v1/webhooks/receive (lab group).")
 
 

@@ -123,6 +123,7 @@ def _webhooks(p: list[str], s: Settings) -> None:
     _positive(p, "webhooks.timeout", w.timeout, 0.1)
     _positive(p, "webhooks.connect_timeout", w.connect_timeout, 0.1)
     _positive(p, "webhooks.receiver.tolerance_seconds", w.receiver.tolerance_seconds, 0)
+    _positive(p, "webhooks.retention_days", w.retention_days, 0)
     if w.backoff_max < w.backoff_base:
         p.append("webhooks.backoff_max must be >= webhooks.backoff_base")
     if not 0 <= w.jitter <= 1:

@@ -75,6 +75,7 @@ class WebhookComponent:
             audit_store=services.audit_store,
             poll_interval=w.poll_interval,
             concurrency=w.concurrency,
+            retention_days=w.retention_days,
         )
         service.start()
         services.webhooks = service

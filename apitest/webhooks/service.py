@@ -35,6 +35,7 @@ SETTLE = timedelta(seconds=10)  # re-read window of the audit poller (late commi
 TAIL_PAGE = 500
 SEEN_MAX = 20000
 LEASE_MARGIN = 30.0
+PURGE_EVERY = timedelta(hours=1)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -68,6 +69,7 @@ class WebhookService:
         audit_store: AuditStore | None = None,
         poll_interval: float = 1.0,
         concurrency: int = 4,
+        retention_days: int = 0,
         clock: Callable[[], datetime] = _now,
         rand: Callable[[], float] = random.random,
         sleep: Sleep | None = None,
@@ -78,6 +80,8 @@ class WebhookService:
         self.audit_store = audit_store
         self.poll_interval = poll_interval
         self.concurrency = max(1, concurrency)
+        self.retention = timedelta(days=retention_days) if retention_days > 0 else None
+        self._purged_at: datetime | None = None
         self.clock = clock
         self.rand = rand
         self.sleep = sleep
@@ -230,6 +234,18 @@ class WebhookService:
     async def run_once(self) -> None:
         await self.poll_audit()
         await self.deliver_due()
+        await self.purge()
+
+    async def purge(self) -> int:
+        """At most once an hour: forget deliveries that ended ``webhooks.retention_days`` ago."""
+        now = self.clock()
+        if self.retention is None or (self._purged_at is not None and now - self._purged_at < PURGE_EVERY):
+            return 0
+        self._purged_at = now
+        purged = await self.store.purge_finished(now - self.retention)
+        if purged:
+            log.info("webhook deliveries purged", extra={"purged": purged})
+        return purged
 
     def start(self) -> None:
         if self._task is None:

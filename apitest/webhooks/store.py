@@ -372,6 +372,15 @@ class WebhookStore:
         cursor = DeliveryCursor(last.created_at, last.id) if more and last and last.created_at else None
         return DeliveryPage(page, cursor)
 
+    async def purge_finished(self, before: datetime) -> int:
+        """Delete succeeded and dead deliveries that ended before ``before`` (their attempts go with them)."""
+        d = DELIVERIES.c
+        finished = and_(d.state.in_(("succeeded", "dead")), d.completed_at < before)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.delivery_id.in_(select(d.id).where(finished))))
+            result = await conn.execute(delete(DELIVERIES).where(finished))
+        return int(result.rowcount)
+
     async def counts(self) -> dict[str, int]:
         """Deliveries per state."""
         async with self.engine.connect() as conn:

@@ -203,3 +203,24 @@ async def test_two_workers_never_send_a_delivery_twice(store: WebhookStore, cloc
         for s in services:
             await s.stop()
         await other_db.dispose()
+
+
+async def test_purge_runs_at_most_hourly(store: WebhookStore, clock: FakeClock) -> None:
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=1, timeout=1, max_response_bytes=10)
+    service = WebhookService(store, sender, SCHEDULE, clock=clock, retention_days=1)
+    calls: list[object] = []
+
+    async def purge_finished(before: object) -> int:
+        calls.append(before)
+        return 0
+
+    store.purge_finished = purge_finished  # type: ignore[method-assign]
+    try:
+        await service.purge()
+        clock.advance(60)
+        await service.purge()
+        clock.advance(3600)
+        await service.purge()
+        assert calls == [clock.now - timedelta(seconds=3660) - timedelta(days=1), clock.now - timedelta(days=1)]
+    finally:
+        await service.stop()

@@ -150,3 +150,16 @@ async def test_cursor_only_moves_forward(store: WebhookStore, clock: FakeClock) 
     assert await store.read_cursor() == Cursor(now, "b")
     await store.advance_cursor(Cursor(now + timedelta(seconds=1), ""))
     assert await store.read_cursor() == Cursor(now + timedelta(seconds=1), "")
+
+
+async def test_finished_deliveries_are_purged_with_their_attempts(store: WebhookStore, clock: FakeClock) -> None:
+    sub = await store.create_subscription(subscription())
+    done_id, open_id = await store.enqueue([sub], "x", b"{}"), await store.enqueue([sub], "y", b"{}")
+    (claim,) = [c for c in await store.claim_due(5, 30) if c.delivery.id == done_id[0]] or [None]
+    assert claim is not None
+    await store.finish(claim, attempt_for(done_id[0], 1, clock, status=200), "succeeded", None)
+    assert await store.purge_finished(clock() - timedelta(seconds=1)) == 0
+    clock.advance(10)
+    assert await store.purge_finished(clock()) == 1
+    assert await store.get_delivery(done_id[0]) is None
+    assert await store.get_delivery(open_id[0]) is not None  # still in flight: kept
