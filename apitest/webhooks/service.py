@@ -162,6 +162,7 @@ class WebhookService:
     async def _match(self, record: EventRecord, subs: Sequence[tuple[Subscription, EventFilter]]) -> int:
         if (record.user_agent or "").startswith(USER_AGENT.split("/")[0] + "/"):
             return 0
+        checked: list[str] = []
         matched: list[Subscription] = []
         full: EventRecord | None = None
         for sub, event_filter in subs:
@@ -175,13 +176,16 @@ class WebhookService:
                 candidate = full
             if event_filter.matches(candidate):
                 matched.append(sub)
-            self._remember(sub.id, record.id)
-        if not matched:
-            return 0
-        payload = payload_bytes(AUDIT_EVENT_TYPE, self.clock(), audit_data(record))
-        ids = await self.store.enqueue(matched, AUDIT_EVENT_TYPE, payload, event_id=record.id)
-        self.stats.enqueued_total += len(ids)
-        return len(ids)
+            checked.append(sub.id)
+        created = 0
+        if matched:
+            payload = payload_bytes(AUDIT_EVENT_TYPE, self.clock(), audit_data(record))
+            ids = await self.store.enqueue(matched, AUDIT_EVENT_TYPE, payload, event_id=record.id)
+            self.stats.enqueued_total += len(ids)
+            created = len(ids)
+        for sub_id in checked:  # only once enqueued: a failed insert is tried again on the next poll
+            self._remember(sub_id, record.id)
+        return created
 
     def _remember(self, sub_id: str, event_id: str) -> None:
         self._seen[(sub_id, event_id)] = None

@@ -4,6 +4,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -222,5 +223,32 @@ async def test_purge_runs_at_most_hourly(store: WebhookStore, clock: FakeClock) 
         clock.advance(3600)
         await service.purge()
         assert calls == [clock.now - timedelta(seconds=3660) - timedelta(days=1), clock.now - timedelta(days=1)]
+    finally:
+        await service.stop()
+
+
+async def test_a_failed_enqueue_is_retried_on_the_next_poll(store: WebhookStore, clock: FakeClock) -> None:
+    audit = MemoryAuditStore()
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=1, timeout=1, max_response_bytes=10)
+    service = WebhookService(store, sender, SCHEDULE, clock=clock, audit_store=audit)
+    real_enqueue = store.enqueue
+    failures = [OSError("database went away")]
+
+    async def flaky_enqueue(*args: Any, **kwargs: Any) -> list[str]:
+        if failures:
+            raise failures.pop()
+        return await real_enqueue(*args, **kwargs)
+
+    try:
+        clock.now = datetime.now(UTC)
+        await service.poll_audit()
+        await store.create_subscription(subscription("errors", filter="status=5xx"))
+        clock.advance(1)
+        row = event(clock())
+        audit.events = {row.id: row}
+        store.enqueue = flaky_enqueue  # type: ignore[method-assign]
+        with pytest.raises(OSError):
+            await service.poll_audit()
+        assert await service.poll_audit() == 1
     finally:
         await service.stop()
