@@ -27,11 +27,13 @@ from starlette.responses import Response
 from apitest.endpoints.helpers import ParamError, error_response, json_response, services_of
 from apitest.failures import note_failure
 from apitest.registry import BOOL, INT, JSON, STR, Reply, RouteSpec, obj, ok
+from apitest.webhooks.delivery import USER_AGENT
 from apitest.webhooks.events import check_event_type
 from apitest.webhooks.signing import Signed, Verdict, matches, verify
 
 GROUP = "lab"
 MAX_SEND_BYTES = 64 * 1024
+DELIVERY_AGENT = USER_AGENT.split("/")[0] + "/"
 STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
 CATEGORY = {"missing header": "missing_credential"}  # the others are invalid_credential
 
@@ -52,6 +54,10 @@ async def _json_body(request: Request, limit: int) -> Any:
 
 async def send(request: Request) -> Response:
     body = await _json_body(request, MAX_SEND_BYTES)
+    if request.headers.get("user-agent", "").startswith(DELIVERY_AGENT):
+        message = "a webhook delivery cannot send webhooks (a subscription points at /v1/webhooks/send: a loop)"
+        note_failure(request.scope, "bad_request", message)
+        return error_response(message, 409)
     service = services_of(request).webhooks
     if service is None:
         note_failure(request.scope, "server_error", "webhooks.enabled is off")
@@ -174,6 +180,9 @@ ROUTES = [
                 "Queued: one delivery per subscription.",
             ),
             400: Reply("The body is not an event.", JSON, {"type": "object"}),
+            409: Reply(
+                "Sent by a webhook delivery (a subscription pointing here would loop).", JSON, {"type": "object"}
+            ),
             422: Reply("No active subscription takes this event.", JSON, {"type": "object"}),
             503: Reply("webhooks.enabled is off.", JSON, {"type": "object"}),
         },

@@ -142,3 +142,11 @@ async def test_send_validates_the_event(
     r = await client.post("/v1/webhooks/send", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == status
     assert message in r.json()["error"]
+
+
+async def test_a_delivery_cannot_trigger_a_send(client_factory: ClientFactory, sqlite_url: str) -> None:
+    client = await client_factory(
+        overrides(sqlite_url, webhooks={"enabled": True, "allowed_hosts": ["127.0.0.1"]}), groups=["lab"]
+    )
+    r = await client.post("/v1/webhooks/send", json={"type": "a.b"}, headers={"User-Agent": "apitest-webhooks/0.1.0"})
+    assert r.status_code == 409 and "loop" in r.json()["error"]
