@@ -27,13 +27,11 @@ from starlette.responses import Response
 from apitest.endpoints.helpers import ParamError, error_response, json_response, services_of
 from apitest.failures import note_failure
 from apitest.registry import BOOL, INT, JSON, STR, Reply, RouteSpec, obj, ok
-from apitest.webhooks.delivery import USER_AGENT
 from apitest.webhooks.events import check_event_type
-from apitest.webhooks.signing import Signed, Verdict, matches, verify
+from apitest.webhooks.signing import AGENT_PREFIX, Signed, Verdict, matches, verify
 
 GROUP = "lab"
 MAX_SEND_BYTES = 64 * 1024
-DELIVERY_AGENT = USER_AGENT.split("/")[0] + "/"
 STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
 CATEGORY = {"missing header": "missing_credential"}  # the others are invalid_credential
 
@@ -54,7 +52,7 @@ async def _json_body(request: Request, limit: int) -> Any:
 
 async def send(request: Request) -> Response:
     body = await _json_body(request, MAX_SEND_BYTES)
-    if request.headers.get("user-agent", "").startswith(DELIVERY_AGENT):
+    if request.headers.get("user-agent", "").startswith(AGENT_PREFIX):
         message = "a webhook delivery cannot send webhooks (a subscription points at /v1/webhooks/send: a loop)"
         note_failure(request.scope, "bad_request", message)
         return error_response(message, 409)

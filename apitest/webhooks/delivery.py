@@ -32,13 +32,13 @@ import httpx
 from apitest import __version__
 from apitest.audit.redaction import Redactor
 from apitest.webhooks.records import Attempt, Claim
-from apitest.webhooks.signing import signature_headers
+from apitest.webhooks.signing import AGENT_PREFIX, signature_headers
 from apitest.webhooks.store import new_id
 from apitest.webhooks.targets import TargetRefused, check_resolved
 
 RETRY_STATUSES = frozenset({408, 429})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
-USER_AGENT = f"apitest-webhooks/{__version__}"
+USER_AGENT = f"{AGENT_PREFIX}{__version__}"
 MAX_HEADER_VALUE = 2048
 MAX_HEADERS = 100
 

@@ -24,9 +24,10 @@ from typing import Any
 
 from apitest import logs
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
-from apitest.webhooks.delivery import USER_AGENT, Schedule, Sender, attempt_record, outcome_of
+from apitest.webhooks.delivery import Schedule, Sender, attempt_record, outcome_of
 from apitest.webhooks.events import AUDIT_EVENT_TYPE, EventFilter, audit_data, parse_event_filter, payload_bytes
 from apitest.webhooks.records import Claim, Subscription
+from apitest.webhooks.signing import AGENT_PREFIX
 from apitest.webhooks.store import WebhookStore, new_message_id
 
 log = logs.get("webhooks")
@@ -160,7 +161,7 @@ class WebhookService:
         return created
 
     async def _match(self, record: EventRecord, subs: Sequence[tuple[Subscription, EventFilter]]) -> int:
-        if (record.user_agent or "").startswith(USER_AGENT.split("/")[0] + "/"):
+        if (record.user_agent or "").startswith(AGENT_PREFIX):
             return 0
         checked: list[str] = []
         matched: list[Subscription] = []

@@ -27,6 +27,7 @@ from typing import Literal
 
 SCHEMES = ("standard", "stripe")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
+AGENT_PREFIX = "apitest-webhooks/"  # User-Agent of every delivery: lets apitest recognise its own requests
 STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 STRIPE_HEADER = "stripe-signature"
 
