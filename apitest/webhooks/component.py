@@ -1,7 +1,8 @@
 """The webhooks as an app component: checks and syncs the file's subscriptions, then runs the worker.
 
-Registered after the audit component, so at shutdown the worker stops first (an attempt in flight is
-abandoned; its claim lapses and another worker, or the next start, sends it again).
+Registered after the audit component, so at shutdown the worker stops first: an attempt in flight is
+abandoned and its delivery handed back as due (another worker, or the next start, sends it again; if the
+database cannot be reached then, the claim lapses after the longest attempt plus 30 s).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ TAIL_PAGE = 500
 SEEN_MAX = 20000
 LEASE_MARGIN = 30.0
 PURGE_EVERY = timedelta(hours=1)
+RELEASE_TIMEOUT = 5.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -207,7 +208,12 @@ class WebhookService:
 
     async def _attempt(self, claim: Claim) -> None:
         started = self.clock()
-        result = await self.sender.send(claim, started)
+        try:
+            result = await self.sender.send(claim, started)
+        except asyncio.CancelledError:  # shutting down: hand the delivery back rather than wait for the lease
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.store.release(claim), RELEASE_TIMEOUT)
+            raise
         now = self.clock()
         state, next_at = outcome_of(result, claim, self.schedule, now, self.rand)
         attempt = attempt_record(claim, result, started, state, next_at)

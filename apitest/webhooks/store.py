@@ -310,6 +310,17 @@ class WebhookStore:
             await conn.execute(insert(ATTEMPTS).values(**row))
         return True
 
+    async def release(self, claim: Claim) -> bool:
+        """Give an unfinished claim back (shutdown mid-attempt): the delivery is due again at once."""
+        d = DELIVERIES.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(DELIVERIES)
+                .where(d.id == claim.delivery.id, d.claim_token == claim.token)
+                .values(state="pending", claim_token=None, claimed_until=None, updated_at=self.clock())
+            )
+        return bool(result.rowcount)
+
     async def redeliver(self, delivery_id: str) -> Delivery | None:
         """Put a delivery back in the queue, due now, with a fresh round of attempts (not while it is sent)."""
         now = self.clock()

@@ -252,3 +252,30 @@ async def test_a_failed_enqueue_is_retried_on_the_next_poll(store: WebhookStore,
         assert await service.poll_audit() == 1
     finally:
         await service.stop()
+
+
+async def test_stopping_mid_attempt_hands_the_delivery_back(store: WebhookStore, clock: FakeClock) -> None:
+    import asyncio
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=5, timeout=30, max_response_bytes=10)
+        service = WebhookService(store, sender, SCHEDULE, clock=clock)
+        await store.create_subscription(subscription(url=url))
+        _, _, (delivery_id,) = await service.send("x.y", {})
+        task = asyncio.create_task(service.deliver_due())
+        for _ in range(200):
+            delivery = await store.get_delivery(delivery_id)
+            if delivery is not None and delivery.state == "delivering":
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await service.stop()
+    delivery = await store.get_delivery(delivery_id)
+    assert delivery is not None and (delivery.state, delivery.attempts) == ("pending", 0)
+    assert len(await store.claim_due(1, 30)) == 1  # due again at once, no lease to wait out
