@@ -55,8 +55,8 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_an_audit_event_reaches_the_third_attempt_at_the_documented_backoff(sqlite_url: str) -> None:
-    with receiver(500, 503, 204) as (url, script), live_server(create_app(settings(sqlite_url))) as server:
+def test_an_audit_event_reaches_the_third_attempt_at_the_documented_backoff(db_url: str) -> None:
+    with receiver(500, 503, 204) as (url, script), live_server(create_app(settings(db_url))) as server:
         client = httpx.Client(base_url=server.url, timeout=10)
         made = client.post(
             BASE, json={"name": "errors", "url": url, "filter": "status=503 route=status"}, headers=ADMIN
