@@ -279,3 +279,35 @@ async def test_stopping_mid_attempt_hands_the_delivery_back(store: WebhookStore,
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and (delivery.state, delivery.attempts) == ("pending", 0)
     assert len(await store.claim_due(1, 30)) == 1  # due again at once, no lease to wait out
+
+
+async def test_the_worker_loop_polls_then_sleeps_the_poll_interval(store: WebhookStore, clock: FakeClock) -> None:
+    import asyncio
+
+    naps: list[float] = []
+    rounds: list[int] = []
+    enough = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            enough.set()
+        await asyncio.sleep(0)
+
+    sender = Sender(allowed_hosts=["127.0.0.1"], connect_timeout=1, timeout=1, max_response_bytes=10)
+    service = WebhookService(store, sender, SCHEDULE, clock=clock, poll_interval=2.5, sleep=sleep)
+    real_run_once = service.run_once
+
+    async def counted() -> None:
+        rounds.append(1)
+        if len(rounds) == 2:
+            raise OSError("database hiccup")  # logged; the loop goes on
+        await real_run_once()
+
+    service.run_once = counted  # type: ignore[method-assign]
+    service.start()
+    try:
+        await asyncio.wait_for(enough.wait(), 10)
+    finally:
+        await service.stop()
+    assert naps[:3] == [2.5, 2.5, 2.5] and len(rounds) >= 3
