@@ -83,7 +83,7 @@ check: install ## Validate CONFIG and print the effective settings
 	$(BIN)/apitest check --config $(CONFIG)
 
 test: install-dev ## Run the unit and loopback test suite
-	$(BIN)/pytest -m "not integration and not browser and not reliability" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)

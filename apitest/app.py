@@ -49,6 +49,8 @@ from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
 from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version
+from apitest.webhooks.api import WebhooksAPI
+from apitest.webhooks.component import WebhookComponent
 
 log = logs.get("app")
 
@@ -111,6 +113,8 @@ def components_for(settings: Settings) -> list[Component]:
         components.append(KeyStoreComponent(settings.api_keys.db.pepper))
     if settings.oidc.enabled:
         components.append(OIDCComponent(settings.oidc))
+    if settings.webhooks.enabled:
+        components.append(WebhookComponent(settings))  # after the audit: its poller reads the audit store
     return components
 
 
@@ -141,6 +145,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
                 except Exception:
                     log.exception("component stop failed", extra={"component": component.name})
 
+    admin_auth = AdminAuth(services, [portal.admin_check] if portal else [])
+
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     def audited(inner: ASGIApp) -> ASGIApp:
         return AuditMiddleware(inner, services=services)
@@ -154,7 +160,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
         *DocsSite(settings, document).routes(),
         *wellknown_routes(settings),
-        *KeysAPI(services, AdminAuth(services, [portal.admin_check] if portal else [])).routes(),
+        *KeysAPI(services, admin_auth).routes(),
+        *(WebhooksAPI(services, admin_auth).routes() if settings.webhooks.enabled else []),
         *(portal_routes(portal) if portal else []),
         *unrouted_v1_routes(audited),
     ]

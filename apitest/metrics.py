@@ -120,6 +120,22 @@ AUDIT_COUNTERS: dict[str, tuple[str, str]] = {
     "batch_seconds_total": ("apitest_audit_batch_duration_seconds", "Time spent in successful audit batch writes."),
 }
 
+# WebhookStats counter -> metric name (without the _total suffix)
+WEBHOOK_COUNTERS: dict[str, tuple[str, str]] = {
+    "enqueued_total": (
+        "apitest_webhook_deliveries_enqueued",
+        "Webhook deliveries created (sends and matched audit events).",
+    ),
+    "attempts_total": ("apitest_webhook_attempts", "Webhook delivery attempts made."),
+    "succeeded_total": ("apitest_webhook_attempts_succeeded", "Webhook attempts answered 2xx."),
+    "failed_total": (
+        "apitest_webhook_attempts_failed",
+        "Webhook attempts that failed (status, timeout, network, refused).",
+    ),
+    "dead_total": ("apitest_webhook_dead_letters", "Webhook deliveries dead-lettered after their last attempt."),
+    "redelivered_total": ("apitest_webhook_redeliveries", "Manual webhook redeliveries."),
+}
+
 
 @dataclass
 class _Seen:
@@ -205,7 +221,9 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.webhook_counters = {attr: Counter(name, doc, registry=r) for attr, (name, doc) in WEBHOOK_COUNTERS.items()}
         self._seen = _Seen()
+        self._seen_webhooks = _Seen()
 
     # Scrape-time copies ------------------------------------------------------------------------
 
@@ -215,6 +233,9 @@ class Metrics:
         self.audit_enabled.set(1 if services.settings.audit.enabled else 0)
         if stats is not None:
             self._sync_audit(stats)
+        webhooks = getattr(getattr(services, "webhooks", None), "stats", None)
+        if webhooks is not None:
+            self._seen_webhooks = _grow(self.webhook_counters, webhooks, self._seen_webhooks)
         self._sync_pool(services)
 
     def _sync_audit(self, stats: StatsLike) -> None:
@@ -254,6 +275,17 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_path)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
+
+
+def _grow(counters: dict[str, Counter], stats: object, seen: _Seen) -> _Seen:
+    """Add to each counter what the cumulative ``stats`` attribute gained since ``seen``."""
+    current = {attr: float(getattr(stats, attr)) for attr in counters}
+    previous = seen.values if seen.source == id(stats) and seen.values is not None else dict.fromkeys(current, 0.0)
+    for attr, value in current.items():
+        delta = value - previous[attr]
+        if delta > 0:
+            counters[attr].inc(delta)
+    return _Seen(source=id(stats), values=current)
 
 
 def audit_stats_of(services: Services) -> StatsLike | None:

@@ -92,7 +92,7 @@ class AuthModel:
         """The operation's ``security``: any one scheme (with the route's scope), or none when anonymous."""
         scopes = [route.scope] if route.scope else []
         out: list[dict[str, list[str]]] = [{name: list(scopes)} for name in self.schemes]
-        if self.anonymous and not scoped(route):
+        if (self.anonymous or route.credential_optional) and not scoped(route):
             out.append({})
         return out or [{}]  # anonymous-only: no credential exists to present (a scoped route then answers 401)
 
@@ -120,7 +120,7 @@ def auth_responses(route: RouteSpec, auth: AuthModel) -> dict[int, dict[str, Any
     anonymous access is on; 403 needs a valid credential, so it exists only when some scheme does.
     """
     out: dict[int, dict[str, Any]] = {}
-    missing = not auth.anonymous or scoped(route)
+    missing = not (auth.anonymous or route.credential_optional) or scoped(route)
     invalid = bool(auth.schemes)
     if missing or invalid:
         reasons = ["no credential was presented (`missing credential`)"] if missing else []

@@ -69,6 +69,7 @@ class RouteSpec:
     scope: str | None = None  # required scope, static
     scope_param: str | None = None  # path parameter whose value is the required scope (/v1/scoped/{scope})
     audited: bool = True
+    credential_optional: bool = False  # the handler authenticates callers itself (webhook signatures): none needed
 
     @property
     def path_params(self) -> list[str]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from apitest.openapi import OpenAPIDocument
     from apitest.portal.core import Portal
     from apitest.registry import RouteSpec
+    from apitest.webhooks.service import WebhookService
 
 
 @dataclass
@@ -36,3 +37,4 @@ class Services:
     audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
     audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0
     idempotency: IdempotencyStore | None = None  # set by IdempotencyComponent (database or memory)
+    webhooks: WebhookService | None = None  # set by WebhookComponent when webhooks.enabled

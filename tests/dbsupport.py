@@ -79,7 +79,17 @@ def scratch_database(server: str) -> Iterator[str]:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-TABLES = ("audit_payloads", "audit_events", "api_keys", "idempotency_keys", "rate_limit_counters")
+TABLES = (
+    "audit_payloads",
+    "audit_events",
+    "api_keys",
+    "idempotency_keys",
+    "rate_limit_counters",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_subscriptions",
+    "webhook_cursor",
+)
 
 
 async def truncate_all(url: str) -> None:

@@ -21,13 +21,18 @@ from apitest.auth.base import AuthBackendError, Invalid
 from apitest.auth.chain import ChainProvider, Missing
 from apitest.auth.challenge import Challenges
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import Identity
+from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.failures import note_detail
 from apitest.pipeline import ROUTE_KEY, note_failure
 from apitest.registry import RouteSpec
 from apitest.services import Services
 
 log = logs.get("auth")
+
+
+def credential_optional(scope: Scope) -> bool:
+    spec = scope.get(ROUTE_KEY)
+    return isinstance(spec, RouteSpec) and spec.credential_optional
 
 
 def required_scope(scope: Scope) -> str | None:
@@ -84,6 +89,9 @@ class AuthMiddleware:
         if isinstance(result, Invalid):
             note_failure(scope, "invalid_credential", result.message)
             return self.challenges.invalid(result)
+        if isinstance(result, Missing) and credential_optional(scope):
+            state["identity"] = ANONYMOUS  # e.g. /v1/webhooks/receive: the signature is checked by the handler
+            return None
         if isinstance(result, Missing):
             note_failure(scope, "missing_credential", result.reason)
             return self.challenges.missing()

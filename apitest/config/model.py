@@ -264,6 +264,62 @@ class MetricsSettings:
 
 
 @dataclass
+class WebhookSubscriptionSetting:
+    name: str = setting("", "Subscription name (unique); the file's subscriptions are upserted by name at start.")
+    url: str = setting("", "Target URL (http or https); its host must be listed in webhooks.allowed_hosts.")
+    secret: str = setting(
+        "", "Signing secret: whsec_<base64> (Standard Webhooks) or any string (used as UTF-8 bytes).", secret=True
+    )
+    filter: str = setting(
+        "", "Audit filter whose matching requests are delivered, e.g. 'status=5xx route=create_order'."
+    )
+    event_types: list[str] = setting(["*"], "Types of explicit sends (POST /v1/webhooks/send) delivered; '*' is any.")
+    scheme: str = setting("", "Signature headers: standard or stripe (empty: webhooks.signature_scheme).")
+    active: bool = setting(True, "Inactive subscriptions get no new deliveries.")
+    description: str = setting("", "Free text.")
+
+
+@dataclass
+class WebhookReceiverSettings:
+    secrets: list[str] = setting(
+        [], "Secrets POST /v1/webhooks/receive verifies signatures with (any one may match).", secret=True
+    )
+    tolerance_seconds: int = setting(300, "Largest difference between a signature timestamp and now.")
+
+
+@dataclass
+class WebhooksSettings:
+    enabled: bool = setting(
+        False,
+        "Run the delivery worker, /api/v1/admin/webhooks, the portal page and /v1/webhooks/send (needs a database).",
+    )
+    allowed_hosts: list[str] = setting(
+        [], "Target hosts deliveries may reach (exact names or IPs, '*.example.com'); loopback only when listed."
+    )
+    subscriptions: list[WebhookSubscriptionSetting] = setting([], "Subscriptions defined in the configuration file.")
+    signature_scheme: str = setting("standard", "Default signature headers of new subscriptions: standard or stripe.")
+    connect_timeout: float = setting(5.0, "Connect timeout of one delivery attempt.", kind="duration")
+    timeout: float = setting(10.0, "Read, write and pool timeout of one delivery attempt.", kind="duration")
+    max_attempts: int = setting(
+        5, "Attempts before a delivery is dead-lettered (a manual redelivery starts a new round)."
+    )
+    backoff_base: float = setting(
+        5.0, "Delay before the 2nd attempt; each later one doubles (base * 2^(n-1)).", kind="duration"
+    )
+    backoff_max: float = setting(300.0, "Longest delay between attempts (also caps Retry-After).", kind="duration")
+    jitter: float = setting(0.2, "Random spread of each delay, as a fraction (0.2: +-20%; 0 is exact).")
+    max_response_bytes: int = setting(16384, "Response body bytes kept per attempt (the rest is not read).")
+    poll_interval: float = setting(
+        1.0, "How often each worker looks for due deliveries and newly recorded audit rows.", kind="duration"
+    )
+    concurrency: int = setting(4, "Deliveries one worker process sends at once.")
+    retention_days: int = setting(
+        7, "Delete succeeded and dead deliveries (with their attempts) this many days after they ended (0 keeps them)."
+    )
+    receiver: WebhookReceiverSettings = group(WebhookReceiverSettings, "POST /v1/webhooks/receive (lab group).")
+
+
+@dataclass
 class PlexaraRegisterSettings:
     enabled: bool = setting(False, "Reserved: self-registration with a Plexara admin API.")
     admin_url: str = setting("", "Plexara admin endpoint for connections.")
@@ -300,6 +356,7 @@ class Settings:
     idempotency: IdempotencySettings = group(IdempotencySettings, "Idempotency keys (POST /v1/orders).")
     lab: LabSettings = group(LabSettings, "Failure lab and redirect behaviour.")
     metrics: MetricsSettings = group(MetricsSettings, "Prometheus metrics.")
+    webhooks: WebhooksSettings = group(WebhooksSettings, "Outbound webhook deliveries and the verifying receiver.")
     plexara: PlexaraSettings = group(PlexaraSettings, "Plexara integration.")
     meta: ConfigMeta = field(default_factory=ConfigMeta, metadata={"internal": True})
 

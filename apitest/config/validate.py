@@ -108,4 +108,43 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
             p.append(f"server.trusted_proxies: {proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)")
     if not s.portal.oidc_redirect_path.startswith("/"):
         p.append("portal.oidc_redirect_path must start with '/'")
+    _webhooks(p, s)
     return p
+
+
+WEBHOOK_SCHEMES = ("standard", "stripe")
+
+
+def _webhooks(p: list[str], s: Settings) -> None:
+    w = s.webhooks
+    if w.enabled and not s.database.url.strip():
+        p.append("webhooks.enabled is true but database.url is empty (deliveries are kept in the database)")
+    if w.signature_scheme not in WEBHOOK_SCHEMES:
+        p.append(f"webhooks.signature_scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {w.signature_scheme!r}")
+    _positive(p, "webhooks.max_attempts", w.max_attempts)
+    _positive(p, "webhooks.concurrency", w.concurrency)
+    _positive(p, "webhooks.max_response_bytes", w.max_response_bytes, 0)
+    _positive(p, "webhooks.backoff_base", w.backoff_base, 0)
+    _positive(p, "webhooks.poll_interval", w.poll_interval, 0.01)
+    _positive(p, "webhooks.timeout", w.timeout, 0.1)
+    _positive(p, "webhooks.connect_timeout", w.connect_timeout, 0.1)
+    _positive(p, "webhooks.receiver.tolerance_seconds", w.receiver.tolerance_seconds, 0)
+    _positive(p, "webhooks.retention_days", w.retention_days, 0)
+    if w.backoff_max < w.backoff_base:
+        p.append("webhooks.backoff_max must be >= webhooks.backoff_base")
+    if not 0 <= w.jitter <= 1:
+        p.append(f"webhooks.jitter must be between 0 and 1, got {w.jitter:g}")
+    names: set[str] = set()
+    for i, sub in enumerate(w.subscriptions):
+        where = f"webhooks.subscriptions[{i}]"
+        if not sub.name.strip():
+            p.append(f"{where}.name is required")
+        elif sub.name in names:
+            p.append(f"{where}.name {sub.name!r} is used twice")
+        names.add(sub.name)
+        if urlsplit(sub.url).scheme not in ("http", "https"):
+            p.append(f"{where}.url must be an http(s) URL, got {sub.url!r}")
+        if not sub.secret:
+            p.append(f"{where}.secret is required (e.g. ${{WEBHOOK_SECRET}})")
+        if sub.scheme and sub.scheme not in WEBHOOK_SCHEMES:
+            p.append(f"{where}.scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {sub.scheme!r}")

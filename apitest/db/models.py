@@ -171,3 +171,88 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
     reset_at_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch milliseconds
+
+
+class WebhookSubscription(Base):
+    """A webhook target: where to deliver, the signing secret, and which events (an audit filter, explicit sends)."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (Index("webhook_subscriptions_name_idx", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str] = mapped_column(Text, nullable=False)  # needed to sign, so kept as is; never listed
+    filter: Mapped[str | None] = mapped_column(Text)  # audit filter text, canonical ("status=5xx route=x")
+    event_types: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    scheme: Mapped[str] = mapped_column(Text, nullable=False, default="standard")  # standard | stripe
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False, default="api")  # api | config
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One message to one subscription: the exact bytes signed and sent, and where its retries stand."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("webhook_deliveries_event_idx", "subscription_id", "event_id", unique=True),
+        Index("webhook_deliveries_due_idx", "state", "next_attempt_at"),
+        Index("webhook_deliveries_created_idx", text("created_at DESC"), text("id DESC")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False
+    )
+    message_id: Mapped[str] = mapped_column(Text, nullable=False)  # the webhook-id header, same on every attempt
+    event_type: Mapped[str] = mapped_column(Text, nullable=False)
+    event_id: Mapped[str | None] = mapped_column(String(36))  # the audit event delivered (NULL for explicit sends)
+    payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    state: Mapped[str] = mapped_column(Text, nullable=False)  # pending | delivering | succeeded | dead
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # every attempt so far
+    round_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # since creation or redelivery
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(36))  # the worker sending it now
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a crashed worker's claim lapses here
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery, as the delivery log shows it."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("webhook_attempts_delivery_idx", "delivery_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False
+    )
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text, nullable=False)  # succeeded | retry | dead
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the retry was scheduled
+
+
+class WebhookCursor(Base):
+    """How far the audit poller has read (``recorded_at``, ``id``), shared by every worker."""
+
+    __tablename__ = "webhook_cursor"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    event_id: Mapped[str] = mapped_column(String(36), nullable=False)

@@ -15,6 +15,7 @@ from apitest.endpoints.lab_limits import LIMIT_DEFAULT, LIMIT_MAX, WINDOW_DEFAUL
 from apitest.endpoints.lab_orders import create_order
 from apitest.endpoints.lab_respond import DELAY_MAX_MS, MAX_HEADERS, respond
 from apitest.endpoints.lab_validation import PROBLEMS_SCHEMA, json_schema, validate
+from apitest.endpoints.lab_webhooks import ROUTES as WEBHOOK_ROUTES
 from apitest.openapi_security import RATE_LIMIT_HEADERS, RATE_LIMITED_SCHEMA
 from apitest.registry import ERROR_SCHEMA, INT, JSON, PLAIN, STR, Param, Reply, RouteSpec, obj, ok
 
@@ -235,4 +236,5 @@ ROUTES = [
             501: Reply("reset, empty, malformed: this server does not expose the connection.", JSON, ERROR_SCHEMA),
         },
     ),
+    *WEBHOOK_ROUTES,
 ]

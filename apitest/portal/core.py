@@ -33,6 +33,7 @@ NAV = (
     ("portal:audit", "Audit"),
     ("portal:endpoints", "Endpoints"),
     ("portal:keys", "API keys"),
+    ("portal:webhooks", "Webhooks"),
     ("portal:config", "Config"),
     ("portal:discovery", "Discovery"),
     ("portal:about", "About"),
@@ -124,7 +125,8 @@ class Portal:
 
     def render(self, request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response:
         ctx = request.scope.get("state", {}).get("portal")
-        nav = [(name, label) for name, label in NAV if name != "portal:keys" or self.settings.api_keys.db.enabled]
+        shown = {"portal:keys": self.settings.api_keys.db.enabled, "portal:webhooks": self.settings.webhooks.enabled}
+        nav = [(name, label) for name, label in NAV if shown.get(name, True)]
         base = {
             "ctx": ctx,
             "identity": ctx.identity if ctx else None,

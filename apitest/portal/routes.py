@@ -14,6 +14,7 @@ from apitest.portal import api, keys, pages
 from apitest.portal.api import json_route as j
 from apitest.portal.core import Portal, portal_of
 from apitest.portal.render import SECURITY_HEADERS, STATIC_DIR
+from apitest.portal.webhooks import WebhookPages
 
 API = "/api/v1/portal"
 
@@ -76,6 +77,7 @@ def portal_routes(portal: Portal) -> list[BaseRoute]:
         Route("/portal/endpoints/{name}/try", pages.try_it, methods=["POST"], name="portal:try"),
         Route("/portal/keys", keys.keys, methods=["GET", "POST"], name="portal:keys"),
         Route("/portal/keys/{name}/revoke", keys.revoke, methods=["POST"], name="portal:revoke"),
+        *(WebhookPages(portal, portal.services).routes() if portal.settings.webhooks.enabled else []),
         Route("/portal/config", pages.config, methods=["GET"], name="portal:config"),
         Route("/portal/discovery", pages.discovery, methods=["GET"], name="portal:discovery"),
         Route("/portal/about", pages.about, methods=["GET"], name="portal:about"),
