@@ -37,6 +37,7 @@ from apitest.middleware.body_limit import BodyLimitMiddleware
 from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
+from apitest.middleware.isolation import IsolationMiddleware
 from apitest.middleware.metrics import MetricsMiddleware
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
@@ -143,6 +144,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
         *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
+        # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.
+        Middleware(IsolationMiddleware, allowed_hosts=settings.portal.allowed_hosts),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500

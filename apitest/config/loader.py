@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from apitest.config.hosts import default_allowed_hosts
 from apitest.config.model import DEFAULT_REDACT_KEYS, ConfigMeta, Settings
 from apitest.config.validate import validate
 
@@ -233,6 +234,8 @@ def _derive_defaults(settings: Settings) -> None:
         settings.server.base_url = f"http://localhost:{settings.listen_port()}"
     if not settings.audit.redact_keys:
         settings.audit.redact_keys = list(DEFAULT_REDACT_KEYS)
+    if not settings.portal.allowed_hosts:
+        settings.portal.allowed_hosts = default_allowed_hosts(settings.server.base_url)
 
 
 def load_settings(

@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import authlib.deprecate  # noqa: F401  (installs Authlib's "always" warning filter now, so ours below wins)
 from itsdangerous import BadSignature
@@ -49,11 +49,27 @@ HTTP_TIMEOUT = 10.0
 
 
 def safe_return(value: str | None) -> str:
-    """A local path to go back to after sign-in, or "" (never another origin: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+    """A portal page to go back to after sign-in, or "" (no open redirect, not even to ``/v1/respond``).
+
+    Only ``/portal/...`` paths: no scheme or host, no ``//``, no backslash, no control character, and no
+    ``.``/``..`` segment, checked on the value and on its percent-decoded forms (a browser resolves
+    ``%2e%2e`` as ``..``)."""
+    if not value or len(value) > 2048:
         return ""
-    if any(ord(c) < 0x20 or c in "\\\x7f" for c in value):
-        return ""
+    forms = [value]
+    for _ in range(3):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    for form in forms:
+        path = form.split("?", 1)[0].split("#", 1)[0]
+        if not path.startswith("/portal/") or "//" in form or "\\" in form:
+            return ""
+        if any(ord(c) < 0x20 or c == "\x7f" for c in form):
+            return ""
+        if any(segment in (".", "..") for segment in path.split("/")):
+            return ""
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return ""
