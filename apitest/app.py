@@ -22,7 +22,7 @@ from apitest import logs
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
 from apitest.auth.admin import AdminAuth, KeysAPI
-from apitest.auth.keystore import KeyStoreComponent
+from apitest.auth.keystore import KeyStoreComponent, reserved_names
 from apitest.auth.middleware import AuthMiddleware
 from apitest.auth.oidc import OIDCComponent
 from apitest.auth.wellknown import wellknown_routes
@@ -92,7 +92,7 @@ def components_for(settings: Settings) -> list[Component]:
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     if settings.api_keys.db.enabled:
-        components.append(KeyStoreComponent(settings.api_keys.db.pepper))
+        components.append(KeyStoreComponent(settings.api_keys.db.pepper, reserved_names(settings)))
     if settings.oidc.enabled:
         components.append(OIDCComponent(settings.oidc))
     return components

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest import logs
-from apitest.auth.oidc import OIDCValidator, TokenError
+from apitest.auth.oidc import OIDCValidator, TokenError, scopes_from
 from apitest.config import Settings
 from apitest.portal.session import PortalIdentity, Session, SessionCodec, new_csrf_token
 
@@ -226,10 +226,11 @@ class OIDCLogin:
         if nonce and not secrets.compare_digest(str(claims.get("nonce", "")), str(nonce)):
             log.warning("oidc id_token validation failed", extra={"err": "nonce mismatch"})
             raise LoginFailure(401, "ID token validation failed", "nonce mismatch")
-        return identity_from_claims(claims)
+        return identity_from_claims(claims, self.settings.oidc.scopes_claim)
 
 
-def identity_from_claims(claims: dict[str, Any]) -> PortalIdentity:
+def identity_from_claims(claims: dict[str, Any], scopes_claim: str = "scope") -> PortalIdentity:
+    """The portal identity of an ID token; its scopes (``admin`` manages keys) come from ``scopes_claim``."""
     subject = next((v for v in (claims.get("sub"), claims.get("preferred_username")) if isinstance(v, str) and v), "")
     email = claims.get("email")
     name = claims.get("name") or claims.get("preferred_username") or ""
@@ -238,5 +239,6 @@ def identity_from_claims(claims: dict[str, Any]) -> PortalIdentity:
         auth_type="oidc",
         email=email if isinstance(email, str) else "",
         name=name if isinstance(name, str) else "",
+        scopes=scopes_from(claims, scopes_claim),
         claims={k: v for k, v in claims.items() if k not in ("nonce", "at_hash", "c_hash")},
     )
