@@ -24,6 +24,7 @@ import yaml
 
 from apitest.config.hosts import default_allowed_hosts
 from apitest.config.model import DEFAULT_REDACT_KEYS, ConfigMeta, Settings
+from apitest.config.shipped import shipped_secret_problems
 from apitest.config.validate import validate
 
 ENV_PREFIX = "APITEST__"
@@ -278,6 +279,7 @@ def inspect_settings(
     _apply_env_overrides(settings, builder, env)
     _derive_defaults(settings)
     builder.problems.extend(validate(settings, env))
+    builder.problems.extend(shipped_secret_problems(settings, builder.sources))
     settings.meta = ConfigMeta(path=source, sources=builder.sources, unset_vars=sorted(set(builder.unset)))
     return settings, builder.problems
 
