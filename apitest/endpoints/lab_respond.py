@@ -21,7 +21,6 @@ The request body, if any, is not read (it is discarded unread, still subject to 
 from __future__ import annotations
 
 import re
-
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -85,9 +84,9 @@ def check_location(value: str, redirect_hosts: frozenset[str]) -> None:
     host = host_name(parts.netloc.rpartition("@")[2])
     if parts.scheme.lower() in ("http", "https") and host and host in redirect_hosts:
         return
+    hosts = ", ".join(sorted(redirect_hosts)) or "empty"
     raise ParamError(
-        f'header "Location" may point off-site only to lab.redirect_hosts ({", ".join(sorted(redirect_hosts)) or "empty"})'
-        ", otherwise it must be a relative path"
+        f'header "Location" may point off-site only to lab.redirect_hosts ({hosts}); otherwise use a relative path'
     )
 
 

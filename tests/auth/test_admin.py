@@ -108,7 +108,9 @@ async def test_a_credential_without_admin_cannot_list_create_or_revoke(
 
 
 async def test_nobody_grants_a_scope_they_do_not_hold(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/admin/keys", json={"name": "x", "scopes": ["admin", "billing", "root"]}, headers=ADMIN)
+    r = await client.post(
+        "/api/v1/admin/keys", json={"name": "x", "scopes": ["admin", "billing", "root"]}, headers=ADMIN
+    )
     assert (r.status_code, r.json()) == (403, {"error": "cannot grant scopes you do not hold: billing, root"})
     bearer = {"Authorization": "Bearer ops-token"}
     r = await client.post("/api/v1/admin/keys", json={"name": "x", "scopes": ["read"]}, headers=bearer)

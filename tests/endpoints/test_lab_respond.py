@@ -121,8 +121,12 @@ async def test_header_value_may_contain_colons_and_be_empty(lab: tuple[httpx.Asy
     assert r.headers["x-empty"] == ""
 
 
-@pytest.mark.parametrize("name", ["Set-Cookie", "set-cookie", "Refresh", "Clear-Site-Data", "Strict-Transport-Security"])
-async def test_headers_that_act_on_the_browser_are_refused(lab: tuple[httpx.AsyncClient, StateRecorder], name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["Set-Cookie", "set-cookie", "Refresh", "Clear-Site-Data", "Strict-Transport-Security"]
+)
+async def test_headers_that_act_on_the_browser_are_refused(
+    lab: tuple[httpx.AsyncClient, StateRecorder], name: str
+) -> None:
     client, _ = lab
     r = await client.get(f"/v1/respond?header={name}:x=1")
     assert r.status_code == 400

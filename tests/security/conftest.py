@@ -1,9 +1,10 @@
 """The hostile-traffic suite: each attack of issue #11 replayed against a real server on 127.0.0.1.
 
-Every module here sets ``pytestmark = pytest.mark.security`` (``make security``; ``make test`` leaves them out). Servers are uvicorn on an ephemeral
-port in this process (:class:`tests.support.LiveServer`), or ``apitest serve`` in a child process where
-the boot itself is under test. The ``Host`` allow-list is left at its default (the host of
-``server.base_url``, ``localhost``, ``127.0.0.1``, ``[::1]``) unless a test says otherwise.
+Every module here sets ``pytestmark = pytest.mark.security`` (``make security``; ``make test`` leaves
+them out). Servers are uvicorn on an ephemeral port in this process (:class:`tests.support.LiveServer`),
+or ``apitest serve`` in a child process where the boot itself is under test. The ``Host`` allow-list is
+left at its default (the host of ``server.base_url``, ``localhost``, ``127.0.0.1``, ``[::1]``) unless a
+test says otherwise.
 """
 
 from __future__ import annotations

@@ -52,14 +52,19 @@ def test_an_admin_cannot_grant_more_than_it_holds(server: LiveServer) -> None:
         assert client.get("/v1/whoami", headers={"X-API-Key": r.json()["plaintext"]}).json()["scopes"] == ["admin"]
 
 
-@pytest.mark.parametrize(("name", "source"), [("tester", "a file key"), ("reader", "a file key"), ("ops", "a bearer token")])
+@pytest.mark.parametrize(
+    ("name", "source"), [("tester", "a file key"), ("reader", "a file key"), ("ops", "a bearer token")]
+)
 def test_a_database_key_cannot_take_another_keys_name(server: LiveServer, name: str, source: str) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         r = client.post(KEYS, json={"name": name, "scopes": ["read"]}, headers=ADMIN)
         assert (r.status_code, r.json()) == (409, {"error": f'name "{name}" is already used by {source}'})
         assert client.post(KEYS, json={"name": f"db-{name}"}, headers=ADMIN).status_code == 201
         again = client.post(KEYS, json={"name": f"db-{name}"}, headers=ADMIN)
-        assert (again.status_code, again.json()["error"]) == (409, f'name "db-{name}" is already used by a database key')
+        assert (again.status_code, again.json()["error"]) == (
+            409,
+            f'name "db-{name}" is already used by a database key',
+        )
 
 
 def test_the_portal_keys_page_refuses_a_read_only_session(server: LiveServer) -> None:

@@ -65,7 +65,12 @@ def test_no_cors_on_the_portal_and_admin_paths(dev_like: LiveServer, path: str) 
     with httpx.Client(base_url=dev_like.url, timeout=10) as client:
         read = client.get(path, headers={"Origin": EVIL})
         preflight = client.options(
-            path, headers={"Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-csrf-token"}
+            path,
+            headers={
+                "Origin": EVIL,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-csrf-token",
+            },
         )
     for response in (read, preflight):
         assert not [h for h in response.headers if h.lower().startswith("access-control-")], (path, response.headers)
@@ -111,7 +116,9 @@ def test_dns_rebinding_reads_nothing(dev_like: LiveServer) -> None:
         assert status == 421 and b"audit" not in body.replace(b"/portal/audit", b""), body
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "LOCALHOST", "127.0.0.1:{port}", "localhost:{port}"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "[::1]", "LOCALHOST", "127.0.0.1:{port}", "localhost:{port}"]
+)
 def test_the_allowed_hosts_are_answered(dev_like: LiveServer, host: str) -> None:
     status, _, _ = get(dev_like.port, "/api/v1/portal/me", host.format(port=dev_like.port))
     assert status == 200

@@ -65,7 +65,9 @@ def test_a_cookie_forged_with_a_shipped_secret_signs_nobody_in(server: LiveServe
     with httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.get("/api/v1/portal/me", headers=cookie).status_code == 401
         minted = client.post(
-            "/api/v1/admin/keys", json={"name": "forged", "scopes": ["admin"]}, headers={**cookie, "X-CSRF-Token": "forged-csrf"}
+            "/api/v1/admin/keys",
+            json={"name": "forged", "scopes": ["admin"]},
+            headers={**cookie, "X-CSRF-Token": "forged-csrf"},
         )
         assert minted.status_code == 401
         assert "forged" not in str(client.get("/api/v1/admin/keys", headers=ADMIN).json())
