@@ -299,17 +299,7 @@ class KeyStoreComponent:
     async def start(self, services: Services) -> None:
         if services.database is None:
             raise RuntimeError("api_keys.db.enabled needs database.url (the database component did not start)")
-        services.key_store = store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
-        try:
-            keys = await store.list_keys() if self.reserved else []
-        except Exception as exc:  # a boot-time courtesy check: the server starts without it
-            log.warning("api key name check skipped", extra={"err": describe(exc)})
-            keys = []
-        for name in [r.name for r in keys if r.revoked_at is None and r.name in self.reserved]:
-            log.warning(
-                "a database key shares its name with a configured key; revoke one of them",
-                extra={"key_name": name, "other": self.reserved[name]},
-            )
+        services.key_store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
 
     async def stop(self, services: Services) -> None:
         if services.key_store is not None:
