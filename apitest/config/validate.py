@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
 SUPPORTED_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512"}
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
 MIN_COOKIE_SECRET_BYTES = 16
+HOST = re.compile(r"[A-Za-z0-9._-]+(:[0-9]+)?|\[[0-9A-Fa-f:.]+\](:[0-9]+)?")
 
 
 def _positive(problems: list[str], name: str, value: float, minimum: float = 1) -> None:
@@ -100,6 +102,9 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
     for origin in s.server.cors.allowed_origins:
         if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
             p.append(f"server.cors.allowed_origins: {origin!r} is not '*' or an http(s) origin")
+    for host in s.portal.allowed_hosts:
+        if not HOST.fullmatch(host):
+            p.append(f"portal.allowed_hosts: {host!r} is not a host name or address (e.g. portal.example, 10.0.0.5)")
     if not s.portal.oidc_redirect_path.startswith("/"):
         p.append("portal.oidc_redirect_path must start with '/'")
     return p
