@@ -109,12 +109,17 @@ def settings_secrets(settings: Settings) -> Iterator[tuple[str, str]]:
     yield from walk(settings, "")
 
 
+DEV_SECRETS_VARS = ("APITEST_COOKIE_SECRET", "APITEST_DEV_KEY", "APITEST_DEV_BEARER")  # what make dev-secrets writes
+
+
 def how_to_set(path: str, sources: Mapping[str, str]) -> str:
+    """Where the value came from decides the advice: its ``${VAR}``, its override variable, or the file."""
     source = sources.get(path, "")
     env_path = re.sub(r"\[\d+\]", "", path)
     if source.startswith("${"):
-        names = source[2:-1].split(",")
-        return f"set {names[0]} to a random value (make dev-secrets writes one to .env.dev)"
+        name = source[2:-1].split(",")[0]
+        hint = " (make dev-secrets writes one to .env.dev)" if name in DEV_SECRETS_VARS else ""
+        return f"set {name} to a random value{hint}"
     if source.startswith("env "):
         return f"set {source[4:]} to a random value"
     if "[" in path:
@@ -123,7 +128,8 @@ def how_to_set(path: str, sources: Mapping[str, str]) -> str:
 
 
 def shipped_secret_problems(settings: Settings, sources: Mapping[str, str]) -> list[str]:
-    """One line per secret that is empty (the cookie secret) or shipped in ``configs/``, outside dev."""
+    """One line per secret whose value ships in ``configs/``, outside the dev profile (an empty cookie secret
+    is refused by :func:`apitest.config.validate.validate`, in every profile)."""
     if is_dev_profile(settings):
         return []
     problems = []
