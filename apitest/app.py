@@ -22,7 +22,7 @@ from apitest import logs
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
 from apitest.auth.admin import AdminAuth, KeysAPI
-from apitest.auth.keystore import KeyStoreComponent
+from apitest.auth.keystore import KeyStoreComponent, reserved_names
 from apitest.auth.middleware import AuthMiddleware
 from apitest.auth.oidc import OIDCComponent
 from apitest.auth.wellknown import wellknown_routes
@@ -37,6 +37,7 @@ from apitest.middleware.body_limit import BodyLimitMiddleware
 from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
+from apitest.middleware.isolation import IsolationMiddleware
 from apitest.middleware.metrics import MetricsMiddleware
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
@@ -110,7 +111,7 @@ def components_for(settings: Settings) -> list[Component]:
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     if settings.api_keys.db.enabled:
-        components.append(KeyStoreComponent(settings.api_keys.db.pepper))
+        components.append(KeyStoreComponent(settings.api_keys.db.pepper, reserved_names(settings)))
     if settings.oidc.enabled:
         components.append(OIDCComponent(settings.oidc))
     if settings.webhooks.enabled:
@@ -171,6 +172,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
         *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
+        # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.
+        Middleware(IsolationMiddleware, allowed_hosts=settings.portal.allowed_hosts),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500

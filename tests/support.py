@@ -38,6 +38,8 @@ def make_settings(
         "auth": {"allow_anonymous": True},
         "endpoints": {g: {"enabled": True} for g in (ALL_GROUPS if groups is None else groups)},
         "server": {"shutdown": {"pre_shutdown_delay": "0s", "grace_period": "2s"}},
+        # The in-process client sends Host: testserver; live servers are reached as 127.0.0.1.
+        "portal": {"allowed_hosts": ["testserver", "127.0.0.1", "localhost"]},
     }
     data = deep_merge(base, overrides or {})
     return load_settings(text=yaml.safe_dump(data), environ=environ or {})

@@ -5,9 +5,12 @@
   ``{"key": {...}, "plaintext": "at_..."}``.
 - ``DELETE /api/v1/admin/keys/{name}``: 204; 400 ``api key not found`` when no active key has that name.
 
-Every route answers 503 ``api keys store not enabled`` when ``api_keys.db.enabled`` is off, and 401
-``{"error":"unauthorized"}`` without an accepted credential (checked first). These routes sit outside
-``/v1``: they are not audited.
+Every route answers 401 ``{"error":"unauthorized"}`` without an accepted credential and 403
+``{"error":"insufficient_scope","required_scope":"admin"}`` when the caller lacks the ``admin`` scope
+(both checked first), then 503 ``api keys store not enabled`` when ``api_keys.db.enabled`` is off. A
+caller grants only scopes it holds (403 naming the others), and a name taken by a file key, a bearer
+token or an active database key is a 409 naming that source. These routes sit outside ``/v1``: they are
+not audited.
 
 Who may call them is decided by :class:`AdminAuth`.
 """
@@ -29,7 +32,7 @@ from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import ChainProvider
 from apitest.auth.credentials import read_credentials
 from apitest.auth.identity import Identity
-from apitest.auth.keystore import KeyNameTaken, KeyStore
+from apitest.auth.keystore import KeyNameTaken, KeyStore, check_scopes
 from apitest.db.models import utcnow
 from apitest.endpoints.helpers import error_response, json_response
 from apitest.services import Services
@@ -38,6 +41,7 @@ log = logs.get("auth.admin")
 
 MAX_BODY_BYTES = 8192
 PORTAL_REALM = "api-test-portal"
+ADMIN_SCOPE = "admin"  # needed to list, create and revoke keys (and for every other admin route)
 
 # An extra way in (the portal's session cookie, with its CSRF check on unsafe methods): an Identity
 # accepts the request, a Response refuses it, None means "not mine, ask the next".
@@ -57,6 +61,17 @@ class AdminAuth:
         self.chains = ChainProvider(services)
 
     async def __call__(self, request: Request) -> Identity | Response:
+        """The caller's identity when it holds the ``admin`` scope, else the 401 or 403 to answer."""
+        outcome = await self.identify(request)
+        if isinstance(outcome, Identity) and ADMIN_SCOPE not in outcome.scopes:
+            log.info(
+                "admin api: admin scope missing",
+                extra={"subject": outcome.subject, "auth_type": outcome.auth_type, "path": request.url.path},
+            )
+            return insufficient_scope()
+        return outcome
+
+    async def identify(self, request: Request) -> Identity | Response:
         for check in self.extra:
             outcome = await check(request)
             if outcome is not None:
@@ -82,6 +97,21 @@ class AdminAuth:
 
 def unauthorized() -> Response:
     return error_response("unauthorized", 401, {"WWW-Authenticate": f'Bearer realm="{PORTAL_REALM}"'})
+
+
+def insufficient_scope() -> Response:
+    challenge = f'Bearer realm="{PORTAL_REALM}", error="insufficient_scope", scope="{ADMIN_SCOPE}"'
+    body = {"error": "insufficient_scope", "required_scope": ADMIN_SCOPE}
+    return json_response(body, 403, {"WWW-Authenticate": challenge})
+
+
+def ungrantable(identity: Identity, scopes: Sequence[str]) -> list[str]:
+    """The requested scopes the creator does not hold itself (nobody hands out more than they have)."""
+    return [s for s in scopes if s not in identity.scopes]
+
+
+def creator_of(identity: Identity) -> str:
+    return identity.email or identity.subject or identity.key_name
 
 
 def store_disabled() -> Response:
@@ -134,7 +164,7 @@ def creation_fields(body: Any) -> dict[str, Any]:
     return {
         "name": name,
         "description": description,
-        "scopes": scopes,
+        "scopes": check_scopes(scopes),
         "expires_at": parse_expiry(body.get("expires_at")),
     }
 
@@ -175,12 +205,15 @@ class KeysAPI:
     async def _create(self, request: Request, identity: Identity, store: KeyStore) -> Response:
         try:
             fields = creation_fields(await read_json_body(request))
-            record, plaintext = await store.create(
-                **fields, created_by=identity.email or identity.subject or identity.key_name
-            )
+            beyond = ungrantable(identity, fields["scopes"])
+            if beyond:
+                return error_response(f"cannot grant scopes you do not hold: {', '.join(beyond)}", 403)
+            record, plaintext = await store.create(**fields, created_by=creator_of(identity))
         except OverflowError as exc:
             return error_response(str(exc), 413)
-        except (KeyNameTaken, ValueError) as exc:
+        except KeyNameTaken as exc:
+            return error_response(str(exc), 409)
+        except ValueError as exc:
             return error_response(str(exc), 400)
         log.info("api key created", extra={"key_name": record.name, "prefix": record.prefix, "by": identity.subject})
         body = {"key": record.to_json(utcnow()), "plaintext": plaintext}

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _with_store(args: argparse.Namespace, action: Callable[[KeyStore], Awaitable[int]]) -> int:
-    from apitest.auth.keystore import KeyStore
+    from apitest.auth.keystore import KeyStore, reserved_names
     from apitest.config import load_settings
     from apitest.db.engine import Database, DatabaseError
 
@@ -87,7 +87,7 @@ def _with_store(args: argparse.Namespace, action: Callable[[KeyStore], Awaitable
 
     async def run() -> int:
         database = Database.from_settings(settings)
-        store = KeyStore(database, pepper=settings.api_keys.db.pepper)
+        store = KeyStore(database, pepper=settings.api_keys.db.pepper, reserved=reserved_names(settings))
         try:
             await database.ping()
             if settings.database.migrate_on_boot:

@@ -6,7 +6,8 @@
   about the plaintext: an attacker cannot choose digests.
 - ``prefix`` (the first 8 characters, ``at_`` + 5) is the only part of a key ever displayed or logged.
 - Revoking sets ``revoked_at``; rows stay so audit rows that name the key keep their meaning. Names are
-  unique among keys that are not revoked.
+  unique among keys that are not revoked, and never those of a file key or bearer token (a key's name is
+  its identity: its subject, rate-limit bucket and idempotency scope), see :func:`reserved_names`.
 - ``last_used_at`` is written at most once a minute per key, off the request path, with a conditional
   update so several workers do not each write it.
 """
@@ -19,7 +20,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from apitest import logs
 from apitest.auth.base import Invalid, describe
 from apitest.auth.identity import Identity
+from apitest.config import Settings
 from apitest.db.engine import Database
 from apitest.db.models import ApiKey, utcnow
 from apitest.services import Services
@@ -46,7 +48,19 @@ SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-t
 
 
 class KeyNameTaken(ValueError):
-    """An active key already has this name."""
+    """An active database key, a file key or a bearer token already has this name."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        super().__init__(f'name "{name}" is already used by {source}')
+
+
+def reserved_names(settings: Settings) -> dict[str, str]:
+    """Names a database key may not take: the configured file keys and bearer tokens, with their source."""
+    names = {t.name: "a bearer token" for t in settings.bearer.tokens if t.name}
+    names.update({k.name: "a file key" for k in settings.api_keys.file if k.name})
+    return names
 
 
 def generate_key() -> str:
@@ -145,10 +159,18 @@ class KeyRecord:
 class KeyStore:
     """Create, list, revoke and authenticate database keys (SQLite and Postgres alike)."""
 
-    def __init__(self, database: Database, *, pepper: str = "", clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        pepper: str = "",
+        clock: Callable[[], datetime] = utcnow,
+        reserved: Mapping[str, str] | None = None,
+    ) -> None:
         self.database = database
         self.pepper = pepper
         self.clock = clock
+        self.reserved = dict(reserved or {})  # name -> "a file key" | "a bearer token"
         self._touched: dict[str, datetime] = {}  # key id -> when this process last wrote last_used_at
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -163,6 +185,8 @@ class KeyStore:
     ) -> tuple[KeyRecord, str]:
         """Store a new key; returns its record and the plaintext (the only time it exists)."""
         name = check_name(name)
+        if name in self.reserved:
+            raise KeyNameTaken(name, self.reserved[name])
         plaintext = generate_key()
         row = ApiKey(
             id=str(uuid.uuid4()),
@@ -179,7 +203,7 @@ class KeyStore:
             async with self.database.sessions.begin() as session:
                 session.add(row)
         except IntegrityError as exc:
-            raise KeyNameTaken(f'api key "{name}" already exists') from exc
+            raise KeyNameTaken(name, "a database key") from exc
         return KeyRecord.from_row(row), plaintext
 
     async def list_keys(self) -> list[KeyRecord]:
@@ -187,6 +211,13 @@ class KeyStore:
         stmt = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
         async with self.database.sessions() as session:
             return [KeyRecord.from_row(row) for row in (await session.scalars(stmt)).all()]
+
+    async def active(self, name: str) -> KeyRecord | None:
+        """The key called ``name`` that is not revoked (it may have expired), or ``None``."""
+        stmt = select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        async with self.database.sessions() as session:
+            row = (await session.scalars(stmt)).first()
+        return None if row is None else KeyRecord.from_row(row)
 
     async def revoke(self, name: str) -> bool:
         """Revoke the active key called ``name``; ``False`` when there is none."""
@@ -261,13 +292,14 @@ class KeyStoreComponent:
 
     name = "api key store"
 
-    def __init__(self, pepper: str = "") -> None:
+    def __init__(self, pepper: str = "", reserved: Mapping[str, str] | None = None) -> None:
         self.pepper = pepper
+        self.reserved = dict(reserved or {})
 
     async def start(self, services: Services) -> None:
         if services.database is None:
             raise RuntimeError("api_keys.db.enabled needs database.url (the database component did not start)")
-        services.key_store = KeyStore(services.database, pepper=self.pepper)
+        services.key_store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
 
     async def stop(self, services: Services) -> None:
         if services.key_store is not None:

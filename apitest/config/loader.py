@@ -22,7 +22,9 @@ from typing import Any
 
 import yaml
 
+from apitest.config.hosts import default_allowed_hosts
 from apitest.config.model import DEFAULT_REDACT_KEYS, ConfigMeta, Settings
+from apitest.config.shipped import shipped_secret_problems
 from apitest.config.validate import validate
 
 ENV_PREFIX = "APITEST__"
@@ -233,6 +235,8 @@ def _derive_defaults(settings: Settings) -> None:
         settings.server.base_url = f"http://localhost:{settings.listen_port()}"
     if not settings.audit.redact_keys:
         settings.audit.redact_keys = list(DEFAULT_REDACT_KEYS)
+    if not settings.portal.allowed_hosts:
+        settings.portal.allowed_hosts = default_allowed_hosts(settings.server.base_url)
 
 
 def load_settings(
@@ -275,6 +279,7 @@ def inspect_settings(
     _apply_env_overrides(settings, builder, env)
     _derive_defaults(settings)
     builder.problems.extend(validate(settings, env))
+    builder.problems.extend(shipped_secret_problems(settings, builder.sources))
     settings.meta = ConfigMeta(path=source, sources=builder.sources, unset_vars=sorted(set(builder.unset)))
     return settings, builder.problems
 

@@ -211,6 +211,11 @@ class PortalSettings:
     oidc_redirect_path: str = setting("/portal/auth/callback", "Path appended to base_url for the OIDC redirect URI.")
     allow_anonymous: bool = setting(False, "Open the portal without sign-in (development only; logs a WARN).")
     session_ttl: float = setting(12 * 3600.0, "Session lifetime.", kind="duration")
+    allowed_hosts: list[str] = setting(
+        [],
+        "Host header values the portal, its JSON API and the admin API answer (others get 421, which stops DNS"
+        " rebinding); empty means the host of server.base_url, localhost, 127.0.0.1 and [::1].",
+    )
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
 SUPPORTED_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512"}
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
 MIN_COOKIE_SECRET_BYTES = 16
+HOST = re.compile(r"[A-Za-z0-9._-]+(:[0-9]+)?|\[[0-9A-Fa-f:.]+\](:[0-9]+)?")
 
 
 def _positive(problems: list[str], name: str, value: float, minimum: float = 1) -> None:
@@ -106,6 +108,9 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
             ipaddress.ip_network(str(proxy).strip(), strict=False)
         except ValueError:
             p.append(f"server.trusted_proxies: {proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)")
+    for host in s.portal.allowed_hosts:
+        if not HOST.fullmatch(host):
+            p.append(f"portal.allowed_hosts: {host!r} is not a host name or address (e.g. portal.example, 10.0.0.5)")
     if not s.portal.oidc_redirect_path.startswith("/"):
         p.append("portal.oidc_redirect_path must start with '/'")
     _webhooks(p, s)

@@ -256,3 +256,14 @@ class WebhookCursor(Base):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     event_id: Mapped[str] = mapped_column(String(36), nullable=False)
+
+
+class PortalSessionRevocation(Base):
+    """A portal session ended on the server (sign-out) before its cookie expires; kept until ``expires_at``."""
+
+    __tablename__ = "portal_session_revocations"
+    __table_args__ = (Index("portal_session_revocations_expires_idx", "expires_at"),)
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)  # the session id carried in the signed cookie
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # when the cookie would expire anyway

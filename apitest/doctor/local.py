@@ -5,17 +5,12 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from apitest.config.shipped import SHIPPED_SECRETS
 from apitest.config.validate import MIN_COOKIE_SECRET_BYTES
 from apitest.doctor.core import Context, Result, fail, ok, skip, warn
 
 # Values the shipped example profiles fall back to: anyone who has read them knows them.
-PLACEHOLDERS = frozenset(
-    {
-        "devkey-please-change",
-        "bearer-please-change",
-        "change-me-to-a-long-random-secret",
-    }
-)
+PLACEHOLDERS = SHIPPED_SECRETS
 GOOD_COOKIE_SECRET_BYTES = 32
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - recognising them, not binding
@@ -35,6 +30,7 @@ CONFIG_FIXES: tuple[tuple[str, str], ...] = (
     ("oidc.skip_signature_verification", "turn it off; it is for local experiments only (APITEST_INSECURE=1)"),
     ("no inbound auth method", "add api_keys.file, bearer.tokens, api_keys.db or oidc, or auth.allow_anonymous: true"),
     ("unknown key", "fix the spelling; docs/configuration.md lists every key"),
+    ("is a default shipped in configs/", "make dev-secrets writes random values to .env.dev; `source .env.dev`"),
 )
 
 

@@ -8,6 +8,9 @@
 - ``header=Name:Value``, repeatable (at most :data:`MAX_HEADERS`); repeated names become repeated header
   lines. Names are RFC 9110 tokens; values printable ASCII (no CR, LF or other controls); framing and
   connection headers the server owns are refused, and ``Content-Type`` is set with ``content_type``.
+  Headers that would act on the browser of whoever opens the link, on the fixture's (and the portal's)
+  origin, are refused too: ``Set-Cookie``, ``Refresh``, ``Clear-Site-Data``, ``Strict-Transport-Security``,
+  and a ``Location`` that is not a relative path or an http(s) URL on ``lab.redirect_hosts``.
 - ``body`` (at most :data:`MAX_BODY` bytes of UTF-8) is sent as is, by default as ``text/plain``;
   without ``body`` the answer is ``{"status": <code>, "message": "<reason phrase>"}`` as JSON.
 - ``content_type`` overrides the Content-Type of either.
@@ -18,16 +21,19 @@ The request body, if any, is not read (it is discarded unread, still subject to 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apitest.config.hosts import host_name
 from apitest.endpoints.helpers import (
     ParamError,
     json_bytes,
     non_negative_bounded,
     parse_int,
     query,
+    services_of,
     sleep_unless_disconnected,
 )
 from apitest.endpoints.statuses import status_text
@@ -59,6 +65,30 @@ SERVER_OWNED = frozenset(
     }
 )
 
+# Would act on the browser (its cookies, storage, transport policy, or where it goes next) on our origin.
+BROWSER_ACTING = {
+    "set-cookie": "it would set a cookie on the fixture's origin, which the portal shares",
+    "refresh": "it would send the browser elsewhere",
+    "clear-site-data": "it would wipe the portal's cookies and storage",
+    "strict-transport-security": "it would pin HTTPS for the fixture's host in the browser",
+}
+
+
+def check_location(value: str, redirect_hosts: frozenset[str]) -> None:
+    """A relative path (``/next``, ``next``, ``?page=2``) or an http(s) URL on ``lab.redirect_hosts``."""
+    if "\\" in value or "\t" in value or value.startswith("//"):
+        raise ParamError('header "Location" must be a relative path or a URL on lab.redirect_hosts')
+    parts = urlsplit(value)
+    if not parts.scheme and not parts.netloc:
+        return
+    host = host_name(parts.netloc.rpartition("@")[2])
+    if parts.scheme.lower() in ("http", "https") and host and host in redirect_hosts:
+        return
+    hosts = ", ".join(sorted(redirect_hosts)) or "empty"
+    raise ParamError(
+        f'header "Location" may point off-site only to lab.redirect_hosts ({hosts}); otherwise use a relative path'
+    )
+
 
 def parse_status(request: Request) -> int:
     raw = query(request, "status")
@@ -81,6 +111,8 @@ def parse_header(raw: str) -> tuple[str, str]:
         raise ParamError("use content_type to set Content-Type")
     if lowered in SERVER_OWNED:
         raise ParamError(f'header "{name}" is set by the server and cannot be overridden')
+    if lowered in BROWSER_ACTING:
+        raise ParamError(f'header "{name}" is not allowed: {BROWSER_ACTING[lowered]}')
     value = value.strip(" \t")
     if not VALUE.fullmatch(value):
         raise ParamError(f'header "{name}" value must be printable ASCII (no CR, LF or other control characters)')
@@ -93,7 +125,13 @@ def parse_headers(request: Request) -> list[tuple[str, str]]:
     raw = request.query_params.getlist("header")
     if len(raw) > MAX_HEADERS:
         raise ParamError(f"at most {MAX_HEADERS} header parameters")
-    return [parse_header(item) for item in raw]
+    headers = [parse_header(item) for item in raw]
+    locations = [value for name, value in headers if name.lower() == "location"]
+    if locations:
+        allowed = frozenset(host_name(h) for h in services_of(request).settings.lab.redirect_hosts)
+        for value in locations:
+            check_location(value, allowed)
+    return headers
 
 
 def parse_content_type(request: Request) -> str | None:

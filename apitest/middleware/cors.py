@@ -1,10 +1,15 @@
 """CORS: real preflights (OPTIONS + Origin + Access-Control-Request-Method) are answered here with 204;
-every other request, OPTIONS included, reaches the router and gets the CORS headers on its response."""
+every other request, OPTIONS included, reaches the router and gets the CORS headers on its response.
+
+The portal, its JSON API and the admin API are same-origin only: requests to them pass through untouched,
+preflights included, so no other site can read them (:data:`~apitest.middleware.isolation.SAME_ORIGIN_PREFIXES`)."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apitest.middleware.isolation import SAME_ORIGIN_PREFIXES, is_same_origin_path
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key, X-CSRF-Token, X-Request-Id"
@@ -52,7 +57,9 @@ class CORSMiddleware:
         headers["Access-Control-Max-Age"] = MAX_AGE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["path"].startswith(SAME_ORIGIN_PREFIXES) and is_same_origin_path(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

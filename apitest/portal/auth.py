@@ -2,7 +2,8 @@
 
 Resolution order:
 
-1. a valid session cookie: its identity (a credential header sent as well is ignored);
+1. a valid session cookie: its identity (a credential header sent as well is ignored); a session that was
+   signed out, or whose key was revoked, expired or removed since, no longer counts;
 2. otherwise an ``X-API-Key`` (or the configured key header) or ``Authorization: Bearer`` header, run
    through the inbound chain; accepted only when it yields a non-anonymous identity. A presented but
    bad credential is refused, even with anonymous access on. Query-string keys are not read;
@@ -63,8 +64,7 @@ def presents_credential(request: Request, key_header: str) -> bool:
 async def resolve(request: Request, *, chain: Chain, allow_anonymous: bool, key_header: str) -> PortalContext:
     from apitest.portal.core import portal_of
 
-    codec = portal_of(request).sessions
-    status, session = codec.read(request)
+    status, session = await portal_of(request).read_session(request)
     if session is not None:
         return PortalContext(session.identity, "session", session, status)
     if presents_credential(request, key_header):
@@ -92,8 +92,8 @@ def unauthorized() -> Response:
 def login_redirect(request: Request, status: ReadStatus) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     params = {"return": target}
-    if status == "expired":
-        params["reason"] = "expired"
+    if status in ("expired", "ended"):
+        params["reason"] = status
     return RedirectResponse(f"{request.app.url_path_for('portal:login')}?{urlencode(params)}", status_code=303)
 
 
@@ -117,7 +117,7 @@ def _guard(kind: Literal["page", "api"]) -> Callable[[Endpoint], Endpoint]:
                 if kind == "api" or ctx.rejected:
                     return unauthorized()
                 response = login_redirect(request, ctx.session_status)
-                if ctx.session_status in ("expired", "invalid"):
+                if ctx.session_status in ("expired", "invalid", "ended"):
                     portal.sessions.clear(response)
                 return response
             if not await csrf_ok(request, ctx):

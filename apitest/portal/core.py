@@ -8,22 +8,26 @@ handlers as ``services.portal``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import logs
-from apitest.auth.base import AuthBackendError, Invalid
+from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import ChainProvider
 from apitest.auth.credentials import Presented, read_credentials
 from apitest.auth.identity import Identity
+from apitest.db.models import utcnow
 from apitest.endpoints.helpers import error_response, services_of
 from apitest.portal import auth
 from apitest.portal.oidc_login import OIDCLogin
 from apitest.portal.render import Renderer
-from apitest.portal.session import Session, SessionCodec, new_csrf_token
+from apitest.portal.revocations import MemoryRevokedSessions, RevokedSessions, SQLRevokedSessions
+from apitest.portal.session import ReadStatus, Session, SessionCodec, new_csrf_token
 from apitest.services import Services
 
 log = logs.get("portal")
@@ -67,12 +71,17 @@ class Portal:
         self.key_header = settings.api_keys.header_name
         self.oidc = OIDCLogin(settings, self.sessions) if settings.oidc.enabled else None
         self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
+        self.revoked: RevokedSessions = MemoryRevokedSessions()
+        self.file_keys = {k.name for k in settings.api_keys.file if k.name}
+        self.bearer_tokens = {t.name for t in settings.bearer.tokens if t.name}
         for warning in boot_warnings(services):
             log.warning(warning)
 
     async def start(self, services: Services) -> None:
         if self.oidc is not None:
             self.oidc.start(services.oidc)
+        if services.database is not None:
+            self.revoked = SQLRevokedSessions(services.database)
         services.portal = self
 
     async def stop(self, services: Services) -> None:
@@ -101,6 +110,52 @@ class Portal:
             return result
         return result if isinstance(result, Invalid) else Invalid("no credential", "")
 
+    # Sessions -------------------------------------------------------------------------------------
+
+    async def read_session(self, request: Request) -> tuple[ReadStatus, Session | None]:
+        """The session cookie, checked on use: signed and young enough, not signed out, and its key still
+        valid. ``("ended", None)`` when it was signed out or its key revoked, expired or removed."""
+        status, session = self.sessions.read(request)
+        if session is None:
+            return status, None
+        reason = await self.session_ended(session)
+        if reason:
+            log.info("portal session ended", extra={"reason": reason, "subject": session.identity.subject})
+            return "ended", None
+        return status, session
+
+    async def session_ended(self, session: Session) -> str:
+        """Why this session no longer counts, or ""."""
+        try:
+            if await self.revoked.is_revoked(session.sid):
+                return "signed out"
+            identity = session.identity
+            if identity.auth_type == "bearer" and identity.api_key_id not in self.bearer_tokens:
+                return "bearer token no longer configured"
+            if identity.auth_type == "apikey" and identity.api_key_id not in self.file_keys:
+                return await self._database_key_ended(identity.api_key_id, session.issued_at)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("portal session check failed", extra={"err": describe(exc)})
+            return "session check failed"
+        return ""
+
+    async def _database_key_ended(self, name: str, issued_at: float) -> str:
+        store = self.services.key_store
+        record = await store.active(name) if store is not None else None
+        if record is None:
+            return "key revoked or removed"
+        now = utcnow()
+        if record.expires_at is not None and record.expires_at <= now:
+            return "key expired"
+        if record.created_at.timestamp() > issued_at:
+            return "key revoked and replaced since sign-in"
+        return ""
+
+    async def end_session(self, session: Session) -> None:
+        """Sign-out: record the session id until the cookie would expire by itself."""
+        until = datetime.fromtimestamp(session.issued_at, UTC) + timedelta(seconds=self.sessions.ttl)
+        await self.revoked.revoke(session.sid, until)
+
     async def resolve(self, request: Request) -> auth.PortalContext:
         async def chain(req: Request) -> Identity | Invalid | None:
             return await self.check(self.presented(req))
@@ -111,7 +166,7 @@ class Portal:
 
     async def admin_check(self, request: Request) -> Identity | Response | None:
         """The session way into ``/api/v1/admin/keys`` (see :class:`apitest.auth.admin.AdminAuth`)."""
-        status, session = self.sessions.read(request)
+        status, session = await self.read_session(request)
         if session is None:
             if self.settings.portal.allow_anonymous and not self.presented(request).any:
                 return error_response("sign in or reload the portal page first (anonymous portal session)", 403)

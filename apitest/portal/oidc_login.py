@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import authlib.deprecate  # noqa: F401  (installs Authlib's "always" warning filter now, so ours below wins)
 from itsdangerous import BadSignature
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest import logs
-from apitest.auth.oidc import OIDCValidator, TokenError
+from apitest.auth.oidc import OIDCValidator, TokenError, scopes_from
 from apitest.config import Settings
 from apitest.portal.session import PortalIdentity, Session, SessionCodec, new_csrf_token
 
@@ -49,11 +49,27 @@ HTTP_TIMEOUT = 10.0
 
 
 def safe_return(value: str | None) -> str:
-    """A local path to go back to after sign-in, or "" (never another origin: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+    """A portal page to go back to after sign-in, or "" (no open redirect, not even to ``/v1/respond``).
+
+    Only ``/portal/...`` paths: no scheme or host, no ``//``, no backslash, no control character, and no
+    ``.``/``..`` segment, checked on the value and on its percent-decoded forms (a browser resolves
+    ``%2e%2e`` as ``..``)."""
+    if not value or len(value) > 2048:
         return ""
-    if any(ord(c) < 0x20 or c in "\\\x7f" for c in value):
-        return ""
+    forms = [value]
+    for _ in range(3):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    for form in forms:
+        path = form.split("?", 1)[0].split("#", 1)[0]
+        if not path.startswith("/portal/") or "//" in form or "\\" in form:
+            return ""
+        if any(ord(c) < 0x20 or c == "\x7f" for c in form):
+            return ""
+        if any(segment in (".", "..") for segment in path.split("/")):
+            return ""
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return ""
@@ -210,10 +226,11 @@ class OIDCLogin:
         if nonce and not secrets.compare_digest(str(claims.get("nonce", "")), str(nonce)):
             log.warning("oidc id_token validation failed", extra={"err": "nonce mismatch"})
             raise LoginFailure(401, "ID token validation failed", "nonce mismatch")
-        return identity_from_claims(claims)
+        return identity_from_claims(claims, self.settings.oidc.scopes_claim)
 
 
-def identity_from_claims(claims: dict[str, Any]) -> PortalIdentity:
+def identity_from_claims(claims: dict[str, Any], scopes_claim: str = "scope") -> PortalIdentity:
+    """The portal identity of an ID token; its scopes (``admin`` manages keys) come from ``scopes_claim``."""
     subject = next((v for v in (claims.get("sub"), claims.get("preferred_username")) if isinstance(v, str) and v), "")
     email = claims.get("email")
     name = claims.get("name") or claims.get("preferred_username") or ""
@@ -222,5 +239,6 @@ def identity_from_claims(claims: dict[str, Any]) -> PortalIdentity:
         auth_type="oidc",
         email=email if isinstance(email, str) else "",
         name=name if isinstance(name, str) else "",
+        scopes=scopes_from(claims, scopes_claim),
         claims={k: v for k, v in claims.items() if k not in ("nonce", "at_hash", "c_hash")},
     )

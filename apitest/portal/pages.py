@@ -33,6 +33,7 @@ from apitest.portal.session import PortalIdentity
 LOGIN_COOKIE = "api_test_login"
 LOGIN_MESSAGES = {
     "expired": "Your session has expired. Sign in again.",
+    "ended": "Your session has ended (signed out elsewhere, or its key was revoked or expired). Sign in again.",
     "signed_out": "You are signed out.",
 }
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -97,7 +98,7 @@ def _login_page(request: Request, status: int = 200, error: str = "") -> Respons
 async def login(request: Request) -> Response:
     portal = portal_of(request)
     if request.method == "GET":
-        status, session = portal.sessions.read(request)
+        status, session = await portal.read_session(request)
         if session is not None and session.identity.auth_type != "anonymous":
             return RedirectResponse(safe_return(request.query_params.get("return")) or "/portal/", status_code=303)
         return _login_page(request)
@@ -124,6 +125,9 @@ async def login(request: Request) -> Response:
 @page
 async def logout(request: Request) -> Response:
     portal = portal_of(request)
+    session = context_of(request).session
+    if session is not None:
+        await portal.end_session(session)
     response = RedirectResponse(f"{request.app.url_path_for('portal:login')}?reason=signed_out", status_code=303)
     portal.sessions.clear(response)
     return response

@@ -3,8 +3,11 @@
 The cookie (``portal.cookie_name``, default ``api_test_session``) carries the signed-in identity and the
 session's CSRF token, never a credential. It is signed with ``portal.cookie_secret`` (itsdangerous,
 HMAC-SHA256, timestamped) and is ``HttpOnly``, ``SameSite=Lax``, ``Secure`` per ``portal.cookie_secure``
-and ``Path=/``. Its age is checked on every read against ``portal.session_ttl``. There is no server-side
-store: signing out deletes the cookie, and changing the secret ends every session.
+and ``Path=/``. Its age is checked on every read against ``portal.session_ttl``. Each session has a random
+id (``sid``) and its issue time; the portal checks them on every use against the server-side list of ended
+sessions (:mod:`apitest.portal.revocations`: signing out records the id) and against the key it was signed
+in with (revoked, expired or removed ends it; :meth:`apitest.portal.core.Portal.read_session`). Changing
+the secret ends every session.
 
 References: RFC 6265 (cookies), RFC 6265bis §5.4.7 (SameSite).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +31,7 @@ SESSION_SALT = "api-test/session/v1"
 MAX_COOKIE_BYTES = 3800  # browsers drop cookies above ~4096 bytes including name and attributes
 KEPT_CLAIMS = ("iss", "sub", "aud", "azp", "exp", "iat", "email", "name", "preferred_username", "scope")
 
-ReadStatus = Literal["none", "valid", "expired", "invalid"]
+ReadStatus = Literal["none", "valid", "expired", "invalid", "ended"]
 
 
 @dataclass(frozen=True)
@@ -91,14 +95,20 @@ class PortalIdentity:
 ANONYMOUS_PORTAL = PortalIdentity(subject="", auth_type="anonymous")
 
 
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
 @dataclass(frozen=True)
 class Session:
     identity: PortalIdentity
     csrf: str  # the session's CSRF token (form field csrf_token or header X-CSRF-Token)
-
-
-def new_csrf_token() -> str:
-    return secrets.token_urlsafe(32)
+    sid: str = field(default_factory=new_session_id)  # what sign-out records on the server
+    issued_at: float = field(default_factory=time.time)  # epoch seconds; a key created later is another key
 
 
 class SessionCodec:
@@ -122,7 +132,7 @@ class SessionCodec:
 
     def encode(self, session: Session) -> str:
         identity = asdict(session.identity)
-        payload = {"id": identity, "csrf": session.csrf}
+        payload = {"id": identity, "csrf": session.csrf, "sid": session.sid, "iat": session.issued_at}
         value = str(self.serializer.dumps(payload))
         if len(value) > MAX_COOKIE_BYTES and identity["claims"]:
             # A full OIDC claim map can exceed what a browser keeps; keep the claims people look at.
@@ -151,9 +161,13 @@ class SessionCodec:
                 claims=dict(raw.get("claims") or {}),
             )
             csrf = str(payload["csrf"])
+            sid = str(payload["sid"])
+            issued_at = float(payload["iat"])
         except (KeyError, TypeError, ValueError, AttributeError):
             return "invalid", None
-        return "valid", Session(identity, csrf)
+        if not sid:
+            return "invalid", None
+        return "valid", Session(identity, csrf, sid, issued_at)
 
     def read(self, conn: HTTPConnection) -> tuple[ReadStatus, Session | None]:
         return self.decode(conn.cookies.get(self.cookie_name, ""))

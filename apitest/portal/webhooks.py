@@ -3,7 +3,7 @@ event) and the delivery log with filters, each delivery's attempts and a Redeliv
 
 It uses the same rules and store as ``/api/v1/admin/webhooks`` (:mod:`apitest.webhooks.api`). Forms carry
 the session's CSRF token (the page guard checks it), and managing webhooks needs the ``admin`` scope
-(the anonymous portal of ``portal.allow_anonymous`` passes, as it does for keys).
+(anonymous visitors of the open dev portal may look, not manage, as for keys).
 """
 
 from __future__ import annotations

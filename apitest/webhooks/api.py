@@ -14,7 +14,8 @@
 
 Who may call them: :class:`~apitest.auth.admin.AdminAuth` (as for keys: a credential header through the
 inbound chain, or the portal session with its CSRF token), and the identity must hold the ``admin``
-scope (the anonymous portal of ``portal.allow_anonymous`` passes, as it does for keys). Not audited.
+scope: anonymous visitors of the open dev portal (``portal.allow_anonymous``) may not manage them, as for
+keys. Not audited.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ Handler = Callable[[Request, Identity, WebhookService], Awaitable[Response]]
 
 
 def lacks_admin(identity: Identity) -> bool:
-    """Webhook management needs the ``admin`` scope; the anonymous portal (allow_anonymous) is let in, as for keys."""
-    return identity.auth_type != "anonymous" and ADMIN_SCOPE not in identity.scopes
+    """Webhook management needs the ``admin`` scope, which no anonymous identity holds (as for keys)."""
+    return identity.auth_type == "anonymous" or ADMIN_SCOPE not in identity.scopes
 
 
 def insufficient_scope() -> Response:

@@ -6,7 +6,7 @@ before sending them. ``(subscription_id, event_id)`` is unique, so an audit even
 subscription however many workers poll the audit log.
 
 Revision ID: 0008_webhooks
-Revises: 0005_audit_details
+Revises: 0006_portal_sessions
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0008_webhooks"
-down_revision = "0005_audit_details"
+down_revision = "0006_portal_sessions"
 branch_labels = None
 depends_on = None
 

@@ -18,8 +18,19 @@ ADMIN = {"X-API-Key": "admin-secret"}
 def overrides(db_url: str, *, db_keys: bool = True) -> dict[str, Any]:
     return {
         "auth": {"allow_anonymous": True},
-        "api_keys": {"file": [{"name": "admin", "key": "admin-secret"}], "db": {"enabled": db_keys}},
-        "bearer": {"tokens": [{"name": "ops", "token": "ops-token"}]},
+        "api_keys": {
+            "file": [
+                {"name": "admin", "key": "admin-secret", "scopes": ["admin", "read", "write"]},
+                {"name": "reader", "key": "reader-secret", "scopes": ["read"]},
+            ],
+            "db": {"enabled": db_keys},
+        },
+        "bearer": {
+            "tokens": [
+                {"name": "ops", "token": "ops-token", "scopes": ["admin"]},
+                {"name": "viewer", "token": "viewer-token"},
+            ]
+        },
         "database": {"url": db_url},
     }
 
@@ -71,10 +82,50 @@ async def test_create_list_use_revoke(client: httpx.AsyncClient) -> None:
     assert (again.status_code, again.json()) == (400, {"error": "api key not found"})
 
 
-async def test_a_database_key_can_manage_keys(client: httpx.AsyncClient) -> None:
-    plaintext = (await client.post("/api/v1/admin/keys", json={"name": "robot"}, headers=ADMIN)).json()["plaintext"]
+async def test_a_database_key_with_admin_can_manage_keys(client: httpx.AsyncClient) -> None:
+    body = {"name": "robot", "scopes": ["admin", "read"]}
+    plaintext = (await client.post("/api/v1/admin/keys", json=body, headers=ADMIN)).json()["plaintext"]
     r = await client.post("/api/v1/admin/keys", json={"name": "child"}, headers={"X-API-Key": plaintext})
     assert r.status_code == 201 and r.json()["key"]["created_by"] == "robot"
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": "reader-secret"}, {"Authorization": "Bearer viewer-token"}])
+async def test_a_credential_without_admin_cannot_list_create_or_revoke(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    assert (await client.post("/api/v1/admin/keys", json={"name": "victim"}, headers=ADMIN)).status_code == 201
+    for method, path, body in (
+        ("GET", "/api/v1/admin/keys", None),
+        ("POST", "/api/v1/admin/keys", {"name": "mine", "scopes": ["admin", "billing"]}),
+        ("DELETE", "/api/v1/admin/keys/victim", None),
+    ):
+        r = await client.request(method, path, headers=headers, json=body)
+        assert r.status_code == 403, (method, r.text)
+        assert r.json() == {"error": "insufficient_scope", "required_scope": "admin"}
+        assert 'error="insufficient_scope", scope="admin"' in r.headers["www-authenticate"]
+    listed = (await client.get("/api/v1/admin/keys", headers=ADMIN)).json()["keys"]
+    assert [(k["name"], k["status"]) for k in listed] == [("victim", "active")]
+
+
+async def test_nobody_grants_a_scope_they_do_not_hold(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/admin/keys", json={"name": "x", "scopes": ["admin", "billing", "root"]}, headers=ADMIN
+    )
+    assert (r.status_code, r.json()) == (403, {"error": "cannot grant scopes you do not hold: billing, root"})
+    bearer = {"Authorization": "Bearer ops-token"}
+    r = await client.post("/api/v1/admin/keys", json={"name": "x", "scopes": ["read"]}, headers=bearer)
+    assert (r.status_code, r.json()["error"]) == (403, "cannot grant scopes you do not hold: read")
+    r = await client.post("/api/v1/admin/keys", json={"name": "x", "scopes": ["read", "write"]}, headers=ADMIN)
+    assert r.status_code == 201 and r.json()["key"]["scopes"] == ["read", "write"]
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [("admin", "a file key"), ("reader", "a file key"), ("ops", "a bearer token"), ("viewer", "a bearer token")],
+)
+async def test_a_name_of_a_configured_key_is_409(client: httpx.AsyncClient, name: str, source: str) -> None:
+    r = await client.post("/api/v1/admin/keys", json={"name": name}, headers=ADMIN)
+    assert (r.status_code, r.json()) == (409, {"error": f'name "{name}" is already used by {source}'})
 
 
 @pytest.mark.parametrize(
@@ -99,10 +150,10 @@ async def test_create_refuses_bad_bodies(client: httpx.AsyncClient, body: bytes,
     assert r.json()["error"].startswith(error)
 
 
-async def test_duplicate_name_is_400(client: httpx.AsyncClient) -> None:
+async def test_duplicate_name_is_409(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/v1/admin/keys", json={"name": "dup"}, headers=ADMIN)).status_code == 201
     r = await client.post("/api/v1/admin/keys", json={"name": "dup"}, headers=ADMIN)
-    assert (r.status_code, r.json()) == (400, {"error": 'api key "dup" already exists'})
+    assert (r.status_code, r.json()) == (409, {"error": 'name "dup" is already used by a database key'})
 
 
 @pytest.mark.parametrize(
@@ -158,12 +209,15 @@ async def test_extra_checks_run_first() -> None:
     async def session(request: Request) -> Identity | Response | None:
         seen.append(request.url.path)
         if request.headers.get("cookie") == "session=ok":
+            return Identity(subject="portal-user", auth_type="oidc", scopes=("admin",))
+        if request.headers.get("cookie") == "session=no-admin":
             return Identity(subject="portal-user", auth_type="oidc")
         if request.headers.get("cookie") == "session=csrf-missing":
             return error_response("csrf token missing", 403)
         return None
 
-    services = Services(settings=make_settings({"api_keys": {"file": [{"name": "admin", "key": "admin-secret"}]}}))
+    file_keys = [{"name": "admin", "key": "admin-secret", "scopes": ["admin"]}]
+    services = Services(settings=make_settings({"api_keys": {"file": file_keys}}))
     auth = AdminAuth(services, extra=[session])
 
     def request(headers: dict[str, str]) -> Request:
@@ -172,12 +226,15 @@ async def test_extra_checks_run_first() -> None:
             {"type": "http", "method": "GET", "path": "/api/v1/admin/keys", "headers": raw, "query_string": b""}
         )
 
-    assert await auth(request({"cookie": "session=ok"})) == Identity(subject="portal-user", auth_type="oidc")
+    admin = Identity(subject="portal-user", auth_type="oidc", scopes=("admin",))
+    assert await auth(request({"cookie": "session=ok"})) == admin
     refused = await auth(request({"cookie": "session=csrf-missing"}))
     assert isinstance(refused, Response) and refused.status_code == 403
+    no_admin = await auth(request({"cookie": "session=no-admin"}))
+    assert isinstance(no_admin, Response) and no_admin.status_code == 403
     identity = await auth(request({"X-API-Key": "admin-secret"}))
     assert isinstance(identity, Identity) and identity.subject == "admin"
-    assert len(seen) == 3
+    assert len(seen) == 4
 
 
 def test_parse_expiry() -> None:

@@ -21,6 +21,7 @@ from tests.auth.idp import LocalIdP, hs256_with_public_key, unsigned
 from tests.support import live_server, make_settings
 
 FILE_KEY = "integration-api-key-secret"
+ADMIN_KEY = "integration-admin-key-secret"  # manages database keys (the admin scope)
 BEARER = "integration-bearer-token-secret"
 BASE_URL = "http://api-test.local:8080"
 RESOURCE = f'resource_metadata="{BASE_URL}/.well-known/oauth-protected-resource"'
@@ -36,7 +37,13 @@ def config(issuer: str, db_url: str, *, anonymous: bool = False) -> dict[str, An
     return {
         "server": {"base_url": BASE_URL},
         "auth": {"allow_anonymous": anonymous},
-        "api_keys": {"file": [{"name": "intkey", "key": FILE_KEY}], "db": {"enabled": True}},
+        "api_keys": {
+            "file": [
+                {"name": "intkey", "key": FILE_KEY},
+                {"name": "operator", "key": ADMIN_KEY, "scopes": ["admin", "read", "write"]},
+            ],
+            "db": {"enabled": True},
+        },
         "bearer": {"tokens": [{"name": "intbearer", "token": BEARER, "scopes": ["read"]}]},
         "oidc": {
             "enabled": True,
@@ -56,7 +63,7 @@ class Server:
 
 
 def create_key(client: httpx.Client, name: str, **fields: Any) -> str:
-    r = client.post("/api/v1/admin/keys", json={"name": name, **fields}, headers={"X-API-Key": FILE_KEY})
+    r = client.post("/api/v1/admin/keys", json={"name": name, **fields}, headers={"X-API-Key": ADMIN_KEY})
     assert r.status_code == 201, r.text
     return str(r.json()["plaintext"])
 
@@ -74,7 +81,7 @@ def server(idp_server: LocalIdP, tmp_path_factory: pytest.TempPathFactory) -> It
             "revoked": create_key(client, "revokedkey"),
             "expired": create_key(client, "expiredkey", expires_at=past),
         }
-        assert client.delete("/api/v1/admin/keys/revokedkey", headers={"X-API-Key": FILE_KEY}).status_code == 204
+        assert client.delete("/api/v1/admin/keys/revokedkey", headers={"X-API-Key": ADMIN_KEY}).status_code == 204
         yield Server(live.url, keys)
 
 
@@ -297,9 +304,9 @@ async def test_outcomes_reach_the_audit_with_reasons_and_never_the_credential(id
     expired_token = idp.mint(idp.claims(exp=_now(-3600)))
     with live_server(app) as live:
         async with httpx.AsyncClient(base_url=live.url) as client:
-            created = await client.post("/api/v1/admin/keys", json={"name": "gone"}, headers={"X-API-Key": FILE_KEY})
+            created = await client.post("/api/v1/admin/keys", json={"name": "gone"}, headers={"X-API-Key": ADMIN_KEY})
             revoked_key = created.json()["plaintext"]
-            await client.delete("/api/v1/admin/keys/gone", headers={"X-API-Key": FILE_KEY})
+            await client.delete("/api/v1/admin/keys/gone", headers={"X-API-Key": ADMIN_KEY})
             calls = [
                 ("/v1/whoami", bearer(expired_token)["headers"], 401),
                 ("/v1/whoami", {"X-API-Key": revoked_key}, 401),

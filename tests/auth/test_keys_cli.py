@@ -60,7 +60,15 @@ def test_errors_are_one_line(config: str, capsys: pytest.CaptureFixture[str]) ->
     assert "not a valid scope" in capsys.readouterr().err
     assert run("keys", "create", "--config", config, "--name", "x") == 0
     assert run("keys", "create", "--config", config, "--name", "x") == 1
-    assert 'api key "x" already exists' in capsys.readouterr().err
+    assert 'name "x" is already used by a database key' in capsys.readouterr().err
+
+
+def test_the_name_of_a_file_key_is_refused(tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "keys.yaml"
+    settings = {"api_keys": {"file": [{"name": "ops", "key": "o" * 20}], "db": {"enabled": True}}}
+    path.write_text(yaml.safe_dump({**settings, "database": {"url": sqlite_url}}))
+    assert run("keys", "create", "--config", str(path), "--name", "ops") == 1
+    assert 'name "ops" is already used by a file key' in capsys.readouterr().err
 
 
 def test_needs_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

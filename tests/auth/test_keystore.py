@@ -18,8 +18,10 @@ from apitest.auth.keystore import (
     generate_key,
     key_digest,
     looks_like_db_key,
+    reserved_names,
 )
 from apitest.db.engine import Database
+from tests.support import make_settings
 
 
 class Clock:
@@ -100,13 +102,32 @@ async def test_revoke_unknown_or_twice(store: KeyStore) -> None:
 
 async def test_names_are_unique_among_active_keys(store: KeyStore, clock: Clock) -> None:
     await store.create("dup")
-    with pytest.raises(KeyNameTaken, match='"dup" already exists'):
+    with pytest.raises(KeyNameTaken, match='name "dup" is already used by a database key'):
         await store.create("dup")
     await store.revoke("dup")
     clock.now += timedelta(seconds=1)
     _, again = await store.create("dup")  # a revoked name may be reused
     assert isinstance(await store.authenticate(again), Identity)
     assert [k.status(datetime.now(UTC)) for k in await store.list_keys()] == ["active", "revoked"]
+
+
+async def test_names_of_file_keys_and_bearer_tokens_are_reserved(database: Database, clock: Clock) -> None:
+    settings = make_settings(
+        {
+            "api_keys": {"file": [{"name": "devkey", "key": "k" * 20}]},
+            "bearer": {"tokens": [{"name": "devbearer", "token": "t" * 20}, {"name": "devkey", "token": "u" * 20}]},
+        }
+    )
+    assert reserved_names(settings) == {"devkey": "a file key", "devbearer": "a bearer token"}
+    store = KeyStore(database, clock=clock, reserved=reserved_names(settings))
+    for name, source in (("devkey", "a file key"), ("devbearer", "a bearer token")):
+        with pytest.raises(KeyNameTaken) as caught:
+            await store.create(f"  {name} ")
+        assert (str(caught.value), caught.value.source) == (f'name "{name}" is already used by {source}', source)
+    assert await store.list_keys() == []
+    record, _ = await store.create("devkey-2")
+    assert (await store.active("devkey-2")) == record
+    assert await store.active("devkey") is None
 
 
 @pytest.mark.parametrize(

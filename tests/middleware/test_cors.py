@@ -36,3 +36,25 @@ async def test_restricted_origins(client_factory: ClientFactory) -> None:
     assert "Origin" in good.headers["vary"]
     bad = await client.get("/healthz", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_the_portal_and_admin_paths_are_same_origin_only() -> None:
+    from apitest.middleware.cors import CORSMiddleware
+
+    seen: list[str] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    cors = CORSMiddleware(app, allowed_origins=["*"])
+    transport = httpx.ASGITransport(app=cors)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as raw:
+        preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+        for path in ("/portal/", "/portal", "/api/v1/portal/me", "/api/v1/admin/keys", "/api/v1/admin/webhooks/1"):
+            for r in (await raw.get(path, headers=preflight), await raw.options(path, headers=preflight)):
+                assert r.status_code == 200 and not any(h.startswith("access-control-") for h in r.headers), path
+        assert (await raw.get("/portalx", headers=preflight)).headers["access-control-allow-origin"] == "*"
+        assert (await raw.options("/v1/echo", headers=preflight)).status_code == 204
+    assert "/v1/echo" not in seen and "/api/v1/admin/keys" in seen

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ClientFactory
-from tests.portal.conftest import KEY, csrf_token, portal_overrides
+from tests.portal.conftest import BEARER, KEY, csrf_token, portal_overrides, sign_in
 
 
 async def test_create_shows_the_key_once_and_it_works(signed_in: httpx.AsyncClient) -> None:
@@ -52,7 +52,11 @@ async def test_create_errors_are_shown(signed_in: httpx.AsyncClient) -> None:
         assert r.status_code == 200 and message in r.text, (form, r.text)
     await signed_in.post("/portal/keys", data={"csrf_token": token, "name": "dup"})
     r = await signed_in.post("/portal/keys", data={"csrf_token": token, "name": "dup"})
-    assert r.status_code == 200 and "already exists" in r.text
+    assert r.status_code == 200 and "name &#34;dup&#34; is already used by a database key" in r.text
+    r = await signed_in.post("/portal/keys", data={"csrf_token": token, "name": "robot"})
+    assert r.status_code == 200 and "name &#34;robot&#34; is already used by a bearer token" in r.text
+    r = await signed_in.post("/portal/keys", data={"csrf_token": token, "name": "k", "scopes": "read billing"})
+    assert r.status_code == 200 and "cannot grant scopes you do not hold: billing" in r.text
 
 
 async def test_forms_need_the_csrf_token(signed_in: httpx.AsyncClient) -> None:
@@ -85,3 +89,39 @@ async def test_keys_page_when_the_store_is_off(client_factory: ClientFactory, tm
     r = await client.get("/portal/keys")
     assert r.status_code == 200 and "Database keys are off" in r.text
     assert "API keys</a>" not in (await client.get("/portal/")).text  # not in the navigation
+
+
+async def test_without_the_admin_scope_the_page_says_how_to_get_it(portal: httpx.AsyncClient) -> None:
+    admin = {"X-API-Key": KEY}
+    assert (await portal.post("/api/v1/admin/keys", json={"name": "victim"}, headers=admin)).status_code == 201
+    reader = await portal.post("/api/v1/admin/keys", json={"name": "reader", "scopes": ["read"]}, headers=admin)
+    assert (await sign_in(portal, reader.json()["plaintext"])).status_code == 303
+    r = await portal.get("/portal/keys")
+    assert r.status_code == 200 and 'id="admin-needed"' in r.text
+    assert "needs the <strong>admin</strong> scope" in r.text and "api_keys.file" in r.text
+    assert "victim" not in r.text and 'id="create-key"' not in r.text
+    token = csrf_token(r.text)
+    created = await portal.post("/portal/keys", data={"csrf_token": token, "name": "mine", "scopes": "admin"})
+    assert created.status_code == 403 and "Creating keys needs the admin scope" in created.text
+    revoked = await portal.post("/portal/keys/victim/revoke", data={"csrf_token": token})
+    assert revoked.status_code == 403
+    api = await portal.get("/api/v1/admin/keys")
+    assert (api.status_code, api.json()["error"]) == (403, "insufficient_scope")
+    portal.cookies.clear()
+    listed = (await portal.get("/api/v1/admin/keys", headers=admin)).json()["keys"]
+    assert {(k["name"], k["status"]) for k in listed} == {("victim", "active"), ("reader", "active")}
+    assert (await portal.get("/api/v1/admin/keys", headers={"Authorization": f"Bearer {BEARER}"})).status_code == 403
+
+
+async def test_anonymous_portal_users_may_not_manage_keys(client_factory: ClientFactory, tmp_path: Any) -> None:
+    client = await client_factory(portal_overrides(tmp_path, {"portal": {"allow_anonymous": True}}))
+    assert (await client.post("/api/v1/admin/keys", json={"name": "k"}, headers={"X-API-Key": KEY})).status_code == 201
+    r = await client.get("/portal/keys")
+    assert r.status_code == 200 and "anonymous visitors may look, not manage keys" in r.text
+    assert 'id="admin-sign-in"' in r.text and ">k<" not in r.text
+    token = csrf_token(r.text)
+    assert (await client.post("/portal/keys", data={"csrf_token": token, "name": "x"})).status_code == 403
+    api = await client.post("/api/v1/admin/keys", json={"name": "x"}, headers={"X-CSRF-Token": token})
+    assert api.status_code == 403
+    assert (await sign_in(client, KEY, "/portal/keys")).headers["location"] == "/portal/keys"
+    assert 'id="create-key"' in (await client.get("/portal/keys")).text

@@ -45,6 +45,18 @@ def idp_sign_in(authorize_url: str, sub: str, action: str = "") -> str:
         ("https://evil.example/", ""),
         ("/portal/\r\nSet-Cookie: x", ""),
         ("/ok\\x", ""),
+        ("/portal/", "/portal/"),
+        ("/v1/respond?body=x", ""),
+        ("/portal", ""),
+        ("/portal/../v1/respond", ""),
+        ("/portal/%2e%2e/v1/respond", ""),
+        ("/portal/%252e%252e/v1/respond", ""),
+        ("/portal//evil.example", ""),
+        ("/portal/%2F%2Fevil.example", ""),
+        ("/portal/%5Cevil", ""),
+        ("/portal/\tx", ""),
+        ("https://evil.example/portal/", ""),
+        ("/portalx/", ""),
     ],
 )
 def test_safe_return(value: str, expected: str) -> None:

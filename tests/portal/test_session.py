@@ -22,9 +22,11 @@ def codec(secret: str = "s" * 32, ttl: str = "12h", secure: bool = False) -> Ses
 def test_round_trip_keeps_identity_and_csrf_token() -> None:
     c = codec()
     identity = PortalIdentity(subject="devkey", auth_type="apikey", api_key_id="devkey", scopes=("read",))
-    status, session = c.decode(c.encode(Session(identity, "tok")))
+    original = Session(identity, "tok")
+    status, session = c.decode(c.encode(original))
     assert status == "valid"
-    assert session == Session(identity, "tok")
+    assert session == original
+    assert original.sid and original.sid != Session(identity, "tok").sid
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,12 @@ def test_round_trip_keeps_identity_and_csrf_token() -> None:
 )
 def test_bad_values_are_no_session(value: str, expected: str) -> None:
     assert codec().decode(value) == (expected, None)
+
+
+def test_a_cookie_without_a_session_id_is_invalid() -> None:
+    c = codec()
+    value = c.serializer.dumps({"id": {"subject": "x", "auth_type": "apikey"}, "csrf": "t", "iat": time.time()})
+    assert c.decode(str(value)) == ("invalid", None)
 
 
 def test_other_secret_is_invalid() -> None:

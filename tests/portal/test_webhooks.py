@@ -130,10 +130,14 @@ async def test_admin_api_with_a_session_needs_csrf(signed_in: httpx.AsyncClient)
     assert r.status_code == 201 and r.json()["subscription"]["created_by"] == "tester"
 
 
-async def test_anonymous_dev_portal_manages_webhooks_like_keys(client_factory: ClientFactory, tmp_path: Any) -> None:
+async def test_anonymous_dev_portal_does_not_manage_webhooks(client_factory: ClientFactory, tmp_path: Any) -> None:
     client = await client_factory(portal_overrides(tmp_path, {**WEBHOOKS, "portal": {"allow_anonymous": True}}))
+    page = await client.get("/portal/webhooks")
+    assert page.status_code == 403 and "needs the admin scope" in page.text
     r = await create(client, name="dev", url="http://127.0.0.1:9/h")
-    assert r.status_code == 201
+    assert r.status_code == 403  # as for keys: a cross-site page must not drive the open dev portal
+    assert (await sign_in(client)).status_code == 303  # an admin key signs in and manages them
+    assert (await create(client, name="dev", url="http://127.0.0.1:9/h")).status_code == 201
 
 
 async def test_no_page_when_webhooks_are_off(client_factory: ClientFactory, tmp_path: Any) -> None:
