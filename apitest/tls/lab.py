@@ -9,6 +9,7 @@ Listeners the build cannot serve say why in :attr:`LabListener.unavailable` (see
 
 from __future__ import annotations
 
+import functools
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -27,130 +28,157 @@ class LabListener:
     curl: str  # what `curl --cacert ca.pem https://localhost:PORT/v1/whoami` prints on stderr
     openssl: str  # the line `openssl s_client -CAfile ca.pem -verify_return_error -verify_hostname localhost` prints
     python: str  # str() of the exception of ssl.create_default_context(cafile=ca.pem) + wrap_socket + one request
-    nginx: str = ""  # nginx's error.log line with proxy_ssl_verify on (docs/tls.md snippet)
-    haproxy: str = ""  # HAProxy's log with `ssl verify required ca-file`
+    nginx: str = ""  # in nginx's error.log with the docs/tls.md snippet (proxy_ssl_verify on); answers 502
+    haproxy: str = ""  # HAProxy's "%[bc_err_str] (%[ssl_bc_err_str])" with the docs/tls.md snippet; answers 503
+    caddy: str = ""  # Caddy's http.log.error message with the docs/tls.md snippet; answers 502
     mtls: str = ""  # "required" / "optional": asks for a client certificate signed by the dev CA
     legacy: str = ""  # "", "weak-key", "TLSv1", "TLSv1_1": needs @SECLEVEL=0 / a pinned protocol version
 
     @property
     def failing(self) -> bool:
+        """The handshake fails for a client that trusts the dev CA (and presents no client certificate)."""
         return bool(self.curl)
 
 
 NGINX_VERIFY = "upstream SSL certificate verify error: "
+HAPROXY_VERIFY = "SSL handshake failure (error:0A000086:SSL routines::certificate verify failed)"
+HAPROXY_SIGALG = "SSL handshake failure (error:0A00014D:SSL routines::legacy sigalg disallowed or unsupported)"
+CURL_SIGALG = "error:0A00014D:SSL routines::legacy sigalg disallowed or unsupported"
+PY_VERIFY = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+GO_UNKNOWN_CA = "x509: certificate signed by unknown authority"
 LISTENERS: tuple[LabListener, ...] = (
     LabListener(
-        "valid",
-        "valid",
-        "signed by the dev CA for the configured host names: works when the CA is trusted",
-        "",
-        "Verify return code: 0 (ok)",
-        "",
+        name="valid",
+        port_key="valid",
+        summary="signed by the dev CA for the configured host names: works when the CA is trusted",
+        curl="",
+        openssl="Verify return code: 0 (ok)",
+        python="",
     ),
     LabListener(
-        "self-signed",
-        "self_signed",
-        "a certificate that signs itself (the usual development shortcut)",
-        "SSL certificate problem: self-signed certificate",
-        "Verify return code: 18 (self-signed certificate)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate",
-        NGINX_VERIFY + "(18:self-signed certificate)",
+        name="self-signed",
+        port_key="self_signed",
+        summary="a certificate that signs itself (the usual development shortcut)",
+        curl="SSL certificate problem: self-signed certificate",
+        openssl="Verify return code: 18 (self-signed certificate)",
+        python=PY_VERIFY + "self-signed certificate",
+        nginx=NGINX_VERIFY + "(18:self-signed certificate)",
+        haproxy=HAPROXY_VERIFY,
+        caddy=GO_UNKNOWN_CA,
     ),
     LabListener(
-        "expired",
-        "expired",
-        "signed by the dev CA, expired 30 days ago",
-        "SSL certificate problem: certificate has expired",
-        "Verify return code: 10 (certificate has expired)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired",
-        NGINX_VERIFY + "(10:certificate has expired)",
+        name="expired",
+        port_key="expired",
+        summary="signed by the dev CA, expired 30 days ago",
+        curl="SSL certificate problem: certificate has expired",
+        openssl="Verify return code: 10 (certificate has expired)",
+        python=PY_VERIFY + "certificate has expired",
+        nginx=NGINX_VERIFY + "(10:certificate has expired)",
+        haproxy=HAPROXY_VERIFY,
+        caddy="x509: certificate has expired or is not yet valid: current time",
     ),
     LabListener(
-        "not-yet-valid",
-        "not_yet_valid",
-        "signed by the dev CA, valid only from ten years from now",
-        "SSL certificate problem: certificate is not yet valid",
-        "Verify return code: 9 (certificate is not yet valid)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate is not yet valid",
-        NGINX_VERIFY + "(9:certificate is not yet valid)",
+        name="not-yet-valid",
+        port_key="not_yet_valid",
+        summary="signed by the dev CA, valid only from ten years from now",
+        curl="SSL certificate problem: certificate is not yet valid",
+        openssl="Verify return code: 9 (certificate is not yet valid)",
+        python=PY_VERIFY + "certificate is not yet valid",
+        nginx=NGINX_VERIFY + "(9:certificate is not yet valid)",
+        haproxy=HAPROXY_VERIFY,
+        caddy="x509: certificate has expired or is not yet valid: current time",
     ),
     LabListener(
-        "wrong-host",
-        "wrong_host",
-        "signed by the dev CA for wrong-host.apitest.invalid only",
-        "SSL: no alternative certificate subject name matches target host name 'localhost'",
-        "Verify return code: 62 (hostname mismatch)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not valid for"
-        " 'localhost'.",
-        NGINX_VERIFY + "(62:hostname mismatch)",
+        name="wrong-host",
+        port_key="wrong_host",
+        summary="signed by the dev CA for wrong-host.apitest.invalid only",
+        curl="SSL: no alternative certificate subject name matches target host name 'localhost'",
+        openssl="Verify return code: 62 (hostname mismatch)",
+        python=PY_VERIFY + "Hostname mismatch, certificate is not valid for 'localhost'.",
+        nginx='upstream SSL certificate does not match "localhost"',
+        haproxy="Server presented an SSL certificate different from the expected one"
+        " (error:0A000086:SSL routines::certificate verify failed)",
+        caddy="x509: certificate is valid for wrong-host.apitest.invalid, not localhost",
     ),
     LabListener(
-        "untrusted-root",
-        "untrusted_root",
-        "signed by a second root the gateway does not trust (the whole chain is sent)",
-        "SSL certificate problem: self-signed certificate in certificate chain",
-        "Verify return code: 19 (self-signed certificate in certificate chain)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain",
-        NGINX_VERIFY + "(19:self-signed certificate in certificate chain)",
+        name="untrusted-root",
+        port_key="untrusted_root",
+        summary="signed by a second root the gateway does not trust (the whole chain is sent)",
+        curl="SSL certificate problem: self-signed certificate in certificate chain",
+        openssl="Verify return code: 19 (self-signed certificate in certificate chain)",
+        python=PY_VERIFY + "self-signed certificate in certificate chain",
+        nginx=NGINX_VERIFY + "(19:self-signed certificate in certificate chain)",
+        haproxy=HAPROXY_VERIFY,
+        caddy=GO_UNKNOWN_CA,
     ),
     LabListener(
-        "incomplete-chain",
-        "incomplete_chain",
-        "signed by an intermediate of the dev CA that the server does not send",
-        "SSL certificate problem: unable to get local issuer certificate",
-        "Verify return code: 20 (unable to get local issuer certificate)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate",
-        NGINX_VERIFY + "(20:unable to get local issuer certificate)",
+        name="incomplete-chain",
+        port_key="incomplete_chain",
+        summary="signed by an intermediate of the dev CA that the server does not send",
+        curl="SSL certificate problem: unable to get local issuer certificate",
+        openssl="Verify return code: 20 (unable to get local issuer certificate)",
+        python=PY_VERIFY + "unable to get local issuer certificate",
+        nginx=NGINX_VERIFY + "(21:unable to verify the first certificate)",  # proxy_ssl_verify_depth defaults to 1
+        haproxy=HAPROXY_VERIFY,
+        caddy=GO_UNKNOWN_CA,
     ),
     LabListener(
-        "weak-key",
-        "weak_key",
-        "signed by the dev CA, RSA-1024 key (served at OpenSSL security level 0)",
-        "SSL certificate problem: EE certificate key too weak",
-        "Verify return code: 66 (EE certificate key too weak)",
-        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: EE certificate key too weak",
-        NGINX_VERIFY + "(66:EE certificate key too weak)",
+        name="weak-key",
+        port_key="weak_key",
+        summary="signed by the dev CA, RSA-1024 key (served at OpenSSL security level 0)",
+        curl="SSL certificate problem: EE certificate key too weak",
+        openssl="Verify return code: 66 (EE certificate key too weak)",
+        python=PY_VERIFY + "EE certificate key too weak",
+        nginx=NGINX_VERIFY + "(66:EE certificate key too weak)",
+        haproxy=HAPROXY_VERIFY,
+        caddy="",  # Go's crypto/tls accepts an RSA-1024 key: Caddy connects
         legacy="weak-key",
     ),
     LabListener(
-        "tls1.0",
-        "tls1_0",
-        "valid certificate, TLS 1.0 only (security level 0)",
-        "error:0A00014D:SSL routines::legacy sigalg disallowed or unsupported",
-        "legacy sigalg disallowed or unsupported",
-        "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version",
-        "(SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70) while SSL handshaking"
-        " to upstream",
+        name="tls1.0",
+        port_key="tls1_0",
+        summary="valid certificate, TLS 1.0 only (security level 0)",
+        curl=CURL_SIGALG,
+        openssl="legacy sigalg disallowed or unsupported",
+        python="[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version",
+        nginx="SSL_do_handshake() failed (SSL: " + CURL_SIGALG + ") while SSL handshaking to upstream",
+        haproxy=HAPROXY_SIGALG,
+        caddy="remote error: tls: protocol version not supported",
         legacy="TLSv1",
     ),
     LabListener(
-        "tls1.1",
-        "tls1_1",
-        "valid certificate, TLS 1.1 only (security level 0)",
-        "error:0A00014D:SSL routines::legacy sigalg disallowed or unsupported",
-        "legacy sigalg disallowed or unsupported",
-        "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version",
-        "(SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70) while SSL handshaking"
-        " to upstream",
+        name="tls1.1",
+        port_key="tls1_1",
+        summary="valid certificate, TLS 1.1 only (security level 0)",
+        curl=CURL_SIGALG,
+        openssl="legacy sigalg disallowed or unsupported",
+        python="[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version",
+        nginx="SSL_do_handshake() failed (SSL: " + CURL_SIGALG + ") while SSL handshaking to upstream",
+        haproxy=HAPROXY_SIGALG,
+        caddy="remote error: tls: protocol version not supported",
         legacy="TLSv1_1",
     ),
     LabListener(
-        "mtls-required",
-        "mtls_required",
-        "valid certificate; the client must present a certificate signed by the dev CA",
-        "tlsv13 alert certificate required",
-        "tlsv13 alert certificate required",
-        "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required",
-        "(SSL: error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116)",
+        name="mtls-required",
+        port_key="mtls_required",
+        summary="valid certificate; the client must present a certificate signed by the dev CA",
+        curl="error:0A00045C:SSL routines::tlsv13 alert certificate required",
+        openssl="tlsv13 alert certificate required",
+        python="[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required",
+        # nginx 1.22 speaks TLS 1.2 to upstreams by default (proxy_ssl_protocols), hence the older alert
+        nginx="SSL_do_handshake() failed (SSL: error:0A000410:SSL routines::sslv3 alert handshake failure:"
+        "SSL alert number 40) while SSL handshaking to upstream",
+        haproxy="SSL fatal error (error:0A00045C:SSL routines::tlsv13 alert certificate required)",
+        caddy="remote error: tls: certificate required",
         mtls="required",
     ),
     LabListener(
-        "mtls-optional",
-        "mtls_optional",
-        "valid certificate; a client certificate signed by the dev CA is recorded when presented",
-        "",
-        "Verify return code: 0 (ok)",
-        "",
+        name="mtls-optional",
+        port_key="mtls_optional",
+        summary="valid certificate; a client certificate signed by the dev CA is recorded when presented",
+        curl="",
+        openssl="Verify return code: 0 (ok)",
+        python="",
         mtls="optional",
     ),
 )
@@ -162,6 +190,7 @@ SHA1_UNAVAILABLE = (
 )
 
 
+@functools.cache
 def sha1_unavailable() -> str:
     """Why there is no ``sha1`` listener: asked of the installed cryptography each time, not assumed."""
     from datetime import UTC, datetime
@@ -182,7 +211,7 @@ def sha1_unavailable() -> str:
         .not_valid_after(now)
     )
     try:
-        builder.sign(key, hashes.SHA1())  # type: ignore[arg-type]  # probing whether the library still allows it
+        builder.sign(key, hashes.SHA1())  # type: ignore[arg-type]  # noqa: S303 - probing: does the library allow it
     except UnsupportedAlgorithm:
         return SHA1_UNAVAILABLE
     return ""

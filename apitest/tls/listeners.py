@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from asyncio import sslproto
 import socket
 import ssl
+from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any

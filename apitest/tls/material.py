@@ -5,6 +5,7 @@
     ca.pem  ca.key              the dev CA (what a gateway trusts: `apitest tls ca`)
     server.pem  server.key      a server certificate for tls_lab.hosts + 127.0.0.1 + ::1 (server.tls.dev_ca)
     clients/<name>.pem .key     client certificates (`apitest tls client --name gw`)
+    clients/<name>.bundle.pem   the same certificate and key in one file (HAProxy's `crt`)
     lab/<listener>.pem .key     each lab listener's certificate chain (as served) and key
     lab/untrusted-ca.pem .key   the second root behind `untrusted-root`
     lab/intermediate.pem .key   the intermediate behind `incomplete-chain` (never sent)
@@ -122,9 +123,14 @@ class LabDir:
         """Issue (or reissue) a client certificate signed by the dev CA, CN and SAN ``client_name``."""
         if not CLIENT_NAME.match(client_name):
             raise ValueError(f"client name {client_name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-        return self._save(
-            self.files(f"clients/{client_name}"), ca.issue(self.ca(), client_name, [client_name], client=True)
-        )
+        pair = ca.issue(self.ca(), client_name, [client_name], client=True)
+        files = self._save(self.files(f"clients/{client_name}"), pair)
+        write_private(self.bundle(client_name), ca.cert_pem(pair.cert) + ca.key_pem(pair.key))
+        return files
+
+    def bundle(self, client_name: str) -> Path:
+        """The client certificate and key in one PEM file (HAProxy's ``crt``)."""
+        return self.path / "clients" / f"{client_name}.bundle.pem"
 
     def lab(self, listener: str) -> Files:
         """The certificate chain and key a lab listener serves, created on first use."""
