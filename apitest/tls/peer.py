@@ -13,6 +13,7 @@ peer's: every value is made storable (no NUL, no lone surrogates) and bounded he
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 from cryptography import x509
@@ -52,7 +53,13 @@ def _san(cert: x509.Certificate) -> list[str]:
 @functools.lru_cache(maxsize=256)
 def describe(pem: str) -> dict[str, Any]:
     """Subject, SAN, issuer, serial (hex), SHA-256 fingerprint (hex) and validity of one PEM certificate."""
-    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    with warnings.catch_warnings():
+        # cryptography warns about over-long name attributes when reading them; a peer's are recorded as they are
+        warnings.simplefilter("ignore", UserWarning)
+        return _facts(x509.load_pem_x509_certificate(pem.encode("ascii")))
+
+
+def _facts(cert: x509.Certificate) -> dict[str, Any]:
     return {
         "subject": _text(cert.subject.rfc4514_string()),
         "san": _san(cert),
