@@ -110,3 +110,14 @@ def test_every_worker_serves_the_lab(tmp_path: Path) -> None:
             status, body = https_get(running.ports["mtls-required"], context)
             assert status == 200 and "client_certificate" in json.loads(body)
         assert len(running.wait_for_log("Application startup complete.")) == 2
+
+
+def test_dev_ca_turns_https_on_with_one_key(tmp_path: Path) -> None:
+    with lab_server(tmp_path, listeners=["valid"], server={"tls": {"dev_ca": True}}) as running:
+        status, body = https_get(running.port, client_context(BY_NAME["valid"], verify=running.ca))
+        assert status == 200 and json.loads(body)["auth_type"] == "anonymous"
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as conn:
+            conn.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        lines = running.wait_for_log("plain HTTP request on a TLS port")
+        assert lines and lines[0]["listener"] == "main"
