@@ -32,7 +32,9 @@ def write_pair(tmp_path: Path, pair: ca.Pair, key: ca.PrivateKey | None = None) 
 
 
 def leaf(**kwargs: Any) -> ca.Pair:
-    return ca.issue(ca.make_ca("doctor test CA"), "localhost", kwargs.pop("hosts", ["localhost", "127.0.0.1"]), **kwargs)
+    return ca.issue(
+        ca.make_ca("doctor test CA"), "localhost", kwargs.pop("hosts", ["localhost", "127.0.0.1"]), **kwargs
+    )
 
 
 async def results_for(tmp_path: Path, overrides: dict[str, Any], check: str) -> list[Any]:

@@ -97,7 +97,9 @@ def _accepting(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def lab_server(tmp: Path, *, workers: int = 1, listeners: list[str] | None = None, **overrides: Any) -> Iterator[LabServer]:
+def lab_server(
+    tmp: Path, *, workers: int = 1, listeners: list[str] | None = None, **overrides: Any
+) -> Iterator[LabServer]:
     """Start ``apitest serve`` with the lab listeners (default: all the build can serve); SIGTERM it after."""
     names = listeners or [listener.name for listener in LISTENERS if not unavailable_reason(listener)]
     LabDir(tmp / "tls").client("gw")  # the CA and a client certificate before the server starts
@@ -108,7 +110,9 @@ def lab_server(tmp: Path, *, workers: int = 1, listeners: list[str] | None = Non
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [APITEST, "serve", "--config", str(config_path), "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT
+            [APITEST, "serve", "--config", str(config_path), "--workers", str(workers)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = LabServer(proc, tmp / "tls", main_port, ports, log, tmp / "audit.db")
     try:

@@ -69,7 +69,9 @@ def test_openssl(server: LabServer, listener: LabListener) -> None:
         timeout=20,
     )
     assert listener.openssl in done.stdout + done.stderr
-    assert (done.returncode == 0) == (listener.openssl == "Verify return code: 0 (ok)" and not listener.mtls == "required")
+    assert (done.returncode == 0) == (
+        listener.openssl == "Verify return code: 0 (ok)" and not listener.mtls == "required"
+    )
 
 
 @pytest.mark.parametrize("listener", LISTENERS, ids=IDS)
@@ -105,5 +107,12 @@ def test_sha1_is_refused_by_the_library() -> None:
 def test_docs_show_the_table() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "tls.md").read_text()
     for listener in LISTENERS:
-        for value in (listener.curl, listener.openssl, listener.python, listener.nginx, listener.haproxy, listener.caddy):
+        for value in (
+            listener.curl,
+            listener.openssl,
+            listener.python,
+            listener.nginx,
+            listener.haproxy,
+            listener.caddy,
+        ):
             assert value.replace("|", "\\|") in text, (listener.name, value)

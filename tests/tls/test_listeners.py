@@ -95,7 +95,12 @@ def test_tls_on_a_plain_port_is_logged(server: LabServer) -> None:
 
 @pytest.mark.parametrize(
     ("first", "tls", "http"),
-    [(b"\x16\x03\x01\x02\x00", True, False), (b"GET / HT", False, True), (b"PRI * HT", False, True), (b"\x00", False, False)],
+    [
+        (b"\x16\x03\x01\x02\x00", True, False),
+        (b"GET / HT", False, True),
+        (b"PRI * HT", False, True),
+        (b"\x00", False, False),
+    ],
 )
 def test_first_bytes(first: bytes, tls: bool, http: bool) -> None:
     assert looks_like_tls(first) is tls
