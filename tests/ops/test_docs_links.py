@@ -16,6 +16,7 @@ CHECKED = [
     "docs/operations.md",
     "docs/registering-with-a-gateway.md",
     "docs/troubleshooting.md",
+    "docs/tls.md",
 ]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)

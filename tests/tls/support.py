@@ -61,17 +61,20 @@ class LabServer:
                 return found
             time.sleep(0.05)
 
-    def audit_details(self, timeout: float = 10.0) -> list[dict[str, Any] | None]:
-        """The ``details`` of every audit row so far, newest first (waits for the writer's next flush)."""
+    def client_certificates(self, sha256: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The ``client_certificate`` details of the audit rows for this certificate (waits for the writer)."""
         deadline = time.monotonic() + timeout
         while True:
             with contextlib.closing(sqlite3.connect(self.db)) as conn:
                 try:
-                    rows = conn.execute("select details from audit_events order by ts desc").fetchall()
+                    rows = conn.execute("select details from audit_events where details is not null").fetchall()
                 except sqlite3.OperationalError:
                     rows = []
-            if rows or time.monotonic() > deadline:
-                return [json.loads(r[0]) if r[0] else None for r in rows]
+            details = [json.loads(r[0]) for r in rows]
+            found = [d["client_certificate"] for d in details if isinstance(d, dict) and "client_certificate" in d]
+            found = [c for c in found if c.get("sha256") == sha256]
+            if found or time.monotonic() > deadline:
+                return found
             time.sleep(0.05)
 
 

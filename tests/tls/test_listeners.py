@@ -4,7 +4,9 @@ detected and logged, every listener served by every worker."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,8 +49,7 @@ def test_client_certificate_in_whoami_and_audit_row(server: LabServer, name: str
     parsed = x509.load_pem_x509_certificate(issued)
     assert cert["serial"] == format(parsed.serial_number, "x")
     assert cert["sha256"] == parsed.fingerprint(hashes.SHA256()).hex()
-    rows = [d for d in server.audit_details() if d and d.get("client_certificate", {}).get("sha256") == cert["sha256"]]
-    assert rows and rows[0]["client_certificate"] == cert
+    assert cert in server.client_certificates(cert["sha256"])
 
 
 def test_optional_listener_without_a_certificate(server: LabServer) -> None:
@@ -91,6 +92,11 @@ def test_tls_on_a_plain_port_is_logged(server: LabServer) -> None:
     assert len(lines) == 1
     assert lines[0]["level"] == "warn" and lines[0]["port"] == server.port
     assert lines[0]["fix"] == TLS_ON_PLAIN_FIX
+    if shutil.which("curl"):  # the docs/troubleshooting.md recipe
+        done = subprocess.run(
+            ["curl", "-sS", f"https://localhost:{server.port}/v1/whoami"], capture_output=True, text=True, timeout=20
+        )
+        assert done.returncode == 35 and "SSL_ERROR_SYSCALL" in done.stderr
 
 
 @pytest.mark.parametrize(
