@@ -62,7 +62,7 @@ def test_openssl(server: LabServer, listener: LabListener) -> None:
     port = server.ports[listener.name]
     done = subprocess.run(
         [need("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost"]
-        + ["-verify_hostname", "localhost", "-CAfile", server.ca, "-verify_return_error"],
+        + ["-verify_hostname", "localhost", "-CAfile", server.ca, "-verify_return_error", "-ign_eof"],
         input="GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         capture_output=True,
         text=True,
