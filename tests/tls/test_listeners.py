@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
