@@ -53,11 +53,12 @@ class LabServer:
                 out.append(json.loads(line))
         return out
 
-    def wait_for_log(self, msg: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def wait_for_log(self, msg: str, timeout: float = 10.0, count: int = 1) -> list[dict[str, Any]]:
+        """The log lines with this message, once there are ``count`` of them (or the timeout passed)."""
         deadline = time.monotonic() + timeout
         while True:
             found = [line for line in self.log_lines() if line.get("msg") == msg]
-            if found or time.monotonic() > deadline:
+            if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
 

@@ -120,7 +120,7 @@ def test_every_worker_serves_the_lab(tmp_path: Path) -> None:
         for _ in range(12):  # the parent bound the port once; whichever worker accepts, it serves the listener
             status, body = https_get(running.ports["mtls-required"], context)
             assert status == 200 and "client_certificate" in json.loads(body)
-        assert len(running.wait_for_log("Application startup complete.")) == 2
+        assert len(running.wait_for_log("Application startup complete.", timeout=30, count=2)) == 2
 
 
 def test_dev_ca_turns_https_on_with_one_key(tmp_path: Path) -> None:
