@@ -192,7 +192,11 @@ def serve(settings: Settings, config_path: str) -> None:
         lifecycle = Lifecycle()
         app = create_app(settings, lifecycle=lifecycle)
         server = GracefulServer(uvicorn_config(settings, app), lifecycle, delay, specs_for(settings, tls_sockets))
-        server.run(sockets=[] if main_is_tls else None)  # [] : the main port is one of the TLS listeners
+        try:
+            server.run(sockets=[] if main_is_tls else None)  # []: the main port is one of the TLS listeners
+        finally:
+            for _, sock in tls_sockets:
+                sock.close()
         log.info("shutdown complete")
         return
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)

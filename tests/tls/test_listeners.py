@@ -124,9 +124,14 @@ def test_every_worker_serves_the_lab(tmp_path: Path) -> None:
 
 
 def test_dev_ca_turns_https_on_with_one_key(tmp_path: Path) -> None:
-    with lab_server(tmp_path, listeners=["valid"], server={"tls": {"dev_ca": True}}) as running:
-        status, body = https_get(running.port, client_context(BY_NAME["valid"], verify=running.ca))
+    overrides = {"server": {"tls": {"dev_ca": True}}, "endpoints": {"pagination": {"enabled": True}}}
+    with lab_server(tmp_path, listeners=["valid"], **overrides) as running:
+        context = client_context(BY_NAME["valid"], verify=running.ca)
+        status, body = https_get(running.port, context)
         assert status == 200 and json.loads(body)["auth_type"] == "anonymous"
+        status, body = https_get(running.port, context, "/v1/pagination/odata?$top=2")
+        assert status == 200
+        assert json.loads(body)["@odata.nextLink"].startswith("https://localhost/v1/")  # the scope's scheme is https
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as conn:
             conn.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert conn.recv(65536).startswith(b"HTTP/1.1 400 Bad Request\r\n")
