@@ -1,19 +1,16 @@
-"""Certificates made by apitest.tls.ca and the files of apitest.tls.material."""
+"""Certificates made by apitest.tls.ca."""
 
 from __future__ import annotations
 
 import ipaddress
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from apitest.tls import ca
-from apitest.tls.material import WRONG_HOST, LabDir, all_hosts
+from apitest.tls.material import all_hosts
 
 
 def sans(cert: x509.Certificate) -> list[str]:
@@ -61,48 +58,6 @@ def test_weak_key_is_rsa_1024() -> None:
 
 def test_san_dedupes_and_strips_brackets() -> None:
     assert [str(v.value) for v in ca.san_for(["localhost", "LOCALHOST", "[::1]", " "])] == ["localhost", "::1"]
-
-
-def test_lab_material(tmp_path: Path) -> None:
-    lab = LabDir(tmp_path, ["localhost"])
-    root = lab.ca()
-    now = datetime.now(UTC)
-
-    def chain(name: str) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates(lab.lab(name).cert.read_bytes())
-
-    assert chain("expired")[0].not_valid_after_utc < now
-    assert chain("not-yet-valid")[0].not_valid_before_utc > now
-    assert sans(chain("wrong-host")[0]) == [WRONG_HOST]
-    self_signed = chain("self-signed")
-    assert len(self_signed) == 1 and self_signed[0].issuer == self_signed[0].subject
-    untrusted = chain("untrusted-root")
-    assert len(untrusted) == 2 and untrusted[1].issuer == untrusted[1].subject != root.cert.subject
-    incomplete = chain("incomplete-chain")
-    assert len(incomplete) == 1  # the intermediate is not sent
-    intermediate = x509.load_pem_x509_certificate(lab.files("lab/intermediate").cert.read_bytes())
-    incomplete[0].verify_directly_issued_by(intermediate)
-    intermediate.verify_directly_issued_by(root.cert)
-    chain("valid")[0].verify_directly_issued_by(root.cert)
-
-
-def test_keys_are_private_and_kept(tmp_path: Path) -> None:
-    lab = LabDir(tmp_path)
-    first = lab.ca_pem()
-    server = lab.server()
-    client = lab.client("gw")
-    for key in (lab.ca_files.key, server.key, client.key, lab.bundle("gw")):
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert LabDir(tmp_path).ca_pem() == first  # a second init keeps the CA a gateway already trusts
-    before = server.cert.read_bytes()
-    assert lab.server().cert.read_bytes() == before
-    assert lab.server(force=True).cert.read_bytes() != before
-
-
-@pytest.mark.parametrize("name", ["", "../x", "a b", "x" * 65, "-gw"])
-def test_client_names_are_checked(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ValueError, match="client name"):
-        LabDir(tmp_path).client(name)
 
 
 def test_load_pair_round_trip() -> None:
