@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from apitest import logs
-from apitest.config import Settings
+from apitest.config import ConfigError, Settings
 from apitest.tls.lab import BY_NAME, LISTENERS, LabListener, plain_context, server_context, unavailable_reason
 from apitest.tls.lab import sha1_unavailable as sha1_unavailable
 from apitest.tls.listeners import ListenerSpec, bind
@@ -68,28 +68,43 @@ def context_for(settings: Settings, name: str) -> ssl.SSLContext:
 def bind_listeners(settings: Settings) -> list[tuple[str, socket.socket]]:
     """Create any missing certificate files, then bind the main TLS port (when TLS is on) and each lab port.
 
-    Runs once in the parent process, so ``--workers N`` share both the files and the sockets.
+    Runs once in the parent process, so ``--workers N`` share both the files and the sockets. A file that
+    cannot be loaded or a port that cannot be bound is a :class:`ConfigError` naming the key.
     """
     host = settings.listen_host()
     bound: list[tuple[str, socket.socket]] = []
     try:
         if main_tls_files(settings) is not None:
-            context_for(settings, MAIN)  # fail now, with the file name, rather than in every worker
-            bound.append((MAIN, bind(host, settings.listen_port())))
+            _prepare(settings, MAIN, "server.tls")
+            bound.append((MAIN, _bind(host, settings.listen_port(), "server.address")))
         for plan in planned(settings):
+            name, key = plan.listener.name, f"tls_lab.ports.{plan.listener.port_key}"
             if plan.unavailable:
-                log.warning(
-                    "TLS lab listener not served", extra={"listener": plan.listener.name, "reason": plan.unavailable}
-                )
+                log.warning("TLS lab listener not served", extra={"listener": name, "reason": plan.unavailable})
                 continue
-            context_for(settings, plan.listener.name)
-            bound.append((plan.listener.name, bind(host, plan.port)))
-            log.info("TLS lab listener", extra={"listener": plan.listener.name, "address": f"{host}:{plan.port}"})
+            _prepare(settings, name, key)
+            bound.append((name, _bind(host, plan.port, key)))
+            log.info("TLS lab listener", extra={"listener": name, "address": f"{host}:{plan.port}"})
     except BaseException:
         for _, sock in bound:
             sock.close()
         raise
     return bound
+
+
+def _prepare(settings: Settings, name: str, key: str) -> None:
+    """Create the listener's files if missing and load them once, so a problem fails the start, not a worker."""
+    try:
+        context_for(settings, name)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError([f"{key}: cannot load the certificate or key: {exc}"]) from exc
+
+
+def _bind(host: str, port: int, key: str) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise ConfigError([f"{key}: cannot listen on {host}:{port}: {exc.strerror or exc}"]) from exc
 
 
 def specs_for(settings: Settings, bound: list[tuple[str, socket.socket]]) -> list[ListenerSpec]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import pytest
 
+from apitest.config import ConfigError
 from apitest.tls import serving
 from apitest.tls.lab import BY_NAME
 from tests.support import free_port, make_settings
@@ -45,8 +47,23 @@ def test_main_port_with_missing_files_fails_before_binding(tmp_path: Path) -> No
             }
         }
     )
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="server.tls: cannot load the certificate or key: .*No such file"):
         serving.bind_listeners(settings)
+
+
+def test_a_busy_port_names_its_key(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = make_settings(
+            {
+                "server": {"address": "127.0.0.1:0"},
+                "tls_lab": {"enabled": True, "dir": str(tmp_path / "tls"), "ports": {"valid": port}},
+            }
+        )
+        with pytest.raises(ConfigError, match=f"tls_lab.ports.valid: cannot listen on 127.0.0.1:{port}: Address"):
+            serving.bind_listeners(settings)
 
 
 def test_unavailable_listener_is_logged_not_bound(
