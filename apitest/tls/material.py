@@ -11,7 +11,8 @@
     lab/intermediate.pem .key   the intermediate behind `incomplete-chain` (never sent)
 
 Private keys are written with mode 0600. Missing files are created on demand (``apitest tls init`` or the
-first ``apitest serve`` with the lab on); existing ones are kept, so a gateway that trusts ``ca.pem`` keeps
+first ``apitest serve`` with the lab on); existing ones are kept (a lab certificate meant to be in date is
+renewed once it runs out), so a gateway that trusts ``ca.pem`` keeps
 trusting it across restarts.
 """
 
@@ -31,6 +32,7 @@ CA_NAME = "apitest dev CA"
 UNTRUSTED_CA_NAME = "apitest untrusted root"
 INTERMEDIATE_NAME = "apitest intermediate (not sent)"
 WRONG_HOST = "wrong-host.apitest.invalid"
+TIME_BROKEN = frozenset({"expired", "not-yet-valid"})  # lab certificates that are out of date on purpose
 CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -135,7 +137,9 @@ class LabDir:
     def lab(self, listener: str) -> Files:
         """The certificate chain and key a lab listener serves, created on first use."""
         files = self.files(f"lab/{listener}")
-        if self._load(files) is None:
+        found = self._load(files)
+        stale = found is not None and listener not in TIME_BROKEN and found.cert.not_valid_after_utc < datetime.now(UTC)
+        if found is None or stale:  # a listener meant to be in date is renewed once its certificate ran out
             pair, chain = self._make(listener)
             self._save(files, pair, *chain)
         return files

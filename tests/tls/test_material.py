@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from apitest.tls.material import WRONG_HOST, LabDir
+from apitest.tls.material import WRONG_HOST, LabDir, write_private, write_public
 from tests.tls.test_ca import sans
 
 
@@ -53,3 +53,22 @@ def test_keys_are_private_and_kept(tmp_path: Path) -> None:
 def test_client_names_are_checked(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="client name"):
         LabDir(tmp_path).client(name)
+
+
+def test_an_out_of_date_lab_certificate_is_renewed(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from apitest.tls import ca
+
+    lab = LabDir(tmp_path)
+    now = datetime.now(UTC)
+    old = ca.issue(
+        lab.ca(), "localhost", ["localhost"], not_before=now - timedelta(days=900), not_after=now - timedelta(days=1)
+    )
+    for name in ("valid", "expired"):
+        write_private(lab.files(f"lab/{name}").key, ca.key_pem(old.key))
+        write_public(lab.files(f"lab/{name}").cert, ca.cert_pem(old.cert))
+    renewed = x509.load_pem_x509_certificate(lab.lab("valid").cert.read_bytes())
+    assert renewed.not_valid_after_utc > now
+    kept = x509.load_pem_x509_certificate(lab.lab("expired").cert.read_bytes())
+    assert kept == old.cert  # expired on purpose: kept
