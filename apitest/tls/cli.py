@@ -41,7 +41,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         if reason:
             print(f"lab {listener.name:<16} {reason}")
             continue
-        files = lab.lab(listener.name)
+        files = lab.lab(listener.name, force=args.force)
         print(f"lab {listener.name:<16} {files.cert}")
     print(f"trust it:   apitest tls ca > ca.pem   (or point the gateway at {lab.ca_files.cert})")
     return 0
@@ -85,7 +85,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = add(
         "init", cmd_init, "Create the dev CA, its server certificate and the lab certificates (kept if present)."
     )
-    init.add_argument("--force", action="store_true", help="reissue the server certificate (e.g. for new host names)")
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="reissue the server and lab certificates (e.g. for new host names); the CA is kept",
+    )
     add("ca", cmd_ca, "Print the dev CA certificate (PEM), for a gateway to trust.")
     client = add("client", cmd_client, "Issue a client certificate signed by the dev CA, for mutual TLS.")
     client.add_argument("--name", required=True, help="the certificate's CN and DNS SAN, e.g. gw")

@@ -134,12 +134,12 @@ class LabDir:
         """The client certificate and key in one PEM file (HAProxy's ``crt``)."""
         return self.path / "clients" / f"{client_name}.bundle.pem"
 
-    def lab(self, listener: str) -> Files:
-        """The certificate chain and key a lab listener serves, created on first use."""
+    def lab(self, listener: str, *, force: bool = False) -> Files:
+        """The certificate chain and key a lab listener serves, created on first use (reissued when ``force``)."""
         files = self.files(f"lab/{listener}")
         found = self._load(files)
         stale = found is not None and listener not in TIME_BROKEN and found.cert.not_valid_after_utc < datetime.now(UTC)
-        if found is None or stale:  # a listener meant to be in date is renewed once its certificate ran out
+        if force or found is None or stale:  # a listener meant to be in date is renewed once its certificate ran out
             pair, chain = self._make(listener)
             self._save(files, pair, *chain)
         return files

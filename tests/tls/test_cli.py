@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from apitest.cli import main
 from apitest.tls.lab import LISTENERS, unavailable_reason
@@ -30,6 +31,11 @@ def test_init_ca_client(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert f"client certificate {directory / 'clients' / 'gw.pem'}" in capsys.readouterr().out
     assert main(["tls", "init", "--dir", str(directory)]) == 0
     assert "(kept)" in capsys.readouterr().out
+    before = (directory / "lab" / "valid.pem").read_bytes()
+    assert main(["tls", "init", "--dir", str(directory), "--host", "other.test", "--force"]) == 0
+    reissued = x509.load_pem_x509_certificate((directory / "lab" / "valid.pem").read_bytes())
+    assert reissued.public_bytes(serialization.Encoding.PEM) != before
+    assert "other.test" in str(reissued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
 
 
 def test_client_name_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
