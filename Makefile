@@ -14,7 +14,7 @@ export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability security bench profile \
-        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
+        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image gateways
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -94,6 +94,9 @@ browser: install-dev ## Run the Playwright browser suite against the system Chro
 .PHONY: screenshots
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
 	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
+
+gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback (TLS upstreams, docs/tls.md)
+	$(BIN)/pytest -m gateways $(PYTEST_ARGS)
 
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m reliability $(PYTEST_ARGS)

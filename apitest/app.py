@@ -48,6 +48,7 @@ from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
+from apitest.tls.peer import ClientCertMiddleware
 from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version
 from apitest.webhooks.api import WebhooksAPI
@@ -170,6 +171,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     middleware = [
         Middleware(ConnectionMiddleware),  # first: it needs the server's own receive
         Middleware(RequestIdMiddleware),
+        Middleware(ClientCertMiddleware),  # mutual TLS: the client certificate for /v1/whoami and the audit row
         Middleware(AccessLogMiddleware),
         *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
         # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.

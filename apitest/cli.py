@@ -16,6 +16,7 @@ from apitest.auth.keys_cli import register as register_keys
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
 from apitest.config.reference import register as register_config_docs
 from apitest.doctor import register as register_doctor
+from apitest.tls.cli import register as register_tls
 
 DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:8080/healthz"
@@ -135,6 +136,7 @@ EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
 EXTENSIONS.append(register_config_docs)
 EXTENSIONS.append(register_doctor)
 EXTENSIONS.append(register_keys)
+EXTENSIONS.append(register_tls)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,10 @@ buffer and closes the database. A second signal exits immediately.
 
 With ``server.workers > 1`` the parent binds the socket and supervises worker processes (uvicorn's
 own small supervisor); each worker loads the same configuration file and runs this sequence.
+
+TLS (``server.tls`` and the ``tls_lab`` listeners) is served by :mod:`apitest.tls.listeners`' accept loops
+on the same event loop and app, not by uvicorn's ``ssl_*`` options: they detect plain HTTP on a TLS port and
+hand the client certificate to the app. The parent binds those ports too, and every worker serves all of them.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from starlette.applications import Starlette
 from apitest import logs
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
-from apitest.http_guard import GuardedHttpToolsProtocol
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import mark_worker_dead, prepare_multiprocess_dir
+from apitest.tls.listeners import ListenerSpec, TLSAwareProtocol, TLSListener
+from apitest.tls.serving import MAIN, bind_listeners, specs_for
 
 log = logs.get("server")
 CONFIG_ENV = "APITEST_CONFIG_PATH"
@@ -40,11 +45,35 @@ _worker_lifecycle: Lifecycle | None = None
 class GracefulServer(uvicorn.Server):
     """uvicorn's server with a readiness flip and a real pre-shutdown delay before it stops accepting."""
 
-    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle, pre_shutdown_delay: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        lifecycle: Lifecycle,
+        pre_shutdown_delay: float,
+        tls: list[ListenerSpec] | None = None,
+    ) -> None:
         super().__init__(config)
         self.lifecycle = lifecycle
         self.pre_shutdown_delay = pre_shutdown_delay
+        self.tls = tls or []
         self._shutdown_timer: asyncio.TimerHandle | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup (lifespan, plain listeners), then one TLS accept loop per TLS port."""
+        await super().startup(sockets=sockets)
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        for spec in self.tls:
+            listener = TLSListener(
+                spec.name, spec.sock, spec.context(), create_protocol, handshake_timeout=config.timeout_keep_alive
+            )
+            listener.start()
+            self.servers.append(listener)  # type: ignore[arg-type]  # close()/wait_closed() like asyncio.Server
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.lifecycle.draining:
@@ -67,14 +96,13 @@ class GracefulServer(uvicorn.Server):
 
 
 def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = False) -> uvicorn.Config:
-    tls = settings.server.tls
     return uvicorn.Config(
         app,
         factory=factory,
         host=settings.listen_host(),
         port=settings.listen_port(),
         loop="uvloop",
-        http=GuardedHttpToolsProtocol,  # httptools plus a request-head deadline and size cap (slow-loris)
+        http=TLSAwareProtocol,  # httptools, a request-head deadline and size cap (slow-loris), the ASGI tls extension
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -82,8 +110,6 @@ def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = 
         proxy_headers=False,
         timeout_keep_alive=max(1, int(settings.server.read_header_timeout)),
         timeout_graceful_shutdown=max(1, int(round(settings.server.shutdown.grace_period))),
-        ssl_certfile=tls.cert_file if tls.enabled else None,
-        ssl_keyfile=tls.key_file if tls.enabled else None,
         workers=settings.server.workers,
     )
 
@@ -97,22 +123,30 @@ def worker_app() -> Starlette:
     return create_app(settings, lifecycle=_worker_lifecycle)
 
 
-def _worker_main(config: uvicorn.Config, pre_shutdown_delay: float, sockets: list[socket.socket]) -> None:
+def _worker_main(
+    config: uvicorn.Config,
+    pre_shutdown_delay: float,
+    sockets: list[socket.socket],
+    tls_sockets: list[tuple[str, socket.socket]],
+) -> None:
     """Entry point of a spawned worker process."""
     config.load()  # builds the app through worker_app(), which sets _worker_lifecycle
     assert _worker_lifecycle is not None
-    GracefulServer(config, _worker_lifecycle, pre_shutdown_delay).run(sockets=sockets)
+    tls = specs_for(load_settings(os.environ[CONFIG_ENV]), tls_sockets)
+    GracefulServer(config, _worker_lifecycle, pre_shutdown_delay, tls).run(sockets=sockets)
 
 
-def _supervise(config: uvicorn.Config, workers: int, pre_shutdown_delay: float) -> None:
-    """Bind once, spawn ``workers`` processes sharing the socket, forward SIGTERM/SIGINT, restart crashes."""
-    sock = config.bind_socket()
+def _supervise(
+    config: uvicorn.Config, workers: int, pre_shutdown_delay: float, tls_sockets: list[tuple[str, socket.socket]]
+) -> None:
+    """Bind once, spawn ``workers`` processes sharing the sockets, forward SIGTERM/SIGINT, restart crashes."""
+    plain = [] if any(name == MAIN for name, _ in tls_sockets) else [config.bind_socket()]
     metrics_dir, own_metrics_dir = prepare_multiprocess_dir()  # before any worker imports prometheus-client
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
     def spawn() -> multiprocessing.process.BaseProcess:
-        proc = ctx.Process(target=_worker_main, args=(config, pre_shutdown_delay, [sock]), daemon=False)
+        proc = ctx.Process(target=_worker_main, args=(config, pre_shutdown_delay, plain, tls_sockets), daemon=False)
         proc.start()
         return proc
 
@@ -135,7 +169,8 @@ def _supervise(config: uvicorn.Config, workers: int, pre_shutdown_delay: float) 
         stopping.wait(0.5)
     for proc in procs:
         proc.join()
-    sock.close()
+    for sock in [*plain, *(s for _, s in tls_sockets)]:
+        sock.close()
     if own_metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -151,12 +186,20 @@ def serve(settings: Settings, config_path: str) -> None:
             "workers": settings.server.workers,
         },
     )
+    tls_sockets = bind_listeners(settings)
+    main_is_tls = any(name == MAIN for name, _ in tls_sockets)
     if settings.server.workers <= 1:
         lifecycle = Lifecycle()
         app = create_app(settings, lifecycle=lifecycle)
-        GracefulServer(uvicorn_config(settings, app), lifecycle, delay).run()
+        server = GracefulServer(uvicorn_config(settings, app), lifecycle, delay, specs_for(settings, tls_sockets))
+        try:
+            server.run(sockets=[] if main_is_tls else None)  # []: the main port is one of the TLS listeners
+        finally:
+            for _, sock in tls_sockets:
+                sock.close()
         log.info("shutdown complete")
         return
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    _supervise(uvicorn_config(settings, "apitest.server:worker_app", factory=True), settings.server.workers, delay)
+    config = uvicorn_config(settings, "apitest.server:worker_app", factory=True)
+    _supervise(config, settings.server.workers, delay, tls_sockets)
     log.info("shutdown complete")

@@ -27,7 +27,7 @@ def port() -> Iterator[int]:
         groups=["identity", "echo"],
     )
     config = uvicorn_config(settings, create_app(settings))
-    assert config.http is GuardedHttpToolsProtocol
+    assert isinstance(config.http, type) and issubclass(config.http, GuardedHttpToolsProtocol)  # TLSAwareProtocol
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

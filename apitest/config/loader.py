@@ -232,7 +232,8 @@ def _apply_env_overrides(settings: Settings, builder: _Builder, environ: Mapping
 
 def _derive_defaults(settings: Settings) -> None:
     if not settings.server.base_url:
-        settings.server.base_url = f"http://localhost:{settings.listen_port()}"
+        scheme = "https" if settings.server.tls.enabled or settings.server.tls.dev_ca else "http"
+        settings.server.base_url = f"{scheme}://localhost:{settings.listen_port()}"
     if not settings.audit.redact_keys:
         settings.audit.redact_keys = list(DEFAULT_REDACT_KEYS)
     if not settings.portal.allowed_hosts:

@@ -78,6 +78,11 @@ class TLSSettings:
     enabled: bool = setting(False, "Serve HTTPS directly (uvicorn ssl_certfile/ssl_keyfile).")
     cert_file: str = setting("", "PEM certificate chain used when tls.enabled.")
     key_file: str = setting("", "PEM private key used when tls.enabled.")
+    dev_ca: bool = setting(
+        False,
+        "Serve HTTPS with the dev CA's server certificate (tls_lab.dir/server.pem, created when missing);"
+        " turns TLS on by itself, cert_file and key_file are then ignored.",
+    )
 
 
 @dataclass
@@ -263,6 +268,32 @@ class LabSettings:
 
 
 @dataclass
+class TLSLabPorts:
+    valid: int = setting(0, "Signed by the dev CA for tls_lab.hosts (0 turns a listener off).")
+    self_signed: int = setting(0, "A self-signed certificate.")
+    expired: int = setting(0, "Signed by the dev CA, expired.")
+    not_yet_valid: int = setting(0, "Signed by the dev CA, valid only in ten years.")
+    wrong_host: int = setting(0, "Signed by the dev CA for wrong-host.apitest.invalid only.")
+    untrusted_root: int = setting(0, "Signed by a second root CA the gateway does not trust.")
+    incomplete_chain: int = setting(0, "Signed by an intermediate the server does not send.")
+    weak_key: int = setting(0, "Signed by the dev CA with an RSA-1024 key.")
+    tls1_0: int = setting(0, "TLS 1.0 only (where the OpenSSL build allows it).")
+    tls1_1: int = setting(0, "TLS 1.1 only (where the OpenSSL build allows it).")
+    mtls_required: int = setting(0, "Requires a client certificate signed by the dev CA (mutual TLS).")
+    mtls_optional: int = setting(0, "Records a client certificate signed by the dev CA when one is presented.")
+
+
+@dataclass
+class TLSLabSettings:
+    enabled: bool = setting(False, "Serve the TLS lab listeners (docs/tls.md): same app and audit, one port each.")
+    dir: str = setting("data/tls", "The dev CA directory (apitest tls init): CA, server, client and lab certificates.")
+    hosts: list[str] = setting(
+        ["localhost"], "Host names the dev CA's certificates name (127.0.0.1 and ::1 are always added)."
+    )
+    ports: TLSLabPorts = group(TLSLabPorts, "One port per lab listener, on the host of server.address; 0 is off.")
+
+
+@dataclass
 class MetricsSettings:
     enabled: bool = setting(True, "Serve Prometheus metrics at /metrics.")
     require_auth: bool = setting(False, "Require an API credential (the /v1 chain) to read /metrics.")
@@ -360,6 +391,7 @@ class Settings:
     rate_limit: RateLimitSettings = group(RateLimitSettings, "Rate limiting.")
     idempotency: IdempotencySettings = group(IdempotencySettings, "Idempotency keys (POST /v1/orders).")
     lab: LabSettings = group(LabSettings, "Failure lab and redirect behaviour.")
+    tls_lab: TLSLabSettings = group(TLSLabSettings, "TLS lab: dev CA, broken-certificate and mTLS listeners.")
     metrics: MetricsSettings = group(MetricsSettings, "Prometheus metrics.")
     webhooks: WebhooksSettings = group(WebhooksSettings, "Outbound webhook deliveries and the verifying receiver.")
     plexara: PlexaraSettings = group(PlexaraSettings, "Plexara integration.")

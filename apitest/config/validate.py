@@ -81,8 +81,9 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
         p.append(f"server.address must be host:port or :port, got {s.server.address!r}")
     if urlsplit(s.server.base_url).scheme not in ("http", "https"):
         p.append(f"server.base_url must be an http(s) URL, got {s.server.base_url!r}")
-    if s.server.tls.enabled and not (s.server.tls.cert_file and s.server.tls.key_file):
-        p.append("server.tls.enabled needs server.tls.cert_file and server.tls.key_file")
+    if s.server.tls.enabled and not s.server.tls.dev_ca and not (s.server.tls.cert_file and s.server.tls.key_file):
+        p.append("server.tls.enabled needs server.tls.cert_file and server.tls.key_file (or server.tls.dev_ca: true)")
+    _tls_lab(p, s)
     _positive(p, "server.workers", s.server.workers)
     _positive(p, "server.max_body_bytes", s.server.max_body_bytes)
     _positive(p, "server.shutdown.grace_period", s.server.shutdown.grace_period, 0)
@@ -153,3 +154,19 @@ def _webhooks(p: list[str], s: Settings) -> None:
             p.append(f"{where}.secret is required (e.g. ${{WEBHOOK_SECRET}})")
         if sub.scheme and sub.scheme not in WEBHOOK_SCHEMES:
             p.append(f"{where}.scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {sub.scheme!r}")
+
+
+def _tls_lab(p: list[str], s: Settings) -> None:
+    lab = s.tls_lab
+    if (lab.enabled or s.server.tls.dev_ca) and not lab.dir.strip():
+        p.append("tls_lab.dir must name the dev CA directory")
+    if (lab.enabled or s.server.tls.dev_ca) and not any(h.strip() for h in lab.hosts):
+        p.append("tls_lab.hosts must name at least one host")
+    seen: dict[int, str] = {s.listen_port(): "server.address"}
+    for key, port in vars(lab.ports).items():
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            p.append(f"tls_lab.ports.{key} must be a port number 0-65535 (0 turns the listener off)")
+        elif port and lab.enabled:
+            if port in seen:
+                p.append(f"tls_lab.ports.{key} {port} is also {seen[port]}")
+            seen[port] = f"tls_lab.ports.{key}"

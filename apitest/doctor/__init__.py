@@ -34,9 +34,9 @@ from apitest.doctor.local import (
     check_env,
     check_portal_cookie,
     check_portal_files,
-    check_tls,
 )
 from apitest.doctor.remote import check_database, check_oidc, check_server
+from apitest.doctor.tls import check_tls
 
 CHECKS: list[Check] = [
     check_config,

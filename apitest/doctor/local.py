@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from apitest.config.shipped import SHIPPED_SECRETS
@@ -286,20 +285,3 @@ async def check_portal_files(ctx: Context) -> list[Result]:
             )
         ]
     return [ok("portal.templates", f"portal templates found in {where}")]
-
-
-def _readable_file(path: str) -> bool:
-    return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
-
-
-async def check_tls(ctx: Context) -> list[Result]:
-    s = ctx.settings
-    if s is None or not s.server.tls.enabled:
-        return []
-    results = []
-    for name, path in (("cert_file", s.server.tls.cert_file), ("key_file", s.server.tls.key_file)):
-        if not _readable_file(path):
-            results.append(
-                fail("server.tls", f"server.tls.{name} {path!r} is not a readable file", "point it at the PEM file")
-            )
-    return results or [ok("server.tls", "certificate and key files are readable")]

@@ -8,10 +8,15 @@ from starlette.responses import Response
 from apitest.auth.identity import identity_of
 from apitest.endpoints.helpers import header_map, json_response, services_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
+from apitest.tls import CLIENT_CERT_KEY
 
 
 async def whoami(request: Request) -> Response:
-    return json_response(identity_of(request).whoami())
+    body = identity_of(request).whoami()
+    certificate = request.scope.get("state", {}).get(CLIENT_CERT_KEY)
+    if isinstance(certificate, dict):
+        body["client_certificate"] = certificate  # mutual TLS (docs/tls.md)
+    return json_response(body)
 
 
 async def headers(request: Request) -> Response:
@@ -27,6 +32,18 @@ WHOAMI_SCHEMA = obj(
         "key_name": STR,
         "scopes": {"type": "array", "items": STR},
         "claims": {"type": "object"},
+        "client_certificate": obj(
+            {
+                "subject": STR,
+                "san": {"type": "array", "items": STR},
+                "issuer": STR,
+                "serial": STR,
+                "sha256": STR,
+                "not_before": STR,
+                "not_after": STR,
+            },
+            required=["subject", "san", "issuer", "serial", "sha256"],
+        ),
     },
     required=["subject", "auth_type"],
 )

@@ -19,6 +19,7 @@ from apitest.endpoints.helpers import services_of
 from apitest.portal.data import DataError
 from apitest.registry import RouteSpec
 from apitest.services import Services
+from apitest.tls.serving import discovery as tls_lab_discovery
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,6 +177,7 @@ async def discovery(request: Request) -> dict[str, Any]:
         "wellknown": wellknown(settings),
         "wellknown_documents": await wellknown_documents(request),
         "openapi": openapi_summary(services),
+        "tls_lab": tls_lab_discovery(settings),
     }
 
 

@@ -60,6 +60,11 @@ def test_base_url_follows_address_port() -> None:
     assert s.server.base_url == "http://localhost:9123"
 
 
+def test_base_url_is_https_with_tls() -> None:
+    s = load_settings(text=MINIMAL + "server: {address: '127.0.0.1:9123', tls: {dev_ca: true}}\n", environ={})
+    assert s.server.base_url == "https://localhost:9123"
+
+
 def test_values_and_sources() -> None:
     text = MINIMAL + "server:\n  name: x\n  address: '${ADDR:-:9000}'\n  shutdown: {grace_period: 3s}\n"
     s = load_settings(text=text, environ={"APITEST__SERVER__NAME": "from-env"})
@@ -129,6 +134,14 @@ def test_all_problems_reported_together() -> None:
         (MINIMAL + "a: 1\na: 2", "duplicate key 'a'"),
         (MINIMAL + "server: [1]", "server: expected a mapping"),
         (MINIMAL + "api_keys: {file: [{key: x}]}", "api_keys.file[0].name is required"),
+        (MINIMAL + "server: {tls: {enabled: true}}", "server.tls.enabled needs server.tls.cert_file"),
+        (MINIMAL + "tls_lab: {enabled: true, ports: {valid: 8080}}", "tls_lab.ports.valid 8080 is also server.address"),
+        (
+            MINIMAL + "tls_lab: {enabled: true, ports: {valid: 9443, expired: 9443}}",
+            "tls_lab.ports.expired 9443 is also tls_lab.ports.valid",
+        ),
+        (MINIMAL + "tls_lab: {ports: {valid: 70000}}", "tls_lab.ports.valid must be a port number 0-65535"),
+        (MINIMAL + "tls_lab: {enabled: true, hosts: []}", "tls_lab.hosts must name at least one host"),
     ],
 )
 def test_validation_messages(text: str, message: str) -> None:

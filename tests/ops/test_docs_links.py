@@ -17,6 +17,7 @@ CHECKED = [
     "docs/registering-with-a-gateway.md",
     "docs/troubleshooting.md",
     "docs/webhooks.md",
+    "docs/tls.md",
 ]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
