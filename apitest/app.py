@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from apitest import logs
+from apitest.attempts import AttemptsComponent
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
 from apitest.auth.admin import AdminAuth, KeysAPI
@@ -88,6 +89,7 @@ def components_for(settings: Settings) -> list[Component]:
     if settings.database.url:
         components.append(DatabaseComponent(settings))
     components.append(IdempotencyComponent())  # after the database: keys live there when it exists
+    components.append(AttemptsComponent())  # likewise: /v1/attempts counters
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     if settings.api_keys.db.enabled:

@@ -15,3 +15,12 @@ def note_failure(scope: Scope, category: str, message: str) -> None:
     state = scope.setdefault("state", {})
     state["error_category"] = category
     state["error_message"] = message
+
+
+DETAILS_KEY = "audit_details"  # the same as apitest.audit.capture.AUDIT_DETAILS_KEY (imported from there: a cycle)
+
+
+def note_details(scope: Scope, **facts: object) -> None:
+    """Add facts to this request's audit row (its ``details`` JSON)."""
+    details = scope.setdefault("state", {}).setdefault(DETAILS_KEY, {})
+    details.update(facts)

@@ -10,6 +10,7 @@ from apitest.config import Settings
 from apitest.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
+    from apitest.attempts import AttemptCounters
     from apitest.audit.buffer import AuditWriter
     from apitest.audit.records import AuditStore
     from apitest.audit.retention import RetentionJob
@@ -36,3 +37,4 @@ class Services:
     audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
     audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0
     idempotency: IdempotencyStore | None = None  # set by IdempotencyComponent (database or memory)
+    attempts: AttemptCounters | None = None  # set by AttemptsComponent (database or memory)
