@@ -23,7 +23,7 @@ from apitest.endpoints.lab_attempts import (
 from apitest.endpoints.lab_basics import MAX_AGE_DEFAULT, MAX_AGE_MAX, crash, limited, resource, scoped
 from apitest.endpoints.lab_faults import CHUNKS_MAX, INTERVAL_MAX_MS, KINDS, LENGTH_DEFAULT, LENGTH_MAX, fault
 from apitest.endpoints.lab_limits import LIMIT_DEFAULT, LIMIT_MAX, WINDOW_DEFAULT, WINDOW_MAX
-from apitest.endpoints.lab_orders import create_order
+from apitest.endpoints.lab_orders import STALL_DEFAULT_MS, STALL_MAX_MS, create_order
 from apitest.endpoints.lab_respond import DELAY_MAX_MS, MAX_HEADERS, respond
 from apitest.endpoints.lab_validation import PROBLEMS_SCHEMA, json_schema, validate
 from apitest.openapi_security import RATE_LIMIT_HEADERS, RATE_LIMITED_SCHEMA
@@ -202,6 +202,18 @@ ROUTES = [
         params=(
             Param("Idempotency-Key", location="header", description="1-255 printable ASCII characters."),
             DELAY,
+            Param(
+                "after_commit",
+                description="Lose the response after the order (and its key) is committed: reset, abort or timeout.",
+            ),
+            Param(
+                "stall_ms",
+                "integer",
+                description="after_commit=timeout: hold the answer this long.",
+                default=STALL_DEFAULT_MS,
+                minimum=0,
+                maximum=STALL_MAX_MS,
+            ),
         ),
         request_body=ORDER_BODY,
         responses={
@@ -211,6 +223,7 @@ ROUTES = [
             413: TOO_LARGE,
             415: NOT_JSON,
             422: Reply("The key was already used with a different body.", JSON, ERROR_SCHEMA),
+            501: Reply("after_commit=reset under a server that hides the connection.", JSON, ERROR_SCHEMA),
         },
     ),
     RouteSpec(
