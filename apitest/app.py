@@ -49,6 +49,7 @@ from apitest.registry import RouteSpec, enabled_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
 from apitest.version import version
+from apitest.websocket import websocket_routes
 
 log = logs.get("app")
 
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
 
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services))
+    routes += websocket_routes(services.routes, services)
     routes += [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
