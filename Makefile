@@ -13,7 +13,8 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability bench profile \
+.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability gateways gateways-docs \
+        bench profile \
         lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
 
 help: ## List the targets
@@ -83,20 +84,26 @@ check: install ## Validate CONFIG and print the effective settings
 	$(BIN)/apitest check --config $(CONFIG)
 
 test: install-dev ## Run the unit and loopback test suite
-	$(BIN)/pytest -m "not integration and not browser and not reliability" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m "integration and not gateways" $(PYTEST_ARGS)
 
 browser: install-dev ## Run the Playwright browser suite against the system Chromium
-	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+	$(BIN)/pytest -m "browser and not gateways" $(PYTEST_ARGS)
 
 .PHONY: screenshots
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
-	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
+	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m "browser and not gateways" tests/portal $(PYTEST_ARGS)
 
 reliability: install-dev ## Run the fault-injection suite
-	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
+	$(BIN)/pytest -m "reliability and not gateways" $(PYTEST_ARGS)
+
+gateways: install-dev ## Run the recipes of docs/testing-a-gateway.md through real nginx, HAProxy and Caddy
+	$(BIN)/pytest -m gateways tests/gateways $(PYTEST_ARGS)
+
+gateways-docs: install-dev ## Re-run the gateway suite and rewrite the result tables of docs/testing-a-gateway.md
+	APITEST_GATEWAY_DOCS=write $(BIN)/pytest -m gateways tests/gateways $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 BENCH_VENV := bench/.venv
@@ -130,7 +137,7 @@ typecheck: install-dev ## mypy --strict on apitest/
 
 verify: lint typecheck ## Lint, types, docs freshness and every suite (integration, browser too) with 85% coverage
 	$(BIN)/apitest config-docs --check
-	$(BIN)/pytest --cov=apitest --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not gateways" --cov=apitest --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 clean: ## Remove caches and local data (keeps .venv and .env.dev)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data
