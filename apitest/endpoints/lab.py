@@ -26,6 +26,7 @@ from apitest.endpoints.lab_limits import LIMIT_DEFAULT, LIMIT_MAX, WINDOW_DEFAUL
 from apitest.endpoints.lab_orders import STALL_DEFAULT_MS, STALL_MAX_MS, create_order
 from apitest.endpoints.lab_respond import DELAY_MAX_MS, MAX_HEADERS, respond
 from apitest.endpoints.lab_validation import PROBLEMS_SCHEMA, json_schema, validate
+from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.openapi_security import RATE_LIMIT_HEADERS, RATE_LIMITED_SCHEMA
 from apitest.registry import BOOL, ERROR_SCHEMA, INT, JSON, PLAIN, STR, Param, Reply, RouteSpec, obj, ok
 
@@ -79,8 +80,22 @@ ATTEMPT_KEY = Param("key", location="path", required=True, description="Any 1-20
 ATTEMPT_PARAMS = (
     ATTEMPT_KEY,
     Param("fail", "integer", description="Attempts that fail.", default=FAIL_DEFAULT, minimum=0, maximum=FAIL_MAX),
-    Param("status", "integer", description="Status of a failing attempt.", default=503, minimum=200, maximum=599),
-    Param("then", "integer", description="Status once the failures are spent.", default=200, minimum=200, maximum=599),
+    Param(
+        "status",
+        "integer",
+        description="Status of a failing attempt (a registered one).",
+        default=503,
+        minimum=200,
+        maximum=599,
+    ),
+    Param(
+        "then",
+        "integer",
+        description="Status once the failures are spent (a registered one).",
+        default=200,
+        minimum=200,
+        maximum=599,
+    ),
     Param("mode", description=f"How an attempt fails: {', '.join(MODES)} (default status)."),
     Param(
         "delay_ms",
@@ -109,6 +124,24 @@ ATTEMPT_REPLY = Reply(
 )
 
 
+def attempt_replies() -> dict[int, Reply]:
+    """Any registered status can be asked for (status and then); 400 and 501 may also be the error envelope."""
+    replies: dict[int, Reply] = {}
+    for code, text in GO_STATUS_TEXT.items():
+        if code < 200:
+            continue
+        if code in NO_BODY:
+            replies[code] = Reply(f"{text} as requested (no body).", None, None, (ATTEMPT_HEADER,))
+        elif code in (400, 501):
+            either = {"anyOf": [ATTEMPT_SCHEMA, ERROR_SCHEMA]}
+            why = "an invalid parameter" if code == 400 else "mode=reset under a server that hides the connection"
+            replies[code] = Reply(f"{text} as requested, or {why} (error envelope).", JSON, either, (ATTEMPT_HEADER,))
+        else:
+            replies[code] = Reply(f"{text} as requested.", JSON, ATTEMPT_SCHEMA, (ATTEMPT_HEADER,))
+    replies[200] = ATTEMPT_REPLY
+    return replies
+
+
 def attempt_route(method: str) -> RouteSpec:
     return RouteSpec(
         f"attempts_{method.lower()}",
@@ -118,10 +151,7 @@ def attempt_route(method: str) -> RouteSpec:
         "Count one attempt of the key: fail the first `fail` attempts (status, timeout or reset), then succeed.",
         attempt,
         params=ATTEMPT_PARAMS,
-        responses={
-            200: ATTEMPT_REPLY,
-            501: Reply("mode=reset under a server that hides the connection.", JSON, ERROR_SCHEMA),
-        },
+        responses=attempt_replies(),
     )
 
 
@@ -140,7 +170,10 @@ ROUTES = [
         "Forget the key's attempts: the next attempt is number 1 again.",
         forget,
         params=(ATTEMPT_KEY,),
-        responses={200: ok(obj({"key": STR, "reset": BOOL}), "reset is false when the key had no live count.")},
+        responses={
+            200: ok(obj({"key": STR, "reset": BOOL}), "reset is false when the key had no live count."),
+            400: Reply("The key is not 1-200 printable ASCII characters without spaces.", JSON, ERROR_SCHEMA),
+        },
     ),
     RouteSpec(
         "validate",

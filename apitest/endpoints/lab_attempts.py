@@ -10,8 +10,8 @@ and answers by its number ``n``:
 - ``n > fail``: ``then`` (default 200).
 
 Every answer carries ``Apitest-Attempt: <n>`` and the JSON ``{"key", "attempt", "fail", "status",
-"outcome"}``. ``DELETE`` forgets the key (``{"key", "reset"}``). The audit row of each attempt has
-``details.attempt`` (and ``fail``, ``mode``, ``outcome``); a failing attempt is ``fault_injected``.
+"outcome"}`` (no body for 204 and 304). ``DELETE`` forgets the key (``{"key", "reset"}``). The audit row
+of each attempt has ``details.attempt`` (and ``fail``, ``mode``, ``outcome``); a failing attempt is ``fault_injected``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from apitest.endpoints.helpers import (
     sleep_unless_disconnected,
 )
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
+from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.failures import note_details, note_failure
 from apitest.middleware.connection import transport_of
 
@@ -55,6 +56,8 @@ def status_param(request: Request, name: str, default: int) -> int:
     value = non_negative_bounded(request, name, default, 599)
     if value < 200:
         raise ParamError(f"{name} must be an integer in [200, 599]")
+    if value not in GO_STATUS_TEXT:
+        raise ParamError(f"{name} {value} is not a registered HTTP status")
     return value
 
 
@@ -105,7 +108,7 @@ async def attempt(request: Request) -> Response:
         "outcome": details["outcome"],
     }
     if not failing:
-        return json_response(body, then, headers)
+        return answer(body, then, headers)
     what = f"attempt {n} of {fail} failing attempts of key {key!r}"
     if mode == "reset":
         note_failure(request.scope, "fault_injected", f"{what}: connection reset (TCP RST)")
@@ -114,6 +117,13 @@ async def attempt(request: Request) -> Response:
         note_failure(request.scope, "client_disconnected", f"{what}: client left during delay_ms={delay_ms}")
         return Response(status_code=499)
     note_failure(request.scope, "fault_injected", f"{what}: answered {status}")
+    return answer(body, status, headers)
+
+
+def answer(body: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
+    """The JSON answer, or no body for a status that has none (204, 304)."""
+    if status in NO_BODY:
+        return Response(status_code=status, headers=headers)
     return json_response(body, status, headers)
 
 

@@ -67,6 +67,7 @@ async def test_delete_resets_the_count(lab: tuple[httpx.AsyncClient, StateRecord
         ("?fail=1001", "fail 1001 exceeds max 1000"),
         ("?status=199", "status must be an integer in [200, 599]"),
         ("?then=600", "then 600 exceeds max 599"),
+        ("?status=598", "status 598 is not a registered HTTP status"),
         ("?mode=drop", "mode must be one of status, timeout, reset"),
         ("?ttl_s=0", "ttl_s must be a positive integer"),
         ("?delay_ms=60001", "delay_ms 60001 exceeds max 60000"),
@@ -134,3 +135,10 @@ def test_details_key_is_the_audit_one() -> None:
     from apitest.failures import DETAILS_KEY
 
     assert DETAILS_KEY == AUDIT_DETAILS_KEY
+
+
+@pytest.mark.parametrize("code", [204, 304])
+async def test_statuses_without_a_body(lab: tuple[httpx.AsyncClient, StateRecorder], code: int) -> None:
+    client, _ = lab
+    r = await client.get(f"/v1/attempts/{uuid.uuid4().hex}?fail=1&status={code}")
+    assert (r.status_code, r.content, r.headers["apitest-attempt"]) == (code, b"", "1")
