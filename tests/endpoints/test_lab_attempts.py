@@ -105,8 +105,9 @@ async def test_a_key_restarts_after_its_ttl() -> None:
     assert await counters.next("k", 10) == 1
 
 
-async def test_sql_counters_are_shared_and_reset(sqlite_url: str) -> None:
-    app = make_app({"database": {"url": sqlite_url}}, groups=["lab"])
+async def test_sql_counters_are_shared_and_reset(db_url: str) -> None:
+    """Two counter objects on one database (two workers) agree; SQLite here, PostgreSQL in make integration."""
+    app = make_app({"database": {"url": db_url}}, groups=["lab"])
     async with app.router.lifespan_context(app):
         services = app.state.services
         one, two = AttemptCounters(services.database), AttemptCounters(services.database)
