@@ -281,6 +281,24 @@ def test_upstream_rate_limit(kind: str, recipe_gateway: Start, audit: Audit, res
     )
 
 
+def test_identity_forwarding(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
+    gw = recipe_gateway("plain", kind)
+    keyed, bad, anonymous = run_id(), run_id(), run_id()
+    a = httpx.get(f"{gw.url}/v1/whoami?run={keyed}", headers={"X-API-Key": CLIENT_KEY}, timeout=15)
+    b = httpx.get(f"{gw.url}/v1/whoami?run={bad}", headers={"X-API-Key": "not-a-key"}, timeout=15)
+    c = httpx.get(f"{gw.url}/v1/scoped/write?run={anonymous}", timeout=15)
+    [ra], [rb], [rc] = audit.settled(q=keyed), audit.settled(q=bad), audit.settled(q=anonymous)
+    results.check(
+        "identity",
+        kind,
+        {
+            "client's key": f"{a.status_code}, upstream saw {ra['auth_type']} {ra['api_key_name']}",
+            "an unknown key": f"{b.status_code}, {rb['error_category']}",
+            "no key on a scoped route": f"{c.status_code}, {rc['error_category']}",
+        },
+    )
+
+
 def test_credential_injection(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
     gw = recipe_gateway("credentials", kind)
     with_key, without = run_id(), run_id()
@@ -319,6 +337,10 @@ def test_caching(kind: str, recipe_gateway: Start, audit: Audit, results: Result
     errors = [httpx.get(f"{gw.url}/v1/resources/10000?run={missing}", timeout=15) for _ in range(3)]
     error_rows = audit.settled(q=missing, at_least=1)
     assert all(e.status_code == 404 for e in errors)
+    no_store = run_id()
+    for _ in range(3):
+        httpx.get(f"{gw.url}/v1/respond?header=Cache-Control:no-store&body=x&run={no_store}", timeout=15)
+    no_store_rows = audit.settled(q=no_store, at_least=1)
     results.check(
         "caching",
         kind,
@@ -328,6 +350,7 @@ def test_caching(kind: str, recipe_gateway: Start, audit: Audit, results: Result
             "If-None-Match: client": str(conditional.status_code),
             "rows (all 4)": statuses(rows),
             "3 GETs of a 404: rows": str(len(error_rows)),
+            "3 GETs of a no-store answer: rows": str(len(no_store_rows)),
         },
     )
 
