@@ -30,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apitest.endpoints.helpers import ParamError, dumps, error_response, parse_int
 from apitest.endpoints.seeded import stream_word
+from apitest.failures import note_failure
 
 Session = Callable[[WebSocket], Awaitable[None]]
 
@@ -63,7 +64,14 @@ def close_code(params: QueryParams) -> int:
 
 
 async def refuse(ws: WebSocket, error: ParamError) -> None:
+    note_failure(ws.scope, "bad_request", error.message)
     await ws.close(POLICY_VIOLATION, error.message[:120])
+
+
+async def until_disconnect(ws: WebSocket) -> None:
+    """Read (and ignore) client messages until the client closes."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 async def echo(ws: WebSocket) -> None:
@@ -110,7 +118,7 @@ async def stream(ws: WebSocket) -> None:
         return
     seed = params.get("seed", "")
     await ws.accept()
-    client_left = asyncio.ensure_future(ws.receive())  # anything but a disconnect from the client is ignored
+    client_left = asyncio.ensure_future(until_disconnect(ws))
     try:
         for seq in range(count):
             if seq and interval_ms:

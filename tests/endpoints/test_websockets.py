@@ -145,9 +145,16 @@ async def test_a_bad_parameter_closes_the_handshake_with_1008(served: Served, db
     assert refused.value.response.status_code == 403
     row = await session_row(db, rid)
     assert (row.status, row.success, row.error_category) == (403, False, "bad_request")
+    assert row.error_message == "close_code must be 1000-1003, 1007-1014 or 3000-4999"
     assert row.details["websocket"]["close_code"] == 1008  # type: ignore[index]
 
 
 def test_plain_http_gets_426(served: Served) -> None:
     r = httpx.get(f"{served.url}/v1/ws/echo", headers={"X-API-Key": KEY})
     assert (r.status_code, r.headers["upgrade"]) == (426, "websocket")
+
+
+def test_client_messages_do_not_stop_a_stream(served: Served) -> None:
+    with open_ws(served, "/v1/ws/stream?count=3&interval_ms=50", uuid.uuid4().hex) as ws:
+        ws.send("ignored")
+        assert [json.loads(m)["seq"] for m in ws] == [0, 1, 2]
