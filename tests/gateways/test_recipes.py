@@ -397,7 +397,7 @@ def test_websocket(kind: str, recipe_gateway: Start, audit: Audit, results: Resu
         echo = "text and binary echoed" if echoed == ["hello", b"\x01\x02"] else f"echo broken: {echoed!r}"
     except InvalidStatus as refused:
         echo = f"upgrade refused: {refused.response.status_code}"
-    rows = audit.settled(request_id=rid, at_least=0)
+    rows = audit.settled(request_id=rid)
     facts = rows[0].get("details", {}).get("websocket", {}) if rows else {}
     try:
         connect(f"{gw.ws_url}/v1/ws/echo", additional_headers={"X-API-Key": "wrong"}, open_timeout=10).close()
