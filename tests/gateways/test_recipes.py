@@ -81,6 +81,9 @@ def test_retry_until_success(kind: str, recipe_gateway: Start, audit: Audit, res
     r = httpx.get(f"{gw.url}/v1/attempts/{key}?fail=2&status=503", timeout=15)
     rows = audit.settled(q=key, route_name="attempts_get")
     assert [row["details"]["attempt"] for row in rows] == list(range(1, len(rows) + 1))
+    slow_key = run_id()
+    slow = httpx.get(f"{gw.url}/v1/attempts/{slow_key}?fail=1&mode=timeout&delay_ms=3000", timeout=15)
+    slow_rows = audit.settled(q=slow_key, route_name="attempts_get")
     results.check(
         "attempts",
         kind,
@@ -88,6 +91,8 @@ def test_retry_until_success(kind: str, recipe_gateway: Start, audit: Audit, res
             "client": str(r.status_code),
             "Apitest-Attempt at the client": r.headers.get("apitest-attempt", "-"),
             "rows (status)": statuses(rows),
+            "mode=timeout: client": str(slow.status_code),
+            "mode=timeout: rows (status)": statuses(slow_rows),
         },
     )
 
