@@ -1,5 +1,6 @@
 """Why a request failed, for the audit row: :func:`note_failure` sets ``error_category`` and
-``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends.
+``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends;
+:func:`note_detail` adds one fact to the row's ``details`` object.
 
 A leaf module (it imports nothing from the app), so endpoint modules can use it without an import cycle
 through ``apitest.endpoints`` (whose package imports every group). ``apitest.pipeline`` re-exports it.
@@ -17,10 +18,9 @@ def note_failure(scope: Scope, category: str, message: str) -> None:
     state["error_message"] = message
 
 
-DETAILS_KEY = "audit_details"  # the same as apitest.audit.capture.AUDIT_DETAILS_KEY (imported from there: a cycle)
+AUDIT_DETAILS_KEY = "audit_details"  # a dict of facts for the audit row's ``details`` column
 
 
-def note_details(scope: Scope, **facts: object) -> None:
-    """Add facts to this request's audit row (its ``details`` JSON)."""
-    details = scope.setdefault("state", {}).setdefault(DETAILS_KEY, {})
-    details.update(facts)
+def note_detail(scope: Scope, key: str, value: object) -> None:
+    """Add one fact to this request's audit ``details`` (the audit stage makes it storable and bounded)."""
+    scope.setdefault("state", {}).setdefault(AUDIT_DETAILS_KEY, {})[key] = value

@@ -27,7 +27,7 @@ from apitest.audit.capture import EVENT_ID_KEY, MAX_ERROR_MESSAGE, details_from,
 from apitest.audit.records import REJECTED_CATEGORIES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
 from apitest.auth.identity import Identity
-from apitest.failures import note_details
+from apitest.failures import note_detail
 from apitest.pipeline import ROUTE_KEY
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -166,7 +166,7 @@ class WebSocketAuditMiddleware:
         success, category, message = self.outcome(scope, session, error)
         if not self.include_rejected and category in REJECTED_CATEGORIES:
             return None
-        note_details(scope, websocket=session.facts() | {"duration_ms": duration_ms})
+        note_detail(scope, "websocket", session.facts() | {"duration_ms": duration_ms})
         identity = state.get("identity")
         if not isinstance(identity, Identity):
             identity = None

@@ -34,7 +34,7 @@ from apitest.endpoints.helpers import (
 )
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
-from apitest.failures import note_details, note_failure
+from apitest.failures import note_detail, note_failure
 from apitest.middleware.connection import transport_of
 
 MODES = ("status", "timeout", "reset")
@@ -98,7 +98,8 @@ async def attempt(request: Request) -> Response:
         "mode": mode,
         "outcome": "failed" if failing else "succeeded",
     }
-    note_details(request.scope, **details)
+    for name, value in details.items():
+        note_detail(request.scope, name, value)
     headers = {ATTEMPT_HEADER: str(n)}
     body = {
         "key": key,

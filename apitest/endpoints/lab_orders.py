@@ -47,7 +47,7 @@ from apitest.endpoints.helpers import (
 )
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.lab_validation import parse_order, validation_failed
-from apitest.failures import note_details, note_failure
+from apitest.failures import note_detail, note_failure
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
 from apitest.middleware.connection import transport_of
 
@@ -117,7 +117,8 @@ class LostResponse(Response):
         self.response, self.order, self.kind, self.stall_ms = response, order, kind, stall_ms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        note_details(scope, after_commit=self.kind, order_id=self.order)
+        note_detail(scope, "after_commit", self.kind)
+        note_detail(scope, "order_id", self.order)
         transport = transport_of(scope)
         what = f"after_commit={self.kind}: order {self.order} committed"
         if self.kind == "timeout":

@@ -132,10 +132,10 @@ def test_reset_mode_resets_the_connection_then_succeeds(served: Served) -> None:
 
 
 def test_details_key_is_the_audit_one() -> None:
-    from apitest.audit.capture import AUDIT_DETAILS_KEY
-    from apitest.failures import DETAILS_KEY
+    from apitest import failures
+    from apitest.audit import capture
 
-    assert DETAILS_KEY == AUDIT_DETAILS_KEY
+    assert failures.AUDIT_DETAILS_KEY == capture.AUDIT_DETAILS_KEY
 
 
 @pytest.mark.parametrize("code", [204, 304])
