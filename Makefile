@@ -13,8 +13,8 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability security bench profile \
-        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image gateways
+.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability security gateways \
+        gateways-docs bench profile lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,20 +86,23 @@ test: install-dev ## Run the unit and loopback test suite
 	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways and not security" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m "integration and not gateways and not security" $(PYTEST_ARGS)
 
 browser: install-dev ## Run the Playwright browser suite against the system Chromium
-	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+	$(BIN)/pytest -m "browser and not gateways and not security" $(PYTEST_ARGS)
 
 .PHONY: screenshots
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
-	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
-
-gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback (TLS upstreams, docs/tls.md)
-	$(BIN)/pytest -m gateways $(PYTEST_ARGS)
+	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m "browser and not gateways and not security" tests/portal $(PYTEST_ARGS)
 
 reliability: install-dev ## Run the fault-injection suite
-	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
+	$(BIN)/pytest -m "reliability and not gateways and not security" $(PYTEST_ARGS)
+
+gateways: install-dev ## Real nginx, HAProxy and Caddy on loopback: testing-a-gateway recipes, TLS upstreams, webhooks
+	$(BIN)/pytest -m gateways tests/gateways $(PYTEST_ARGS)
+
+gateways-docs: install-dev ## Re-run the gateway suite and rewrite the result tables of docs/testing-a-gateway.md
+	APITEST_GATEWAY_DOCS=write $(BIN)/pytest -m gateways tests/gateways $(PYTEST_ARGS)
 
 security: install-dev ## Run the hostile-traffic suite against real servers (its browser checks use the system Chromium)
 	$(BIN)/pytest -m security $(PYTEST_ARGS)
@@ -136,7 +139,7 @@ typecheck: install-dev ## mypy --strict on apitest/
 
 verify: lint typecheck ## Lint, types, docs freshness and every suite (integration, browser too) with 85% coverage
 	$(BIN)/apitest config-docs --check
-	$(BIN)/pytest --cov=apitest --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not gateways" --cov=apitest --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 clean: ## Remove caches and local data (keeps .venv and .env.dev)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data

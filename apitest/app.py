@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from apitest import logs
+from apitest.attempts import AttemptsComponent
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
 from apitest.auth.admin import AdminAuth, KeysAPI
@@ -53,6 +54,7 @@ from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version
 from apitest.webhooks.api import WebhooksAPI
 from apitest.webhooks.component import WebhookComponent
+from apitest.websocket import websocket_routes
 
 log = logs.get("app")
 
@@ -109,6 +111,7 @@ def components_for(settings: Settings) -> list[Component]:
     if settings.database.url:
         components.append(DatabaseComponent(settings))
     components.append(IdempotencyComponent())  # after the database: keys live there when it exists
+    components.append(AttemptsComponent())  # likewise: /v1/attempts counters
     if settings.audit.enabled:
         components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
     if settings.api_keys.db.enabled:
@@ -154,6 +157,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         return AuditMiddleware(inner, services=services)
 
     routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services), audited)
+    routes += websocket_routes(services.routes, services)
     routes += [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

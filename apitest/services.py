@@ -10,6 +10,7 @@ from apitest.config import Settings
 from apitest.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
+    from apitest.attempts import AttemptCounters
     from apitest.audit.buffer import AuditWriter
     from apitest.audit.records import AuditStore
     from apitest.audit.retention import RetentionJob
@@ -38,3 +39,4 @@ class Services:
     audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0
     idempotency: IdempotencyStore | None = None  # set by IdempotencyComponent (database or memory)
     webhooks: WebhookService | None = None  # set by WebhookComponent when webhooks.enabled
+    attempts: AttemptCounters | None = None  # set by AttemptsComponent (database or memory)

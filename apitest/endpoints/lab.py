@@ -9,15 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from apitest.endpoints.identity import WHOAMI_SCHEMA
+from apitest.endpoints.lab_attempts import (
+    ATTEMPT_HEADER,
+    DELAY_DEFAULT_MS,
+    FAIL_DEFAULT,
+    FAIL_MAX,
+    MODES,
+    TTL_DEFAULT,
+    TTL_MAX,
+    attempt,
+    forget,
+)
 from apitest.endpoints.lab_basics import MAX_AGE_DEFAULT, MAX_AGE_MAX, crash, limited, resource, scoped
 from apitest.endpoints.lab_faults import CHUNKS_MAX, INTERVAL_MAX_MS, KINDS, LENGTH_DEFAULT, LENGTH_MAX, fault
 from apitest.endpoints.lab_limits import LIMIT_DEFAULT, LIMIT_MAX, WINDOW_DEFAULT, WINDOW_MAX
-from apitest.endpoints.lab_orders import create_order
+from apitest.endpoints.lab_orders import STALL_DEFAULT_MS, STALL_MAX_MS, create_order
 from apitest.endpoints.lab_respond import DELAY_MAX_MS, MAX_HEADERS, respond
 from apitest.endpoints.lab_validation import PROBLEMS_SCHEMA, json_schema, validate
 from apitest.endpoints.lab_webhooks import ROUTES as WEBHOOK_ROUTES
+from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.openapi_security import RATE_LIMIT_HEADERS, RATE_LIMITED_SCHEMA
-from apitest.registry import ERROR_SCHEMA, INT, JSON, PLAIN, STR, Param, Reply, RouteSpec, obj, ok
+from apitest.registry import BOOL, ERROR_SCHEMA, INT, JSON, PLAIN, STR, Param, Reply, RouteSpec, obj, ok
 
 GROUP = "lab"
 ORDER_BODY: dict[str, Any] = {
@@ -65,12 +77,105 @@ def respond_route(method: str) -> RouteSpec:
     )
 
 
+ATTEMPT_KEY = Param("key", location="path", required=True, description="Any 1-200 printable ASCII characters.")
+ATTEMPT_PARAMS = (
+    ATTEMPT_KEY,
+    Param("fail", "integer", description="Attempts that fail.", default=FAIL_DEFAULT, minimum=0, maximum=FAIL_MAX),
+    Param(
+        "status",
+        "integer",
+        description="Status of a failing attempt (a registered one).",
+        default=503,
+        minimum=200,
+        maximum=599,
+    ),
+    Param(
+        "then",
+        "integer",
+        description="Status once the failures are spent (a registered one).",
+        default=200,
+        minimum=200,
+        maximum=599,
+    ),
+    Param("mode", description=f"How an attempt fails: {', '.join(MODES)} (default status)."),
+    Param(
+        "delay_ms",
+        "integer",
+        description="mode=timeout: wait before answering status.",
+        default=DELAY_DEFAULT_MS,
+        minimum=0,
+        maximum=60000,
+    ),
+    Param(
+        "ttl_s",
+        "integer",
+        description="The key's count restarts this long after its first attempt.",
+        default=TTL_DEFAULT,
+        minimum=1,
+        maximum=TTL_MAX,
+    ),
+)
+ATTEMPT_SCHEMA = obj({"key": STR, "attempt": INT, "fail": INT, "status": INT, "outcome": STR})
+ATTEMPT_REPLY = Reply(
+    "The attempt's answer: `status` for the first `fail` attempts of the key, then `then` (any of 200-599); "
+    "mode=reset sends no response at all. Apitest-Attempt numbers the attempt.",
+    JSON,
+    ATTEMPT_SCHEMA,
+    (ATTEMPT_HEADER,),
+)
+
+
+def attempt_replies() -> dict[int, Reply]:
+    """Any registered status can be asked for (status and then); 400 and 501 may also be the error envelope."""
+    replies: dict[int, Reply] = {}
+    for code, text in GO_STATUS_TEXT.items():
+        if code < 200:
+            continue
+        if code in NO_BODY:
+            replies[code] = Reply(f"{text} as requested (no body).", None, None, (ATTEMPT_HEADER,))
+        elif code in (400, 501):
+            either = {"anyOf": [ATTEMPT_SCHEMA, ERROR_SCHEMA]}
+            why = "an invalid parameter" if code == 400 else "mode=reset under a server that hides the connection"
+            replies[code] = Reply(f"{text} as requested, or {why} (error envelope).", JSON, either, (ATTEMPT_HEADER,))
+        else:
+            replies[code] = Reply(f"{text} as requested.", JSON, ATTEMPT_SCHEMA, (ATTEMPT_HEADER,))
+    replies[200] = ATTEMPT_REPLY
+    return replies
+
+
+def attempt_route(method: str) -> RouteSpec:
+    return RouteSpec(
+        f"attempts_{method.lower()}",
+        method,
+        "/v1/attempts/{key}",
+        GROUP,
+        "Count one attempt of the key: fail the first `fail` attempts (status, timeout or reset), then succeed.",
+        attempt,
+        params=ATTEMPT_PARAMS,
+        responses=attempt_replies(),
+    )
+
+
 ORDER_CREATED = obj(
     {"id": STR, "status": {"type": "string", "const": "created"}, "idempotency_key": STR, "order": json_schema()},
     required=["id", "status", "order"],
 )
 ROUTES = [
     *(respond_route(m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")),
+    *(attempt_route(m) for m in ("GET", "POST", "PUT", "PATCH")),
+    RouteSpec(
+        "attempts_reset",
+        "DELETE",
+        "/v1/attempts/{key}",
+        GROUP,
+        "Forget the key's attempts: the next attempt is number 1 again.",
+        forget,
+        params=(ATTEMPT_KEY,),
+        responses={
+            200: ok(obj({"key": STR, "reset": BOOL}), "reset is false when the key had no live count."),
+            400: Reply("The key is not 1-200 printable ASCII characters without spaces.", JSON, ERROR_SCHEMA),
+        },
+    ),
     RouteSpec(
         "validate",
         "POST",
@@ -131,6 +236,18 @@ ROUTES = [
         params=(
             Param("Idempotency-Key", location="header", description="1-255 printable ASCII characters."),
             DELAY,
+            Param(
+                "after_commit",
+                description="Lose the response after the order (and its key) is committed: reset, abort or timeout.",
+            ),
+            Param(
+                "stall_ms",
+                "integer",
+                description="after_commit=timeout: hold the answer this long.",
+                default=STALL_DEFAULT_MS,
+                minimum=0,
+                maximum=STALL_MAX_MS,
+            ),
         ),
         request_body=ORDER_BODY,
         responses={
@@ -140,6 +257,7 @@ ROUTES = [
             413: TOO_LARGE,
             415: NOT_JSON,
             422: Reply("The key was already used with a different body.", JSON, ERROR_SCHEMA),
+            501: Reply("after_commit=reset under a server that hides the connection.", JSON, ERROR_SCHEMA),
         },
     ),
     RouteSpec(

@@ -6,7 +6,9 @@ Every kind first waits ``delay_ms`` (0 to 60000), then:
   (default half) of the body, then the connection is closed (FIN).
 - ``abort``: status 200 with ``Transfer-Encoding: chunked``; ``chunks`` complete chunks (default 3, each
   ``chunk <i>\\n``) ``interval_ms`` apart, then the connection is closed (FIN) without the final
-  zero-length chunk.
+  zero-length chunk. An HTTP/1.0 client gets no chunked framing (its body ends when the connection does),
+  so a FIN would end the body cleanly: for it the connection is reset instead (after a short pause, so the
+  chunks already sent are read), which is how a cut close-delimited body shows.
 - ``reset``: no response bytes; the connection is reset (``SO_LINGER`` 0, then close: a TCP RST).
 - ``empty``: no response bytes; the connection is closed (FIN).
 - ``malformed``: the bytes of :data:`MALFORMED` (not an HTTP response), then FIN.
@@ -40,6 +42,7 @@ from apitest.failures import note_failure
 from apitest.middleware.connection import Transport, transport_of
 
 KINDS = ("truncated", "abort", "reset", "empty", "malformed")
+HTTP10_ABORT_PAUSE_S = 0.05
 NEEDS_TRANSPORT = ("reset", "empty", "malformed")
 DELAY_MAX_MS = 60000
 LENGTH_DEFAULT, LENGTH_MAX = 1024, 1048576
@@ -141,7 +144,10 @@ class FaultResponse(Response):
                 await send({"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True})
         if transport is None:
             return  # the server closes a connection whose response the app left incomplete
-        if fault.kind == "reset":
+        if fault.kind == "abort" and scope.get("http_version") == "1.0":
+            await asyncio.sleep(HTTP10_ABORT_PAUSE_S)  # let the peer read the chunks before the reset
+            reset(transport)  # a FIN would end a close-delimited body cleanly
+        elif fault.kind == "reset":
             reset(transport)
         else:
             if fault.kind == "malformed":

@@ -10,6 +10,13 @@ The body is an order as ``POST /v1/validate`` checks it (415 / 400 with the same
 - the same key with a different body: 422; the same key while its first request still runs: 409 with
   ``Retry-After: 1``.
 
+``after_commit`` loses the response of a request that created (or first stored) its order, which is the case
+``Idempotency-Key`` exists for: the order and its key record are committed first, then ``reset`` resets the
+connection (TCP RST, no response), ``abort`` sends the head and half of the body then closes, and
+``timeout`` holds the answer ``stall_ms`` (default 30000, at most 60000) so a gateway or client timeout
+fires first. A retry with the same key gets the replay. A replay itself is never lost, and ``reset`` needs
+the uvicorn connection (501 before anything is created otherwise).
+
 ``delay_ms`` (0 to 60000) holds the request after its key is claimed, which is how a test produces the
 409 on demand. Every answer carries ``Apitest-Worker: <pid>`` (never replayed), so a multi-worker test
 can see which process served it. Keys belong to the caller (``<auth_type>:<key name or subject>``, or
@@ -26,6 +33,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from apitest.auth.identity import identity_of
 from apitest.endpoints.helpers import (
@@ -33,17 +41,22 @@ from apitest.endpoints.helpers import (
     error_response,
     json_bytes,
     non_negative_bounded,
+    query,
     services_of,
     sleep_unless_disconnected,
 )
+from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.lab_validation import parse_order, validation_failed
-from apitest.failures import note_failure
+from apitest.failures import note_detail, note_failure
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
+from apitest.middleware.connection import transport_of
 
 DELAY_MAX_MS = 60000
 KEY_MAX = 255
 WORKER_HEADER = "Apitest-Worker"
 REPLAYED_HEADER = "Idempotent-Replayed"
+AFTER_COMMIT = ("reset", "abort", "timeout")
+STALL_DEFAULT_MS, STALL_MAX_MS = 30000, 60000
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -96,16 +109,64 @@ def refused(request: Request, message: str, status: int, headers: dict[str, str]
     return response
 
 
+class LostResponse(Response):
+    """Loses a committed order's response: connection reset, body cut short, or held past a timeout."""
+
+    def __init__(self, response: Response, order: str, kind: str, stall_ms: int) -> None:
+        super().__init__(status_code=response.status_code)
+        self.response, self.order, self.kind, self.stall_ms = response, order, kind, stall_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        note_detail(scope, "after_commit", self.kind)
+        note_detail(scope, "order_id", self.order)
+        transport = transport_of(scope)
+        what = f"after_commit={self.kind}: order {self.order} committed"
+        if self.kind == "timeout":
+            if await sleep_unless_disconnected(Request(scope, receive), self.stall_ms / 1000):
+                note_failure(scope, "fault_injected", f"{what}, answered after stall_ms={self.stall_ms}")
+                await self.response(scope, receive, send)
+            else:
+                note_failure(scope, "client_disconnected", f"{what}; client left during stall_ms={self.stall_ms}")
+            return
+        if self.kind == "reset":
+            note_failure(scope, "fault_injected", f"{what}, then the connection was reset")
+            assert transport is not None, "checked before the order was created"
+            reset(transport)
+            await wait_for_disconnect(receive)
+            return
+        body = bytes(self.response.body)
+        note_failure(scope, "fault_injected", f"{what}, then sent {len(body) // 2} of {len(body)} body bytes")
+        headers = [(k, v) for k, v in self.response.raw_headers if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        if transport is not None:  # else the server closes a connection whose response the app left incomplete
+            transport.close()
+            await wait_for_disconnect(receive)
+
+
+def lost_response(request: Request) -> tuple[str | None, int]:
+    """``after_commit`` and ``stall_ms``, checked before anything is created."""
+    kind = query(request, "after_commit") or None
+    if kind is not None and kind not in AFTER_COMMIT:
+        raise ParamError(f"after_commit must be one of {', '.join(AFTER_COMMIT)}")
+    stall_ms = non_negative_bounded(request, "stall_ms", STALL_DEFAULT_MS, STALL_MAX_MS)
+    if kind == "reset" and transport_of(request.scope) is None:
+        raise ParamError("after_commit=reset needs the client connection, which this server does not expose", 501)
+    return kind, stall_ms
+
+
 async def create_order(request: Request) -> Response:
     key = idempotency_key(request)
     delay_ms = non_negative_bounded(request, "delay_ms", 0, DELAY_MAX_MS)
+    after_commit, stall_ms = lost_response(request)
     order, problems = await parse_order(request)
     if order is None:
         return validation_failed(request, problems)
     owner, digest = owner_of(request), body_hash(order)
     response = created(order, order_id(owner, key, digest), key)
     if key is None:
-        return await deliver(request, response, delay_ms, None)
+        return lose(await deliver(request, response, delay_ms, None), after_commit, stall_ms)
     store = services_of(request).idempotency
     assert store is not None, "IdempotencyComponent runs in every app"
     claim = await store.claim(owner, key, digest)
@@ -116,7 +177,14 @@ async def create_order(request: Request) -> Response:
     if isinstance(claim, InFlight):
         return refused(request, "a request with this Idempotency-Key is still in progress", 409, {"Retry-After": "1"})
     assert isinstance(claim, Claimed)
-    return await deliver(request, response, delay_ms, (store, owner, key))
+    return lose(await deliver(request, response, delay_ms, (store, owner, key)), after_commit, stall_ms)
+
+
+def lose(response: Response, after_commit: str | None, stall_ms: int) -> Response:
+    if after_commit is None or response.status_code != 201:
+        return response
+    order = json.loads(bytes(response.body))["id"]
+    return LostResponse(response, str(order), after_commit, stall_ms)
 
 
 async def deliver(

@@ -14,7 +14,22 @@ from starlette.responses import Response
 
 from apitest.endpoints.helpers import StreamResponse, dumps, non_negative_bounded, query
 from apitest.endpoints.seeded import stream_word
-from apitest.registry import INT, NDJSON, PLAIN, SSE, STR, Param, RouteSpec, bad_request, obj, ok
+from apitest.endpoints.websockets import upgrade_required
+from apitest.registry import (
+    ERROR_SCHEMA,
+    INT,
+    JSON,
+    NDJSON,
+    PLAIN,
+    SSE,
+    STR,
+    Param,
+    Reply,
+    RouteSpec,
+    bad_request,
+    obj,
+    ok,
+)
 
 COUNT_DEFAULT, COUNT_MAX = 5, 1000
 DELAY_MAX_MS = 5000
@@ -124,6 +139,76 @@ ROUTES = [
         responses={
             200: ok(obj({"index": INT, "word": STR}), "Success: one such object per line.", content_type=NDJSON),
             400: BAD,
+        },
+    ),
+]
+
+CLOSE_CODE = Param(
+    "close_code",
+    "integer",
+    default=1000,
+    minimum=1000,
+    maximum=4999,
+    description="Close code the server ends the session with (1000-1003, 1007-1014, 3000-4999).",
+)
+UPGRADE_REQUIRED = Reply("No Upgrade: websocket on the request.", JSON, ERROR_SCHEMA, ("Upgrade",))
+SESSION_NOTE = (
+    " Open it with a WebSocket upgrade (GET with Upgrade: websocket); credentials go on the upgrade request "
+    "(header, or ?api_key= from a browser). A refused credential answers the handshake with 401/403; a bad "
+    "parameter closes it with 1008. One audit row per session (messages and bytes each way, close code, who "
+    "closed, duration in details.websocket)."
+)
+ROUTES += [
+    RouteSpec(
+        "ws_echo",
+        "GET",
+        "/v1/ws/echo",
+        "streaming",
+        "WebSocket echo: each text or binary message comes back unchanged." + SESSION_NOTE,
+        upgrade_required,
+        params=(
+            Param("delay_ms", "integer", default=0, minimum=0, maximum=60000, description="Echo each message late."),
+            Param(
+                "close_after",
+                "integer",
+                default=0,
+                minimum=0,
+                maximum=100000,
+                description="Close after echoing this many messages (0: never).",
+            ),
+            CLOSE_CODE,
+            Param(
+                "idle_ms",
+                "integer",
+                default=0,
+                minimum=0,
+                maximum=600000,
+                description='Send a {"type":"ping","seq":n} text message after this much client silence (0: never).',
+            ),
+        ),
+        responses={
+            101: Reply("Switching Protocols: the WebSocket session.", None, None, ("Upgrade", "Sec-WebSocket-Accept")),
+            426: UPGRADE_REQUIRED,
+        },
+    ),
+    RouteSpec(
+        "ws_stream",
+        "GET",
+        "/v1/ws/stream",
+        "streaming",
+        'WebSocket stream: the server pushes count {"seq","sent_at","word"} text messages, then closes.' + SESSION_NOTE,
+        upgrade_required,
+        params=(
+            Param("count", "integer", default=5, minimum=0, maximum=10000, description="Messages to push."),
+            Param(
+                "interval_ms", "integer", default=1000, minimum=0, maximum=60000, description="Pause between messages."
+            ),
+            Param("seed", default="", description="Seed of the words (the streaming group's words)."),
+            CLOSE_CODE,
+        ),
+        responses={
+            101: Reply("Switching Protocols: the WebSocket session.", None, None, ("Upgrade", "Sec-WebSocket-Accept")),
+            426: UPGRADE_REQUIRED,
         },
     ),
 ]

@@ -15,7 +15,7 @@ import pytest
 
 from apitest.endpoints.lab_orders import body_hash
 from tests.support import make_app
-from tests.wire import StateRecorder, recorded_client, request_bytes, serve
+from tests.wire import StateRecorder, read_until_closed, recorded_client, request_bytes, serve
 
 ORDER: dict[str, Any] = {
     "customer_email": "ada@example.com",
@@ -183,3 +183,53 @@ def test_client_leaving_during_the_delay_releases_the_key() -> None:
     assert state["error_category"] == "client_disconnected"
     assert retry.status_code == 201
     assert "idempotent-replayed" not in retry.headers
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("?after_commit=drop", 400, "after_commit must be one of reset, abort, timeout"),
+        ("?after_commit=timeout&stall_ms=60001", 400, "stall_ms 60001 exceeds max 60000"),
+        (
+            "?after_commit=reset",
+            501,
+            "after_commit=reset needs the client connection, which this server does not expose",
+        ),
+    ],
+)
+async def test_after_commit_parameters(
+    lab: tuple[httpx.AsyncClient, StateRecorder], query: str, status: int, message: str
+) -> None:
+    client, _ = lab
+    r = await post(client, key="checked-first", query=query)
+    assert (r.status_code, r.json()) == (status, {"error": message})
+    assert "idempotent-replayed" not in (await post(client, key="checked-first")).headers  # nothing was stored
+
+
+@pytest.mark.parametrize("kind", ["reset", "abort", "timeout"])
+def test_a_lost_response_is_replayed_to_the_retry(kind: str, sqlite_url: str) -> None:
+    recorder = StateRecorder(make_app({"database": {"url": sqlite_url}}, groups=["lab"]))
+    body = json.dumps(ORDER).encode()
+    key = f"lost-{kind}-{uuid.uuid4().hex}"
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), "Idempotency-Key": key}
+    rid = uuid.uuid4().hex
+    with serve(recorder, http="httptools", loop="uvloop") as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+            target = f"/v1/orders?after_commit={kind}&stall_ms=5000"
+            sock.sendall(request_bytes("POST", target, headers | {"X-Request-Id": rid}, body))
+            wire = read_until_closed(sock, time.monotonic(), 0.5 if kind == "timeout" else 5)
+        state = recorder.state_of(rid)
+        with httpx.Client(base_url=served.url, timeout=5) as client:
+            retry = client.post("/v1/orders", content=body, headers=headers)
+    if kind == "reset":
+        assert (wire.data, wire.end) == (b"", "reset")
+    elif kind == "abort":
+        assert wire.end == "eof" and wire.status == 201
+        assert 0 < len(wire.body) < int(wire.header("content-length") or 0)
+    else:
+        assert (wire.data, wire.end) == (b"", "timeout")
+    assert state["audit_details"]["after_commit"] == kind
+    assert state["error_category"] == ("client_disconnected" if kind == "timeout" else "fault_injected")
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["id"] == state["audit_details"]["order_id"] == expected_id(key, ORDER)

@@ -18,12 +18,13 @@ COUNTS = {
     "security": 5,
     "export": 3,
 }
-ROUTES = [r for group in COUNTS for r in ROUTES_BY_GROUP[group]]
+ADDED = {"ws_echo", "ws_stream"}  # WebSocket sessions, new in this project (the streaming group)
+ROUTES = [r for group in COUNTS for r in ROUTES_BY_GROUP[group] if r.name not in ADDED]
 
 
 def test_groups_in_registration_order_with_the_original_counts() -> None:
     assert list(ROUTES_BY_GROUP)[: len(COUNTS)] == list(COUNTS)
-    assert {g: len(ROUTES_BY_GROUP[g]) for g in COUNTS} == COUNTS
+    assert {g: len([r for r in ROUTES_BY_GROUP[g] if r.name not in ADDED]) for g in COUNTS} == COUNTS
     assert len(ROUTES) == 35
 
 

@@ -145,3 +145,29 @@ async def test_try_it_form_error(signed_in: httpx.AsyncClient) -> None:
         "/portal/endpoints/whoami/try", data={"csrf_token": csrf_token(page.text), "headers": "no colon here"}
     )
     assert r.status_code == 200 and "line 1: expected name:value" in r.text
+
+
+async def test_a_websocket_session_row_shows_its_counters(signed_in: httpx.AsyncClient) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from apitest.audit.records import EventRecord
+
+    facts = {"accepted": True, "messages_in": 2, "messages_out": 3, "close_code": 4001, "closed_by": "server"}
+    event_id = str(uuid.uuid4())
+    record = EventRecord(
+        id=event_id,
+        ts=datetime.now(UTC),
+        method="GET",
+        path="/v1/ws/echo",
+        status=101,
+        success=False,
+        route_name="ws_echo",
+        endpoint_group="streaming",
+        details={"websocket": facts},
+    )
+    signed_in.app.state.services.audit.offer(record)  # type: ignore[attr-defined]
+    await flush(signed_in)
+    page = await signed_in.get(f"/portal/audit/{event_id}")
+    assert page.status_code == 200
+    assert '<dt class="mono">websocket</dt>' in page.text and '"messages_out": 3' in page.text

@@ -41,7 +41,7 @@ from tests.support import free_port, make_settings
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 SSE_PATHS = {"/v1/streaming/sse"}
-DELIBERATE_5XX = re.compile(r"^/v1/(status/\{code\}|flaky|respond)$")
+DELIBERATE_5XX = re.compile(r"^/v1/(status/\{code\}|flaky|respond|attempts/\{key\})$")
 LEFT_OUT = r"^/v1/(crash|fault/\{kind\})$"
 MAX_EXAMPLES = 30
 CONFORMANCE = [
@@ -83,9 +83,15 @@ DOCUMENT: dict[str, Any] = APP.state.services.openapi.data
 schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path_regex=LEFT_OUT)
 
 
+CUT_CONNECTION = {"mode": "reset", "after_commit": "reset"}  # parameter values that break the connection on purpose
+
+
 def fold(query: dict[str, Any] | None) -> None:
     """Shrink waits and sizes within their documented range (done on the case itself: every generation
-    phase, boundary values included, passes through here)."""
+    phase, boundary values included, passes through here), and drop the values that reset the connection."""
+    for name, value in CUT_CONNECTION.items():
+        if (query or {}).get(name) == value:
+            del query[name]  # type: ignore[union-attr]
     for name, (maximum, modulus) in FOLD.items():
         value = (query or {}).get(name)
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum:
