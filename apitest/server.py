@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from apitest import logs
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
-from apitest.http_guard import GuardedHttpToolsProtocol
+from apitest.http_guard import GuardedHttpToolsProtocol, configure_body_guard
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import mark_worker_dead, prepare_multiprocess_dir
 
@@ -66,15 +66,22 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
 
 
+def body_guard(settings: Settings) -> None:
+    server = settings.server
+    configure_body_guard(server.read_body_timeout, server.min_body_rate, server.min_body_rate_grace)
+
+
 def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = False) -> uvicorn.Config:
     tls = settings.server.tls
+    body_guard(settings)
     return uvicorn.Config(
         app,
         factory=factory,
         host=settings.listen_host(),
         port=settings.listen_port(),
         loop="uvloop",
-        http=GuardedHttpToolsProtocol,  # httptools plus a request-head deadline and size cap (slow-loris)
+        # httptools plus a request-head deadline and size cap (slow-loris) and request-body deadlines (slow bodies)
+        http=GuardedHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -93,6 +100,7 @@ def worker_app() -> Starlette:
     global _worker_lifecycle
     logs.configure()
     settings = load_settings(os.environ[CONFIG_ENV])
+    body_guard(settings)
     _worker_lifecycle = Lifecycle()
     return create_app(settings, lifecycle=_worker_lifecycle)
 

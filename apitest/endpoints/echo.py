@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import header_map, json_response, query_map, services_of
+from apitest.endpoints.helpers import header_map, json_response, query_map, sensitive_of
 from apitest.registry import INT, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 
 BODY_CAP = 1024 * 1024  # longer bodies are cut to this prefix, silently
@@ -53,10 +53,11 @@ def parse_json(body: bytes) -> Any:
 async def echo(request: Request) -> Response:
     body = b"" if request.method == "HEAD" else await read_capped(request, BODY_CAP)
     out: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
-    params = query_map(request)
+    sensitive = sensitive_of(request)
+    params = query_map(request, sensitive)
     if params:
         out["query"] = params
-    out["headers"] = header_map(request, services_of(request).settings.audit.redact_keys)
+    out["headers"] = header_map(request, sensitive)
     if body:
         parsed = parse_json(body)
         if parsed is _MISSING:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from apitest import safejson
+
 MAX_ROWS = 500
 
 
@@ -67,7 +69,7 @@ def parse_json(text: str | None) -> tuple[bool, Any]:
     if text is None or not text.strip():
         return False, None
     try:
-        return True, json.loads(text)
+        return True, safejson.loads(text)
     except ValueError:
         return False, None
 

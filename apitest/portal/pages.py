@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from apitest import safejson
 from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
@@ -184,7 +185,7 @@ def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
     else:
         view["kind"] = "text"
         try:
-            view["pretty"] = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+            view["pretty"] = json.dumps(safejson.loads(raw), indent=2, ensure_ascii=False)
         except ValueError:
             pass
     return view

@@ -80,7 +80,10 @@ CLAIM_CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("client not allowed", {"azp": "rogue"}, "client not allowed"),
     ("no client claim", {"azp": None}, "client not allowed"),
     ("client_id claim", {"azp": None, "client_id": "other-client"}, None),
-    ("appid claim", {"azp": "rogue", "appid": CLIENT}, None),
+    ("appid claim", {"azp": None, "appid": CLIENT}, None),
+    ("azp decides over appid", {"azp": "rogue", "appid": CLIENT}, "client not allowed"),
+    ("azp decides over client_id", {"azp": "rogue", "client_id": CLIENT}, "client not allowed"),
+    ("client_id decides over appid", {"azp": None, "client_id": "rogue", "appid": CLIENT}, "client not allowed"),
     ("iat is not checked", {"iat": 10**10}, None),
 ]
 
@@ -146,7 +149,7 @@ async def test_algorithms_setting_narrows_but_never_widens(idp: LocalIdP) -> Non
     assert v.algorithms == ["RS256"]
     await v.start()
     try:
-        with pytest.raises(TokenError, match="ES256 is not in oidc.algorithms"):
+        with pytest.raises(TokenError, match="'ES256' is not in oidc.algorithms"):
             await v.validate(idp.mint(alg="ES256"))
     finally:
         await v.close()
