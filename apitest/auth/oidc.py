@@ -144,10 +144,10 @@ class OIDCValidator:
             raise TokenError("unsupported algorithm", f"alg {alg!r} is never accepted")
         if alg not in self.algorithms:
             raise TokenError("unsupported algorithm", f"alg {alg!r} is not in oidc.algorithms")
-        await self._verified_claims(token, header, alg)
-        # joserfc parsed the payload with json.loads (duplicates, NaN, 1e400 and any depth accepted): the
-        # claims used are a strict parse of the same verified bytes.
+        # joserfc parses the payload with json.loads (duplicates, NaN, 1e400 and any depth accepted): the claims
+        # used are a strict parse of the same bytes, made first so joserfc only ever sees bounded JSON.
         claims = strict_claims(token)
+        await self._verified_claims(token, header, alg)
         self._check_claims(claims, self.settings.audience if audience is None else audience)
         return claims
 

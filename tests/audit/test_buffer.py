@@ -249,3 +249,24 @@ async def test_snapshot_is_json_ready() -> None:
     json.dumps(snap)
     assert snap["buffer_size"] == 7 and snap["written_total"] == 1 and snap["last_write_at"].endswith("Z")
     await writer.close()
+
+
+async def test_the_buffer_is_bounded_in_bytes_too() -> None:
+    from apitest.audit.buffer import record_size
+
+    store = MemoryAuditStore()
+    store.fail_with = StoreError("down")
+    big = PayloadRecord(request_headers={"X-Big": ["h" * 50_000]}, request_body=b"b" * 50_000)
+    size = record_size(event(payload=big))
+    assert size > 100_000
+    writer = AuditWriter(store, buffer_size=1000, buffer_bytes=3 * size + 1000, batch_size=1, flush_interval=0.0)
+    accepted = [writer.offer(event(i, payload=big)) for i in range(5)]
+    assert accepted == [True, True, True, False, False]
+    assert writer.stats.dropped_total == 2
+    assert writer.stats.queued_bytes == 3 * size
+    assert writer.offer(event(10))  # a small event still fits in what is left
+    store.fail_with = None
+    writer.start()
+    assert await writer.flush(within=2.0)
+    assert (writer.stats.written_total, writer.stats.queued, writer.stats.queued_bytes) == (4, 0, 0)
+    await writer.close()
