@@ -13,7 +13,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability bench profile \
+.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability security bench profile \
         lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
 
 help: ## List the targets
@@ -83,7 +83,7 @@ check: install ## Validate CONFIG and print the effective settings
 	$(BIN)/apitest check --config $(CONFIG)
 
 test: install-dev ## Run the unit and loopback test suite
-	$(BIN)/pytest -m "not integration and not browser and not reliability" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not reliability and not security" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
@@ -97,6 +97,9 @@ screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the 
 
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
+
+security: install-dev ## Run the hostile-traffic suite against real servers (SQLite and PostgreSQL)
+	$(BIN)/pytest -m security $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 BENCH_VENV := bench/.venv
