@@ -50,6 +50,7 @@ BODY_TIMEOUT = (
     b"connection: close\r\n\r\n" + TIMEOUT_BODY
 )
 SLOW_BODY_REASONS = ("idle", "rate")
+BODY_TIMEOUT_KEY = "body_timeout"  # scope["state"] key: why the guard ended the body (the audit row's reason)
 BODY_CHECK_SECONDS = 1.0  # how often a body still arriving is checked
 
 
@@ -203,7 +204,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None:
             state = cycle.scope.get("state")
             if isinstance(state, dict):
-                state.setdefault("error_message", f"request body timeout: {message} (answered 408)")
+                state[BODY_TIMEOUT_KEY] = f"request body timeout: {message} (answered 408)"
             if not cycle.response_complete:
                 cycle.disconnected = True  # the application's sends become no-ops; receive() says http.disconnect
             cycle.message_event.set()

@@ -63,7 +63,11 @@ def test_every_byte_string_decodes_to_storable_text(raw: bytes) -> None:
     assert "\x00" not in text
 
 
-@given(st.recursive(st.none() | st.booleans() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)
+    )
+)
 def test_every_json_like_value_becomes_storable_json(value: object) -> None:
     stored = storable_value(value)
     text = json.dumps(stored, ensure_ascii=False, allow_nan=False)

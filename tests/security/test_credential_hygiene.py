@@ -105,12 +105,12 @@ async def postgres_text(url: str) -> bytes:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            tables = (
-                await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            ).scalars()
+            tables = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
             rows: list[str] = []
             for table in list(tables):
-                rows += [str(r) for r in (await conn.execute(text(f'SELECT CAST(t AS text) FROM "{table}" t'))).scalars()]
+                rows += [
+                    str(r) for r in (await conn.execute(text(f'SELECT CAST(t AS text) FROM "{table}" t'))).scalars()
+                ]
         return "\n".join(rows).encode()
     finally:
         await engine.dispose()
