@@ -159,3 +159,18 @@ async def test_echo_has_no_options_operation(client: httpx.AsyncClient) -> None:
     r = await client.options("/v1/echo")
     assert r.status_code == 405
     assert r.headers["allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"a":1e400}', b'{"a":-1e400}', b'{"x":"\\ud800"}', b'{"\\udfff":1}', b'[{"a":["\\ud800"]}]']
+)
+async def test_json_that_cannot_be_echoed_as_json_is_echoed_as_text(client: httpx.AsyncClient, content: bytes) -> None:
+    r = await client.post("/v1/echo", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+    assert r.json()["body_raw_text"] == content.decode()
+    assert "body" not in r.json()
+
+
+async def test_paired_surrogate_escapes_are_ordinary_json(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", content=b'{"e":"\\ud83d\\ude00","n":1e300}')
+    assert r.json()["body"] == {"e": "\U0001f600", "n": 1e300}
