@@ -30,6 +30,7 @@ from apitest.portal.data import DataError
 from apitest.portal.filters import LAST_CHOICES
 from apitest.portal.oidc_login import LoginFailure, safe_return
 from apitest.portal.session import PortalIdentity
+from apitest.storable import storable
 
 LOGIN_COOKIE = "api_test_login"
 LOGIN_MESSAGES = {
@@ -185,7 +186,7 @@ def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
     else:
         view["kind"] = "text"
         try:
-            view["pretty"] = json.dumps(safejson.loads(raw), indent=2, ensure_ascii=False)
+            view["pretty"] = storable(json.dumps(safejson.loads(raw), indent=2, ensure_ascii=False))
         except ValueError:
             pass
     return view
