@@ -139,6 +139,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()  # the head ended within the read that took it over the cap
             return
         super().on_headers_complete()
+        if self.parser.should_upgrade():  # a WebSocket (or other) upgrade: the transport changes hands
+            return
         self._in_body = True
         self._body_started = self._body_last = self.loop.time()
         self._body_bytes = 0
@@ -178,6 +180,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _check_body(self) -> None:
         self._body_timer = None
         if not self._in_body or self._discarding or self.transport.is_closing():
+            return
+        if self.transport.get_protocol() is not self:  # upgraded: another protocol owns the connection now
+            self._in_body = False
             return
         now = self.loop.time()
         if self._server_paused():

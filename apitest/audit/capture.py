@@ -14,6 +14,12 @@ Sizes: ``bytes_in`` and ``request_size_bytes`` are the request-body bytes the ap
 ``bytes_out`` and ``response_size_bytes`` the response-body bytes it sent; all four are true totals,
 never capped, and counted even when payload capture is off. The stored bodies are prefixes of at most
 ``max_payload_bytes`` with ``*_truncated`` set when more was seen.
+
+Hostile input: every text field is made storable here, once (:mod:`apitest.storable`: NUL and lone
+surrogates become the visible escapes ``\\x00`` / ``\\ud800``), and bounded: request headers and the query
+at ``audit.max_header_bytes``, the path at :data:`MAX_PATH_BYTES`, identity fields at
+:data:`MAX_IDENTITY_BYTES`; a request refused by auth keeps at most ``audit.rejected_payload_bytes`` of each
+payload part. Every cut is flagged in ``details`` (``request_headers_truncated``, ``path_truncated``...).
 """
 
 from __future__ import annotations
