@@ -107,6 +107,9 @@ gateways-docs: install-dev ## Re-run the gateway suite and rewrite the result ta
 security: install-dev ## Run the hostile-traffic suite against real servers (its browser checks use the system Chromium)
 	$(BIN)/pytest -m security $(PYTEST_ARGS)
 
+security: install-dev ## Run the hostile-traffic suite against real servers (SQLite and PostgreSQL)
+	$(BIN)/pytest -m security $(PYTEST_ARGS)
+
 BENCH_ARGS ?=
 BENCH_VENV := bench/.venv
 

@@ -8,6 +8,15 @@
   431 and the connection closed. httptools buffers a header until its end, so without a cap one endless header
   line grows the worker's memory without bound (and would then be copied into the audit payload).
 
+- ``server.read_body_timeout`` and ``server.min_body_rate`` (nginx's ``client_body_timeout``, plus a floor rate):
+  once a request head is complete, its body must keep arriving. No body bytes for ``read_body_timeout``, or an
+  average rate under ``min_body_rate`` bytes/s once ``min_body_rate_grace`` has passed, and the request is
+  answered 408 ``{"error":"request body timeout"}`` (or, when the application already started its response,
+  the connection is just closed). The application sees the client disconnect; the audit row says why; each
+  case is counted in ``apitest_http_slow_body_timeouts_total{reason="idle"|"rate"}``. Time during which the
+  server itself stopped reading (the application is not consuming the body yet, or ``Expect: 100-continue``
+  awaits the application) does not count against the client.
+
 The header deadline is uvicorn's ``timeout_keep_alive``, which ``apitest.server`` sets from
 ``server.read_header_timeout``; it is armed only while a request head is incomplete after a read, so a request
 whose head arrives in one read costs no timer.
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import TimerHandle
+from dataclasses import dataclass, field
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -34,8 +44,42 @@ TOO_LARGE = (
 )
 
 
+TIMEOUT_BODY = b'{"error":"request body timeout"}\n'
+BODY_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(TIMEOUT_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + TIMEOUT_BODY
+)
+SLOW_BODY_REASONS = ("idle", "rate")
+BODY_TIMEOUT_KEY = "body_timeout"  # scope["state"] key: why the guard ended the body (the audit row's reason)
+BODY_CHECK_SECONDS = 1.0  # how often a body still arriving is checked
+
+
+@dataclass
+class GuardStats:
+    """Counts of this process's connections, copied into ``/metrics`` by :class:`apitest.metrics.Metrics`."""
+
+    slow_bodies: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SLOW_BODY_REASONS, 0))
+
+
+GUARD_STATS = GuardStats()
+
+
+def configure_body_guard(read_body_timeout: float, min_body_rate: int, min_body_rate_grace: float) -> None:
+    """Set the body deadlines of :class:`GuardedHttpToolsProtocol` for this process. A class attribute, not a
+    subclass per configuration, because uvicorn pickles its config (protocol class included) for its workers;
+    each worker calls this again after loading the settings."""
+    GuardedHttpToolsProtocol.read_body_timeout = float(read_body_timeout)
+    GuardedHttpToolsProtocol.min_body_rate = int(min_body_rate)
+    GuardedHttpToolsProtocol.min_body_rate_grace = float(min_body_rate_grace)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = MAX_HEADER_BYTES
+    read_body_timeout = 30.0  # seconds without request-body bytes; 0 turns it off
+    min_body_rate = 512  # bytes/s, averaged from the end of the head; 0 turns it off
+    min_body_rate_grace = 10.0  # seconds before the floor rate applies
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,7 +88,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # bytes read while the head was incomplete: bounds what httptools buffers
         self._head_size = 0  # request line and header bytes of the current head, as parsed
         self._head_timer: TimerHandle | None = None
-        self._discarding = False  # answered 431: reading and dropping input until the lingering close
+        self._discarding = False  # answered 431 or 408: reading and dropping input until the lingering close
+        self._in_body = False  # a request head is complete and its body is not
+        self._body_started = 0.0  # loop time the body window started (end of head, or the server resumed reading)
+        self._body_last = 0.0  # loop time of the latest body bytes
+        self._body_bytes = 0  # body bytes since _body_started
+        self._body_timer: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -52,6 +101,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
+        self._in_body = False
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -60,6 +111,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
+        if self._in_body and self._body_timer is None and not self._discarding and not self.transport.is_closing():
+            self._arm_body_timer()
         if not self._in_head or self._discarding or self.transport.is_closing():
             return
         if self._head_bytes > self.max_header_bytes:
@@ -88,16 +141,91 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()  # the head ended within the read that took it over the cap
             return
         super().on_headers_complete()
+        if self.parser.should_upgrade():  # a WebSocket (or other) upgrade: the transport changes hands
+            return
         if self.scope.get("http_version") == "1.0" and self.cycle is not None and self.cycle.scope is self.scope:
             close_delimited(self.cycle)  # no chunked framing for an HTTP/1.0 client
+        self._in_body = True
+        self._body_started = self._body_last = self.loop.time()
+        self._body_bytes = 0
 
     def on_body(self, body: bytes) -> None:
         if not self._discarding:
+            self._body_bytes += len(body)
+            self._body_last = self.loop.time()
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
+        self._cancel_body_timer()
         if not self._discarding:
             super().on_message_complete()
+
+    # Request-body deadline ------------------------------------------------------------------------
+
+    def _arm_body_timer(self) -> None:
+        if self.read_body_timeout > 0 or self.min_body_rate > 0:
+            interval = min(BODY_CHECK_SECONDS, self.read_body_timeout or BODY_CHECK_SECONDS)
+            self._body_timer = self.loop.call_later(interval, self._check_body)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _server_paused(self) -> bool:
+        """The server, not the client, holds the body back: reading is paused until the application consumes
+        what it has, or ``Expect: 100-continue`` waits for the application to ask for the body."""
+        cycle = self.cycle
+        if self.flow is not None and self.flow.read_paused:
+            return True
+        return cycle is not None and bool(getattr(cycle, "waiting_for_100_continue", False))
+
+    def _check_body(self) -> None:
+        self._body_timer = None
+        if not self._in_body or self._discarding or self.transport.is_closing():
+            return
+        if self.transport.get_protocol() is not self:  # upgraded: another protocol owns the connection now
+            self._in_body = False
+            return
+        now = self.loop.time()
+        if self._server_paused():
+            self._body_started = self._body_last = now
+            self._body_bytes = 0
+        elif self.read_body_timeout > 0 and now - self._body_last >= self.read_body_timeout:
+            self._body_timed_out("idle", f"no request-body bytes for {self.read_body_timeout:g}s")
+            return
+        elif self.min_body_rate > 0 and now - self._body_started >= max(self.min_body_rate_grace, 0.001):
+            rate = self._body_bytes / (now - self._body_started)
+            if rate < self.min_body_rate:
+                self._body_timed_out("rate", f"request body at {rate:.1f} bytes/s, under {self.min_body_rate}")
+                return
+        self._arm_body_timer()
+
+    def _body_timed_out(self, reason: str, message: str) -> None:
+        """408 when the application has not started a response (else only the close), then the same lingering
+        close as a refused head. The application's receive() sees the client disconnect."""
+        GUARD_STATS.slow_bodies[reason] = GUARD_STATS.slow_bodies.get(reason, 0) + 1
+        self._in_body = False
+        self._discarding = True
+        cycle = self.cycle
+        started = cycle is not None and cycle.response_started
+        if cycle is not None:
+            state = cycle.scope.get("state")
+            if isinstance(state, dict):
+                state[BODY_TIMEOUT_KEY] = f"request body timeout: {message} (answered 408)"
+            if not cycle.response_complete:
+                cycle.disconnected = True  # the application's sends become no-ops; receive() says http.disconnect
+            cycle.message_event.set()
+        if started:
+            self.transport.close()
+            return
+        self.transport.write(BODY_TIMEOUT)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
     def _refuse_head(self) -> None:
         """Answer 431, then close the way Go does: shut our side, keep reading (and dropping) what the client is

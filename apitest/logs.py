@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -37,7 +38,19 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
             entry["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return one_line(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+# Characters JSON allows raw in a string that some log readers treat as line breaks (U+0085 NEL, U+2028, U+2029),
+# and lone surrogates, which no UTF-8 stream can carry: written as \uXXXX escapes, so one record stays one line
+# and a path like "/v1/x\u2028{...}" cannot forge a second log entry.
+_LINE_BREAKING = re.compile("[\u0085\u2028\u2029\ud800-\udfff]")
+
+
+def one_line(text: str) -> str:
+    if text.isascii():
+        return text
+    return _LINE_BREAKING.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def level_from_env(environ: dict[str, str] | None = None) -> int:

@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import __version__, logs
 from apitest.endpoints.helpers import error_response
+from apitest.http_guard import GUARD_STATS, SLOW_BODY_REASONS
 
 if TYPE_CHECKING:
     from apitest.services import Services
@@ -97,11 +98,14 @@ class StatsLike(Protocol):
     """What the metrics read from :class:`~apitest.audit.buffer.AuditStats`."""
 
     buffer_size: int
+    buffer_bytes: int
     queued: int
+    queued_bytes: int
     accepted_total: int
     written_total: int
     dropped_total: int
     rejected_total: int
+    scrubbed_total: int
     write_errors_total: int
     batches_total: int
     batch_seconds_total: float
@@ -115,6 +119,10 @@ AUDIT_COUNTERS: dict[str, tuple[str, str]] = {
     "written_total": ("apitest_audit_events_written", "Audit events stored in the database."),
     "dropped_total": ("apitest_audit_events_dropped", "Audit events lost (buffer full, refused, or not drained)."),
     "rejected_total": ("apitest_audit_events_rejected", "Of the dropped events: rows the database refused."),
+    "scrubbed_total": (
+        "apitest_audit_events_scrubbed",
+        "Events the database refused, stored with their offending fields replaced and marked.",
+    ),
     "write_errors_total": ("apitest_audit_write_errors", "Failed audit write attempts (each retry counts)."),
     "batches_total": ("apitest_audit_batches", "Successful audit batch writes."),
     "batch_seconds_total": ("apitest_audit_batch_duration_seconds", "Time spent in successful audit batch writes."),
@@ -201,6 +209,25 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.audit_queued_bytes = Gauge(
+            "apitest_audit_queued_bytes",
+            "Estimated bytes of the audit events waiting to be written.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.audit_capacity_bytes = Gauge(
+            "apitest_audit_buffer_capacity_bytes",
+            "Bytes of audit events the buffers can hold (audit.buffer_bytes).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.slow_bodies = Counter(
+            "apitest_http_slow_body_timeouts",
+            "Connections answered 408 or closed because the request body arrived too slowly"
+            " (server.read_body_timeout, server.min_body_rate).",
+            ["reason"],
+            registry=r,
+        )
         self.audit_last_batch_size = Gauge(
             "apitest_audit_last_batch_size",
             "Events in the newest successful batch write.",
@@ -224,6 +251,9 @@ class Metrics:
         self.webhook_counters = {attr: Counter(name, doc, registry=r) for attr, (name, doc) in WEBHOOK_COUNTERS.items()}
         self._seen = _Seen()
         self._seen_webhooks = _Seen()
+        self._guard_seen: dict[str, int] = {}
+        for reason in SLOW_BODY_REASONS:
+            self.slow_bodies.labels(reason)
 
     # Scrape-time copies ------------------------------------------------------------------------
 
@@ -237,10 +267,22 @@ class Metrics:
         if webhooks is not None:
             self._seen_webhooks = _grow(self.webhook_counters, webhooks, self._seen_webhooks)
         self._sync_pool(services)
+        self._sync_guard()
+
+    def _sync_guard(self) -> None:
+        """The slow-body counts of this process's protocol instances (:data:`apitest.http_guard.GUARD_STATS`)."""
+        current = dict(GUARD_STATS.slow_bodies)
+        for reason, value in current.items():
+            delta = value - self._guard_seen.get(reason, 0)
+            if delta > 0:
+                self.slow_bodies.labels(reason).inc(delta)
+        self._guard_seen = current
 
     def _sync_audit(self, stats: StatsLike) -> None:
         self.audit_queued.set(stats.queued)
         self.audit_capacity.set(stats.buffer_size)
+        self.audit_queued_bytes.set(stats.queued_bytes)
+        self.audit_capacity_bytes.set(stats.buffer_bytes)
         self.audit_last_batch_size.set(stats.last_batch_size)
         self.audit_last_batch_seconds.set(stats.last_batch_ms / 1000)
         current = {attr: float(getattr(stats, attr)) for attr in AUDIT_COUNTERS}

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.endpoints.helpers import ParamError, error_response
 from apitest.failures import note_failure as note_failure  # re-exported: the stages import it from here
+from apitest.http_guard import BODY_TIMEOUT_KEY
 from apitest.middleware.errors import send_internal_error
 from apitest.registry import RouteSpec
 from apitest.unrouted import NotAllowed
@@ -63,7 +64,8 @@ class HandlerApp:
             response = error_response(exc.message, exc.status, exc.headers)
         except ClientDisconnect:
             # The client left while the handler read its body: there is no one to answer (the audit row says 499).
-            note_failure(scope, "client_disconnected", "client disconnected while sending the request body")
+            reason = scope.get("state", {}).get(BODY_TIMEOUT_KEY)  # set when http_guard timed the body out
+            note_failure(scope, "client_disconnected", reason or "client disconnected while sending the request body")
             return
         except Exception as exc:
             note_failure(scope, "internal_error", f"{type(exc).__name__}: {exc}")

@@ -31,6 +31,7 @@ from starlette.applications import Starlette
 from apitest import logs
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
+from apitest.http_guard import configure_body_guard
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import mark_worker_dead, prepare_multiprocess_dir
 from apitest.tls.listeners import ListenerSpec, TLSAwareProtocol, TLSListener
@@ -95,14 +96,21 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
 
 
+def body_guard(settings: Settings) -> None:
+    server = settings.server
+    configure_body_guard(server.read_body_timeout, server.min_body_rate, server.min_body_rate_grace)
+
+
 def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = False) -> uvicorn.Config:
+    body_guard(settings)
     return uvicorn.Config(
         app,
         factory=factory,
         host=settings.listen_host(),
         port=settings.listen_port(),
         loop="uvloop",
-        http=TLSAwareProtocol,  # httptools, a request-head deadline and size cap (slow-loris), the ASGI tls extension
+        # httptools, request-head and request-body deadlines (slow-loris, slow bodies), the ASGI tls extension
+        http=TLSAwareProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -119,6 +127,7 @@ def worker_app() -> Starlette:
     global _worker_lifecycle
     logs.configure()
     settings = load_settings(os.environ[CONFIG_ENV])
+    body_guard(settings)
     _worker_lifecycle = Lifecycle()
     return create_app(settings, lifecycle=_worker_lifecycle)
 

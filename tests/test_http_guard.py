@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from apitest.app import create_app
-from apitest.http_guard import MAX_HEADER_BYTES, GuardedHttpToolsProtocol
+from apitest.http_guard import GUARD_STATS, MAX_HEADER_BYTES, GuardedHttpToolsProtocol, configure_body_guard
 from apitest.server import uvicorn_config
 from tests.support import free_port, make_settings
 
@@ -148,3 +148,81 @@ def test_bodies_are_not_counted_against_the_head_cap(port: int) -> None:
     body = b"x" * MAX_HEADER_BYTES  # with the head, more than the cap; echo reads exactly this much
     head = b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
     assert request(port, head + body).startswith(b"HTTP/1.1 200 ")
+
+
+# Request-body deadlines ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_body_limits(port: int) -> Iterator[int]:
+    """The served app with small body deadlines: 1 s between bytes, 200 B/s after 1 s."""
+    configure_body_guard(1.0, 200, 1.0)
+    try:
+        yield port
+    finally:
+        configure_body_guard(30.0, 512, 10.0)
+
+
+def body_head(length: int) -> bytes:
+    return (
+        b"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: " + str(length).encode() + b"\r\n\r\n"
+    )
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_closed(slow_body_limits: int) -> None:
+    before = GUARD_STATS.slow_bodies["idle"]
+    with connect(slow_body_limits, timeout=10) as sock:
+        sock.sendall(body_head(100) + b"x")
+        reply = read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert reply.endswith(b'{"error":"request body timeout"}\n')
+    assert GUARD_STATS.slow_bodies["idle"] == before + 1
+
+
+def test_a_body_trickling_under_the_floor_rate_is_answered_408(slow_body_limits: int) -> None:
+    before = GUARD_STATS.slow_bodies["rate"]
+    with connect(slow_body_limits, timeout=10) as sock:
+        sock.sendall(body_head(1000))
+        reply = b""
+        for _ in range(40):  # a byte every 0.2 s: never 1 s apart, but 5 B/s
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+            sock.setblocking(False)
+            try:
+                reply += sock.recv(65536)
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+            if reply:
+                break
+        sock.settimeout(5)
+        reply += read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert GUARD_STATS.slow_bodies["rate"] == before + 1
+
+
+def test_a_body_sent_in_pieces_within_the_limits_is_served(slow_body_limits: int) -> None:
+    with connect(slow_body_limits, timeout=10) as sock:
+        sock.sendall(body_head(6000))
+        for _ in range(3):
+            sock.sendall(b"y" * 2000)
+            time.sleep(0.3)
+        sock.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        reply = read_all(sock)
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    assert reply.count(b"HTTP/1.1 200 ") == 2
+
+
+def test_requests_without_a_body_never_arm_the_body_deadline(slow_body_limits: int) -> None:
+    configure_body_guard(0.2, 0, 0.0)
+    with connect(slow_body_limits, timeout=10) as sock:
+        sock.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.6)  # past the body deadline, within the keep-alive one: idle, not in a body
+        sock.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        reply = read_all(sock)
+    assert reply.count(b"HTTP/1.1 200 ") == 2

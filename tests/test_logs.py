@@ -82,3 +82,14 @@ def test_json_line_fields_and_exceptions(captured: io.StringIO) -> None:
 )
 def test_level_from_env(value: str, level: int) -> None:
     assert logs.level_from_env({"LOG_LEVEL": value}) == level
+
+
+def test_line_separators_and_lone_surrogates_cannot_split_or_break_a_line(captured: io.StringIO) -> None:
+    log = logs.get("test")
+    forged = '/v1/x\u2028{"level":"error"}\u0085\u2029\ud800'
+    log.warning("path seen", extra={"path": forged})
+    text = captured.getvalue()
+    text.encode("utf-8")
+    assert len(text.splitlines()) == 1  # str.splitlines splits on U+0085, U+2028 and U+2029
+    assert "\\u2028" in text and "\\u0085" in text and "\\u2029" in text and "\\ud800" in text
+    assert lines(captured)[0]["path"] == forged

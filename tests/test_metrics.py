@@ -144,11 +144,14 @@ async def test_audit_pipeline_and_pool_gauges(client_factory, sqlite_url: str) -
 @dataclass
 class FakeStats:
     buffer_size: int = 10
+    buffer_bytes: int = 1000
     queued: int = 0
+    queued_bytes: int = 0
     accepted_total: int = 0
     written_total: int = 0
     dropped_total: int = 0
     rejected_total: int = 0
+    scrubbed_total: int = 0
     write_errors_total: int = 0
     batches_total: int = 0
     batch_seconds_total: float = 0.0
@@ -203,3 +206,22 @@ def test_queue_depth_and_last_batch_are_gauges() -> None:
     assert value(s, "apitest_audit_queued") == 2
     assert value(s, "apitest_audit_last_batch_size") == 42
     assert value(s, "apitest_audit_last_batch_duration_seconds") == pytest.approx(0.0125)
+
+
+def test_buffer_bytes_scrubbed_rows_and_slow_bodies_are_exported() -> None:
+    from apitest.http_guard import GUARD_STATS
+
+    metrics = Metrics()
+    services = Services(settings=make_settings())
+    writer = FakeWriter()
+    services.audit = writer  # type: ignore[assignment]
+    writer.stats.queued_bytes, writer.stats.scrubbed_total = 4096, 3
+    metrics.sync(services)
+    GUARD_STATS.slow_bodies["idle"] += 2
+    metrics.sync(services)
+    s = parse(metrics.render().decode())
+    assert value(s, "apitest_audit_queued_bytes") == 4096
+    assert value(s, "apitest_audit_buffer_capacity_bytes") == 1000
+    assert value(s, "apitest_audit_events_scrubbed_total") == 3
+    assert value(s, "apitest_http_slow_body_timeouts_total", reason="idle") == GUARD_STATS.slow_bodies["idle"]
+    assert value(s, "apitest_http_slow_body_timeouts_total", reason="rate") == GUARD_STATS.slow_bodies["rate"]

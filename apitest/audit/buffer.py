@@ -6,11 +6,17 @@ event, counts it and logs ``audit buffer full; dropping events`` on the 1st and 
 writer task takes batches of up to ``batch_size`` events (written as soon as a batch is full, or once
 the oldest queued event has waited ``flush_interval``) and stores each batch in one transaction.
 
+The queue is bounded twice: ``buffer_size`` events and ``buffer_bytes`` bytes (:func:`record_size`, an
+estimate of what an event holds in memory: bodies, headers, query, text fields), so a flood of large
+requests is dropped and counted like a flood of small ones instead of growing the process.
+
 When the database fails, the writer keeps the batch and retries it with exponential backoff while new
 events keep queueing, bounded by the buffer. When the database refuses rows themselves
-(:class:`InvalidRecordError`), the writer retries one record at a time and drops only the bad ones,
-counted and logged. :meth:`AuditWriter.close` drains the queue on shutdown before the engine is disposed;
-whatever cannot be written before its deadline is dropped, counted and logged. Nothing is lost silently.
+(:class:`InvalidRecordError`), the writer retries one record at a time; a refused record is written again
+with its offending fields replaced and marked (:mod:`apitest.audit.scrub`), and only if even that is
+refused is it dropped alone, counted and logged. The batch and every later event are always written.
+:meth:`AuditWriter.close` drains the queue on shutdown before the engine is disposed; whatever cannot be
+written before its deadline is dropped, counted and logged. Nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 from apitest import logs
 from apitest.audit.records import AuditStore, EventRecord, InvalidRecordError
+from apitest.audit.scrub import minimal, scrubbed
 
 log = logs.get("audit")
 
@@ -37,11 +44,14 @@ class AuditStats:
     """Counters of the audit pipeline, read by ``/metrics`` and the portal dashboard."""
 
     buffer_size: int = 0  # capacity of the queue
+    buffer_bytes: int = 0  # capacity of the queue in bytes (record_size estimates)
     queued: int = 0  # events waiting now, including the batch being written
+    queued_bytes: int = 0  # their estimated size
     accepted_total: int = 0  # events taken into the queue
     written_total: int = 0  # events stored
     dropped_total: int = 0  # events lost: buffer full, refused by the database, or not drained in time
     rejected_total: int = 0  # of the dropped: rows the database refused (a constraint or a value)
+    scrubbed_total: int = 0  # rows the database refused, written with their offending fields replaced and marked
     write_errors_total: int = 0  # failed write attempts (each retry counts)
     batches_total: int = 0  # successful batch writes
     batch_seconds_total: float = 0.0  # time spent in successful batch writes
@@ -62,11 +72,29 @@ class AuditStats:
         return data
 
 
+def _map_size(values: dict[str, list[str]] | None) -> int:
+    if not values:
+        return 0
+    return sum(len(name) + 16 + sum(len(v) + 8 for v in items) for name, items in values.items())
+
+
 def record_size(record: EventRecord) -> int:
+    """An estimate of the memory ``record`` holds: a fixed overhead plus its variable-length parts."""
+    size = 512 + len(record.path) + len(record.error_message or "") + len(record.user_agent or "")
+    if record.details:
+        size += 64 * len(record.details)
     payload = record.payload
     if payload is None:
-        return 512
-    return 1024 + len(payload.request_body or b"") + len(payload.response_body or b"")
+        return size
+    return (
+        size
+        + 512
+        + len(payload.request_body or b"")
+        + len(payload.response_body or b"")
+        + _map_size(payload.request_headers)
+        + _map_size(payload.request_query)
+        + _map_size(payload.response_headers)
+    )
 
 
 class AuditWriter:
@@ -77,6 +105,7 @@ class AuditWriter:
         store: AuditStore,
         *,
         buffer_size: int = 4096,
+        buffer_bytes: int = 64 * 1024 * 1024,
         batch_size: int = 500,
         flush_interval: float = 0.2,
         retry_initial: float = 0.1,
@@ -85,14 +114,16 @@ class AuditWriter:
     ) -> None:
         self.store = store
         self.buffer_size = max(1, buffer_size)
+        self.buffer_bytes = max(1, buffer_bytes)
         self.batch_size = max(1, batch_size)
         self.flush_interval = max(0.0, flush_interval)
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.write_timeout = write_timeout
-        self.stats = AuditStats(buffer_size=self.buffer_size)
-        self._queue: deque[tuple[float, EventRecord]] = deque()
+        self.stats = AuditStats(buffer_size=self.buffer_size, buffer_bytes=self.buffer_bytes)
+        self._queue: deque[tuple[float, EventRecord, int]] = deque()  # (queued at, record, record_size)
         self._inflight: list[EventRecord] = []
+        self._inflight_bytes = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
         self._accepted_seq = 0  # sequence number of the newest accepted event
@@ -106,13 +137,15 @@ class AuditWriter:
 
     def offer(self, record: EventRecord) -> bool:
         """Queue ``record`` without blocking; ``False`` when it was dropped (counted and logged)."""
-        if self._stopped or len(self._queue) >= self.buffer_size:
+        size = record_size(record)
+        if self._stopped or len(self._queue) >= self.buffer_size or self.stats.queued_bytes + size > self.buffer_bytes:
             self._drop_full()
             return False
-        self._queue.append((time.monotonic(), record))
+        self._queue.append((time.monotonic(), record, size))
         self._accepted_seq += 1
         self.stats.accepted_total += 1
         self.stats.queued += 1
+        self.stats.queued_bytes += size
         if len(self._queue) == 1 or len(self._queue) >= self.batch_size:
             self._wakeup.set()
         return True
@@ -129,7 +162,13 @@ class AuditWriter:
             reason = "writer stopped" if self._stopped else "buffer full"
             log.warning(
                 "audit buffer full; dropping events",
-                extra={"dropped_total": self.stats.dropped_total, "buffer_size": self.buffer_size, "reason": reason},
+                extra={
+                    "dropped_total": self.stats.dropped_total,
+                    "buffer_size": self.buffer_size,
+                    "buffer_bytes": self.buffer_bytes,
+                    "queued_bytes": self.stats.queued_bytes,
+                    "reason": reason,
+                },
             )
 
     # Lifecycle ----------------------------------------------------------------------------------
@@ -175,8 +214,10 @@ class AuditWriter:
         if lost:
             self._queue.clear()
             self._inflight = []
+            self._inflight_bytes = 0
             self.stats.dropped_total += lost
             self.stats.queued = 0
+            self.stats.queued_bytes = 0
             log.error(
                 "audit drain incomplete; dropping events",
                 extra={"dropped": lost, "dropped_total": self.stats.dropped_total, "timeout_s": within},
@@ -206,24 +247,27 @@ class AuditWriter:
             except Exception:  # a bug here must not end auditing for the life of the process
                 log.exception("audit writer error; dropping batch", extra={"batch_size": len(self._inflight)})
                 self.stats.dropped_total += len(self._inflight)
-            self._settle(len(self._inflight))
+            self._settle(len(self._inflight), self._inflight_bytes)
             self._inflight = []
+            self._inflight_bytes = 0
 
     def _take(self) -> list[EventRecord]:
         batch: list[EventRecord] = []
         size = 0
         while self._queue and len(batch) < self.batch_size:
-            record = self._queue[0][1]
-            size += record_size(record)
-            if batch and size > MAX_BATCH_BYTES:
+            _, record, record_bytes = self._queue[0]
+            if batch and size + record_bytes > MAX_BATCH_BYTES:
                 break
+            size += record_bytes
             self._queue.popleft()
             batch.append(record)
+        self._inflight_bytes = size
         return batch
 
-    def _settle(self, count: int) -> None:
+    def _settle(self, count: int, size: int) -> None:
         self._settled_seq += count
         self.stats.queued -= count
+        self.stats.queued_bytes -= size
         self._progress.set()
 
     async def _write(self, batch: list[EventRecord]) -> None:
@@ -261,11 +305,14 @@ class AuditWriter:
                 payload = record.payload
                 if payload is not None and payload.replayed_from:
                     # The replayed event may be gone (retention): keep the row, lose only the link.
+                    record = replace(record, payload=replace(payload, replayed_from=None))
                     try:
-                        await self._write_one(replace(record, payload=replace(payload, replayed_from=None)))
+                        await self._write_one(record)
                         continue
                     except InvalidRecordError as again:
                         exc = again
+                if await self._write_replaced(record, exc):
+                    continue
                 self.stats.dropped_total += 1
                 self.stats.rejected_total += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -274,6 +321,25 @@ class AuditWriter:
                     "audit event refused by the database; dropping it",
                     extra={"event_id": record.id, "method": record.method, "path": record.path, "err": str(exc)},
                 )
+
+    async def _write_replaced(self, record: EventRecord, exc: InvalidRecordError) -> bool:
+        """Write a refused record with its offending fields replaced and marked (:mod:`apitest.audit.scrub`);
+        ``True`` when one of the replacements was stored."""
+        for candidate in (scrubbed(record), minimal(record, str(exc))):
+            if candidate is None:
+                continue
+            try:
+                await self._write_one(candidate)
+            except InvalidRecordError as again:
+                exc = again
+                continue
+            self.stats.scrubbed_total += 1
+            log.warning(
+                "audit event refused by the database; stored with fields replaced",
+                extra={"event_id": record.id, "err": str(exc), "details": candidate.details},
+            )
+            return True
+        return False
 
     async def _write_one(self, record: EventRecord) -> None:
         delay = self.retry_initial

@@ -14,6 +14,12 @@ Sizes: ``bytes_in`` and ``request_size_bytes`` are the request-body bytes the ap
 ``bytes_out`` and ``response_size_bytes`` the response-body bytes it sent; all four are true totals,
 never capped, and counted even when payload capture is off. The stored bodies are prefixes of at most
 ``max_payload_bytes`` with ``*_truncated`` set when more was seen.
+
+Hostile input: every text field is made storable here, once (:mod:`apitest.storable`: NUL and lone
+surrogates become the visible escapes ``\\x00`` / ``\\ud800``), and bounded: request headers and the query
+at ``audit.max_header_bytes``, the path at :data:`MAX_PATH_BYTES`, identity fields at
+:data:`MAX_IDENTITY_BYTES`; a request refused by auth keeps at most ``audit.rejected_payload_bytes`` of each
+payload part. Every cut is flagged in ``details`` (``request_headers_truncated``, ``path_truncated``...).
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
-from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
+from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor
 from apitest.auth.identity import Identity
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
 from apitest.pipeline import ROUTE_KEY
 from apitest.registry import RouteSpec
+from apitest.sensitive import sensitive_for
 from apitest.services import Services
+from apitest.storable import decode, storable, storable_value
 
 log = logs.get("audit")
 
@@ -41,6 +49,10 @@ EVENT_ID_KEY = "audit_event_id"
 MAX_DETAILS = 64  # most keys kept from a details dict
 MAX_DETAIL_TEXT = 2000  # longest string value kept
 MAX_ERROR_MESSAGE = 2000
+# Indexed text columns: PostgreSQL refuses a B-tree entry over ~2.7 kB, and a fixture has no use for more.
+MAX_PATH_BYTES = 2048
+MAX_IDENTITY_BYTES = 512  # user_subject, user_email, api_key_name
+MAX_HEADER_FIELD_BYTES = 1024  # user_agent, content types
 CLIENT_CLOSED = 499  # nginx's "client closed request": the status of a request abandoned before its response
 DEFAULT_CATEGORIES = {
     400: "bad_request",
@@ -128,22 +140,31 @@ class Exchange:
         return self.client_left or isinstance(self.error, OSError | asyncio.CancelledError)
 
 
+def clip(text: str, max_bytes: int) -> tuple[str, bool]:
+    """``text`` cut to at most ``max_bytes`` of UTF-8 (never inside a character); whether it was cut."""
+    if len(text) * 4 <= max_bytes or len(text.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return text, False
+    return text.encode("utf-8", "surrogatepass")[:max_bytes].decode("utf-8", "ignore"), True
+
+
 def header(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     for key, value in raw:
         if key.lower() == name:
-            return storable(value.decode("latin-1"))
+            return clip(decode(value), MAX_HEADER_FIELD_BYTES)[0]
     return None
 
 
 def detail_value(value: Any) -> Any:
     """A JSON-safe, storable, bounded copy of one details value (nested one level for lists and dicts)."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int):
         return value
+    if isinstance(value, float):
+        return storable_value(value)
     if isinstance(value, list | tuple):
         return [detail_value(v) if not isinstance(v, list | tuple | dict) else str(v) for v in value[:MAX_DETAILS]]
     if isinstance(value, dict):
         return {storable(str(k))[:200]: detail_value(v) for k, v in list(value.items())[:MAX_DETAILS]}
-    return storable(str(value))[:MAX_DETAIL_TEXT]
+    return storable(str(value)[:MAX_DETAIL_TEXT])
 
 
 def details_from(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -151,7 +172,17 @@ def details_from(state: dict[str, Any]) -> dict[str, Any] | None:
     raw = state.get(AUDIT_DETAILS_KEY)
     if not isinstance(raw, dict) or not raw:
         return None
-    return {storable(str(k))[:200]: detail_value(v) for k, v in list(raw.items())[:MAX_DETAILS]}
+    return {storable(str(k)[:200]): detail_value(v) for k, v in list(raw.items())[:MAX_DETAILS]}
+
+
+def identity_field(text: str, flags: dict[str, Any], name: str) -> str | None:
+    """An identity value (from a token or a key store) as stored: storable, bounded, flagged when cut."""
+    if not text:
+        return None
+    kept, cut = clip(storable(text), MAX_IDENTITY_BYTES)
+    if cut:
+        flags[f"{name}_truncated"] = True
+    return kept
 
 
 def remote_addr(scope: Scope) -> str | None:
@@ -173,7 +204,10 @@ class AuditMiddleware:
         self.capture_headers = audit.capture_headers
         self.cap = max(0, audit.max_payload_bytes)
         self.include_rejected = audit.include_rejected
-        self.redactor = Redactor(audit.redact_keys)
+        self.max_header_bytes = max(0, audit.max_header_bytes)
+        self.rejected_cap = max(0, audit.rejected_payload_bytes)
+        keys = services.settings.api_keys
+        self.redactor = Redactor(sensitive_for(audit.redact_keys, keys.header_name, keys.query_param_name))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -244,49 +278,87 @@ class AuditMiddleware:
         spec = scope.get(ROUTE_KEY)
         source = state.get("dispatch_source")
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        flags: dict[str, Any] = {}  # facts about what capture cut, merged into details
+        path, path_cut = clip(storable(scope["path"]), MAX_PATH_BYTES)
+        if path_cut:
+            flags["path_truncated"] = True
         record = EventRecord(
             id=event_id,
             ts=ts,
-            method=scope["method"],
-            path=storable(scope["path"]),
+            method=storable(scope["method"])[:32],
+            path=path,
             status=status,
             success=success,
             duration_ms=duration_ms,
             request_id=state.get("request_id") or None,
-            user_subject=(identity.subject or None) if identity else None,
-            user_email=(identity.email or None) if identity else None,
+            user_subject=identity_field(identity.subject, flags, "user_subject") if identity else None,
+            user_email=identity_field(identity.email, flags, "user_email") if identity else None,
             auth_type=identity.auth_type if identity else None,
-            api_key_name=(identity.key_name or None) if identity else None,
+            api_key_name=identity_field(identity.key_name, flags, "api_key_name") if identity else None,
             route_name=spec.name if isinstance(spec, RouteSpec) else None,
             endpoint_group=spec.group if isinstance(spec, RouteSpec) else None,
             bytes_in=exchange.request.total,
             bytes_out=exchange.response.total,
-            error_message=storable(str(message))[:MAX_ERROR_MESSAGE] if message else None,
-            error_category=str(category) if category else None,
+            error_message=storable(str(message)[:MAX_ERROR_MESSAGE]) if message else None,
+            error_category=storable(str(category))[:64] if category else None,
             remote_addr=remote_addr(scope),
             user_agent=header(headers, b"user-agent"),
             source=source if source in SOURCES else "wire",
             details=details_from(state),
         )
         if self.capture_payloads:
-            record.payload = self.payload(scope, exchange, state, record.remote_addr)
+            rejected = category in REJECTED_CATEGORIES
+            record.payload = self.payload(scope, exchange, state, record.remote_addr, flags, rejected=rejected)
+        if flags:
+            record.details = {**(record.details or {}), **flags}
         return record
 
-    def payload(self, scope: Scope, exchange: Exchange, state: dict[str, Any], remote: str | None) -> PayloadRecord:
+    def payload(
+        self,
+        scope: Scope,
+        exchange: Exchange,
+        state: dict[str, Any],
+        remote: str | None,
+        flags: dict[str, Any],
+        *,
+        rejected: bool = False,
+    ) -> PayloadRecord:
+        """The stored payload. A request refused by auth stores at most ``audit.rejected_payload_bytes`` of each
+        part, so hostile unauthenticated traffic costs little; header maps are capped at
+        ``audit.max_header_bytes`` either way. Every cut is flagged (``*_truncated``)."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         replayed_from = state.get("replayed_from")
+        cap = min(self.max_header_bytes, self.rejected_cap) if rejected else self.max_header_bytes
+        request_headers = response_headers = query = None
+        if self.capture_headers:
+            found = self.redactor.header_map(headers, SKIPPED_REQUEST_HEADERS, cap)
+            request_headers = found.values
+            if found.truncated:
+                flags["request_headers_truncated"] = True
+            query_string: bytes = scope.get("query_string", b"")
+            query = self.redactor.query(query_string, cap)
+            if len(query_string) > cap:
+                flags["request_query_truncated"] = True
+            response_headers = self.redactor.header_map(exchange.response_headers, cap=self.max_header_bytes).values
+        request_body, request_cut = exchange.request.body(), exchange.request.truncated
+        response_body, response_cut = exchange.response.body(), exchange.response.truncated
+        if rejected:
+            if request_body is not None and len(request_body) > self.rejected_cap:
+                request_body, request_cut = request_body[: self.rejected_cap] or None, True
+            if response_body is not None and len(response_body) > self.rejected_cap:
+                response_body, response_cut = response_body[: self.rejected_cap] or None, True
         return PayloadRecord(
-            request_headers=self.redactor.headers(headers, SKIPPED_REQUEST_HEADERS) if self.capture_headers else None,
-            request_query=self.redactor.query(scope.get("query_string", b"")) if self.capture_headers else None,
+            request_headers=request_headers,
+            request_query=query,
             request_content_type=header(headers, b"content-type"),
-            request_body=exchange.request.body(),
+            request_body=request_body,
             request_size_bytes=exchange.request.total,
-            request_truncated=exchange.request.truncated,
+            request_truncated=request_cut,
             request_remote_addr=remote,
-            response_headers=self.redactor.headers(exchange.response_headers) if self.capture_headers else None,
+            response_headers=response_headers,
             response_content_type=header(exchange.response_headers, b"content-type"),
-            response_body=exchange.response.body(),
+            response_body=response_body,
             response_size_bytes=exchange.response.total,
-            response_truncated=exchange.response.truncated,
+            response_truncated=response_cut,
             replayed_from=str(replayed_from) if replayed_from else None,
         )

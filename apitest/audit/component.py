@@ -37,6 +37,7 @@ class AuditComponent:
         writer = AuditWriter(
             store,
             buffer_size=audit.buffer_size,
+            buffer_bytes=audit.buffer_bytes,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_ms / 1000,
         )
@@ -51,6 +52,7 @@ class AuditComponent:
             extra={
                 "backend": services.database.dialect,
                 "buffer_size": writer.buffer_size,
+                "buffer_bytes": writer.buffer_bytes,
                 "batch_size": writer.batch_size,
                 "flush_interval_ms": audit.flush_interval_ms,
                 "capture_payloads": audit.capture_payloads,

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Integer, Select, cast, delete, func, selec
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from apitest.audit.records import (
     AuditFilters,
@@ -50,6 +50,32 @@ def describe(exc: DBAPIError) -> str:
     orig = exc.orig if exc.orig is not None else exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
     return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
+
+
+# SQLSTATE classes that describe the row, not the connection: 22 data exception (NUL in TEXT/JSONB, invalid
+# UTF-8), 23 integrity constraint violation, 54 program limit exceeded (an index entry too large).
+RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def refuses_record(exc: BaseException) -> bool:
+    """``exc`` says the database or its driver refused the values of the rows (retrying the same rows cannot
+    succeed), rather than that the database failed. Walks the driver's exception and its causes: asyncpg reports
+    a NUL as a generic error with SQLSTATE 22021/22P05, and an unencodable string as its own ``DataError``
+    (a ``ValueError``) before anything is sent."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IntegrityError | DataError | UnicodeError):
+            return True
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and state[:2] in RECORD_SQLSTATE_CLASSES:
+            return True
+        if isinstance(current, ValueError | TypeError | OverflowError) and not isinstance(current, DBAPIError):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and id(orig) not in seen else current.__cause__
+    return False
 
 
 def event_row(record: EventRecord, recorded_at: datetime) -> dict[str, Any]:
@@ -138,10 +164,14 @@ class SQLAuditStore:
                 await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(), events)
                 if payloads:
                     await conn.execute(self._insert(PAYLOADS).on_conflict_do_nothing(), payloads)
-        except (IntegrityError, DataError) as exc:
-            raise InvalidRecordError(describe(exc)) from exc
         except DBAPIError as exc:
+            if refuses_record(exc):
+                raise InvalidRecordError(describe(exc)) from exc
             raise StoreError(describe(exc)) from exc
+        except (StatementError, ValueError, TypeError, OverflowError) as exc:  # a value the driver cannot send
+            if not refuses_record(exc):
+                raise
+            raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]!r}") from exc
 
     async def get(self, event_id: str) -> EventRecord | None:
         stmt = (

@@ -17,7 +17,6 @@ Who may call them is decided by :class:`AdminAuth`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from apitest import logs
+from apitest import logs, safejson
 from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import ChainProvider
 from apitest.auth.credentials import read_credentials
@@ -144,7 +143,7 @@ async def read_json_body(request: Request) -> Any:
             raise OverflowError(f"request body exceeds {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return safejson.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):
         raise ValueError("invalid JSON body") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from apitest.auth.base import Invalid, Result, SecretTable
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
-from apitest.auth.jwtshape import jwt_header
+from apitest.auth.jwtshape import is_jwt_shaped
 from apitest.config.model import BearerToken
 
 
@@ -29,6 +29,6 @@ class BearerAuthenticator:
         found = self.tokens.match(presented.bearer)
         if found is not None:
             return found
-        if not self.oidc_enabled and jwt_header(presented.bearer) is not None:
+        if not self.oidc_enabled and is_jwt_shaped(presented.bearer):
             return Invalid("unknown token", "the bearer token is a JWT but oidc.enabled is false")
         return Invalid("unknown token", "the bearer token matches no configured token")

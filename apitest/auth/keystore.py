@@ -248,7 +248,7 @@ class KeyStore:
         if record is None:
             return Invalid("unknown key", "no database key has this value")
         now = self.clock()
-        label = f"database key {record.prefix}… ({record.name})"
+        label = f"database key {record.prefix}… ({record.name!r})"
         if record.revoked_at is not None:
             return Invalid("revoked key", f"{label} was revoked at {rfc3339(record.revoked_at)}")
         if record.expires_at is not None and record.expires_at <= now:

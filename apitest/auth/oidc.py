@@ -4,8 +4,17 @@ portal's ID tokens).
 Checks, in order: size, shape, algorithm (``none`` and HMAC are never accepted, whatever the
 configuration says), signing key by ``kid``, signature (joserfc), then the claims: ``iss`` exactly
 equal to ``oidc.issuer``; ``exp`` required; ``nbf`` when present, both with ``clock_skew_seconds`` of
-leeway; ``aud`` (string or list) when an audience is configured; one of ``azp`` / ``client_id`` /
-``appid`` in ``oidc.allowed_clients`` when that list is set. ``iat`` is not checked.
+leeway; ``aud`` (string or list) when an audience is configured; the client id in
+``oidc.allowed_clients`` when that list is set, where the client id is ``azp``, else ``client_id``, else
+``appid`` (the first one present decides; a token cannot pass on one claim while another names someone else).
+``iat`` is not checked.
+
+Hostile tokens: the header and the payload are parsed with :func:`apitest.safejson.loads` (bounded depth, no
+duplicate keys, finite numbers), so a deeply nested header, ``{"alg":"RS256","alg":"none"}`` or ``exp: 1e400``
+is a 401 ``malformed token``, never a 500; ``exp``/``nbf`` must be finite numbers between 0 and the end of
+year 9999 (:data:`MAX_TIMESTAMP`). Values quoted in a reason use ``repr`` (``alg 'X\\ud800'``), and the
+claims of an accepted token are made storable (:func:`apitest.storable.storable_value`) before they become
+an :class:`Identity`.
 
 Each failure is a :class:`TokenError` whose ``description`` is the RFC 6750 ``error_description`` the
 client sees (``bad signature``, ``wrong issuer``, ``expired token`` ...) and whose ``detail`` goes to
@@ -17,7 +26,7 @@ RFC 6750 §3.1 (error codes), OpenID Connect Core 1.0 §2 and Discovery 1.0 §4.
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,10 +41,12 @@ from apitest.auth.base import AuthBackendError, Invalid, Result
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
 from apitest.auth.jwks import ALG_KEYS, JWKSCache, JWKSError, fetch_json
-from apitest.auth.jwtshape import b64url_decode, jwt_header
+from apitest.auth.jwtshape import MalformedJWT, b64url_decode, is_jwt_shaped, jwt_header
 from apitest.config.model import OIDCSettings
 from apitest.config.validate import FORBIDDEN_ALGORITHMS
+from apitest.safejson import loads
 from apitest.services import Services
+from apitest.storable import storable_value
 
 log = logs.get("auth.oidc")
 
@@ -43,6 +54,7 @@ MAX_TOKEN_BYTES = 8192
 HTTP_TIMEOUT = 10.0
 CLIENT_CLAIMS = ("azp", "client_id", "appid")
 SUBJECT_MISSING = "oidc-subject-missing"
+MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: the last second a NumericDate may name here
 
 
 class TokenError(Exception):
@@ -66,6 +78,10 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenError("malformed token", f"{name} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenError("malformed token", f"{name} is not a finite number")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise TokenError("malformed token", f"{name} is outside 1970..9999")
     return float(value)
 
 
@@ -117,15 +133,21 @@ class OIDCValidator:
         """
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError("token too large", f"{len(token)} bytes, limit {MAX_TOKEN_BYTES}")
-        header = jwt_header(token)
+        try:
+            header = jwt_header(token)
+        except MalformedJWT as exc:
+            raise TokenError("malformed token", f"header: {exc}") from None
         if header is None:
             raise TokenError("malformed token", "not a JWS compact serialization")
         alg = str(header["alg"])
         if alg.lower() == "none" or alg.upper().startswith("HS"):
-            raise TokenError("unsupported algorithm", f"alg {alg} is never accepted")
+            raise TokenError("unsupported algorithm", f"alg {alg!r} is never accepted")
         if alg not in self.algorithms:
-            raise TokenError("unsupported algorithm", f"alg {alg} is not in oidc.algorithms")
-        claims = await self._verified_claims(token, header, alg)
+            raise TokenError("unsupported algorithm", f"alg {alg!r} is not in oidc.algorithms")
+        # joserfc parses the payload with json.loads (duplicates, NaN, 1e400 and any depth accepted): the claims
+        # used are a strict parse of the same bytes, made first so joserfc only ever sees bounded JSON.
+        claims = strict_claims(token)
+        await self._verified_claims(token, header, alg)
         self._check_claims(claims, self.settings.audience if audience is None else audience)
         return claims
 
@@ -138,13 +160,13 @@ class OIDCValidator:
         if key is None:
             raise TokenError("unknown signing key", f"kid {kid!r} is not in the issuer's JWKS")
         if not key.verifies(alg):
-            raise TokenError("bad signature", f"alg {alg} does not fit the {key.kty} key {kid!r}")
+            raise TokenError("bad signature", f"alg {alg!r} does not fit the {key.kty} key {kid!r}")
         try:
             return dict(jwt.decode(token, key.key, algorithms=[alg]).claims)
         except BadSignatureError as exc:
             raise TokenError("bad signature", f"signature does not verify with key {kid!r}") from exc
-        except (JoseError, ValueError, TypeError) as exc:
-            raise TokenError("malformed token", str(exc) or type(exc).__name__) from exc
+        except (JoseError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+            raise TokenError("malformed token", repr(str(exc)) if str(exc) else type(exc).__name__) from exc
 
     def _check_claims(self, claims: dict[str, Any], audience: str) -> None:
         now = self.clock()
@@ -165,21 +187,35 @@ class OIDCValidator:
                 raise TokenError("wrong audience", f"aud {aud!r}, expected {audience!r}")
         allowed = self.settings.allowed_clients
         if allowed:
-            presented = [claims.get(name) for name in CLIENT_CLAIMS]
-            if not any(isinstance(c, str) and c in allowed for c in presented):
-                shown = {n: c for n, c in zip(CLIENT_CLAIMS, presented, strict=True) if c is not None}
-                raise TokenError("client not allowed", f"{shown or 'no azp/client_id/appid'} not in allowed_clients")
+            name, client = client_of(claims)
+            if not (isinstance(client, str) and client in allowed):
+                shown = f"{name} {client!r}" if name else "no azp/client_id/appid"
+                raise TokenError("client not allowed", f"{shown} not in allowed_clients")
+
+
+def client_of(claims: dict[str, Any]) -> tuple[str, Any]:
+    """The client id claim that decides: ``azp``, else ``client_id``, else ``appid``; ``("", None)`` if none."""
+    for name in CLIENT_CLAIMS:
+        if claims.get(name) is not None:
+            return name, claims[name]
+    return "", None
+
+
+def strict_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT-shaped token, parsed strictly (:func:`apitest.safejson.loads`: bounded depth, unique
+    keys, finite numbers); raises :class:`TokenError`. Verifies nothing."""
+    try:
+        claims = loads(b64url_decode(token.split(".")[1]), unique_keys=True)
+    except (ValueError, IndexError) as exc:
+        raise TokenError("malformed token", f"payload: {exc}" if str(exc) else "payload is not base64url JSON") from exc
+    if not isinstance(claims, dict):
+        raise TokenError("malformed token", "payload is not a JSON object")
+    return claims
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT-shaped token, NOT verified (``oidc.skip_signature_verification`` only)."""
-    try:
-        claims = json.loads(b64url_decode(token.split(".")[1]))
-    except (ValueError, IndexError) as exc:
-        raise TokenError("malformed token", "payload is not base64url JSON") from exc
-    if not isinstance(claims, dict):
-        raise TokenError("malformed token", "payload is not a JSON object")
-    return claims
+    return strict_claims(token)
 
 
 def scopes_from(claims: dict[str, Any], claim: str) -> tuple[str, ...]:
@@ -193,6 +229,9 @@ def scopes_from(claims: dict[str, Any], claim: str) -> tuple[str, ...]:
 
 
 def identity_from(claims: dict[str, Any], scopes_claim: str) -> Identity:
+    """The caller a verified token names. Every string of the claims is made storable first: an identity
+    provider may sign a ``sub`` or ``email`` holding NUL or a lone surrogate."""
+    claims = storable_value(claims)
     names = (claims.get("sub"), claims.get("preferred_username"))
     subject = next((v for v in names if isinstance(v, str) and v), SUBJECT_MISSING)
     email = claims.get("email")
@@ -216,7 +255,7 @@ class OIDCAuthenticator:
         self.scopes_claim = scopes_claim
 
     async def authenticate(self, presented: Presented) -> Result:
-        if not presented.bearer or jwt_header(presented.bearer) is None:
+        if not presented.bearer or not is_jwt_shaped(presented.bearer):
             return None
         if self.validator is None:
             raise AuthBackendError("oidc validator is not started")

@@ -99,6 +99,19 @@ class ServerSettings:
     base_url: str = setting("", "Externally reachable root URL; defaults to http://localhost:<port of address>.")
     description: str = setting(DEFAULT_DESCRIPTION, "OpenAPI info.description and the portal About page text.")
     read_header_timeout: float = setting(10.0, "Slow-loris guard: idle keep-alive / header timeout.", kind="duration")
+    read_body_timeout: float = setting(
+        30.0,
+        "Slow-body guard: longest wait for the next request-body bytes; then 408 (or the connection is closed).",
+        kind="duration",
+    )
+    min_body_rate: int = setting(
+        512,
+        "Slow-body guard: slowest average request-body rate (bytes/s) accepted once min_body_rate_grace has"
+        " passed; 0 turns the floor off.",
+    )
+    min_body_rate_grace: float = setting(
+        10.0, "How long a request body may arrive slower than min_body_rate before the floor applies.", kind="duration"
+    )
     max_body_bytes: int = setting(
         10 * 1024 * 1024, "Request bodies larger than this are refused with 413 before being read whole."
     )
@@ -200,6 +213,21 @@ class AuditSettings:
     )
     buffer_size: int = setting(
         4096, "Events held in memory waiting for the writer; beyond it events are dropped and counted."
+    )
+    buffer_bytes: int = setting(
+        64 * 1024 * 1024,
+        "Bytes of events (bodies, headers, query) held in memory waiting for the writer; beyond it events are"
+        " dropped and counted, as for buffer_size.",
+    )
+    max_header_bytes: int = setting(
+        64 * 1024,
+        "Cap on the request headers (and on the query) stored per event; values past it are left out and the"
+        " event's details say request_headers_truncated.",
+    )
+    rejected_payload_bytes: int = setting(
+        4096,
+        "Requests rejected by auth (401/403) keep their row, but their headers, query and bodies are stored only"
+        " up to this many bytes each (truncation flagged).",
     )
     batch_size: int = setting(500, "Most events written in one multi-row insert.")
     flush_interval_ms: int = setting(200, "Longest an event waits in the buffer before a write.")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import header_map, json_response, query_map, services_of
+from apitest.endpoints.helpers import header_map, json_response, query_map, sensitive_of
 from apitest.registry import INT, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 
 BODY_CAP = 1024 * 1024  # longer bodies are cut to this prefix, silently
@@ -31,19 +32,36 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: Python reads infinity, which JSON cannot spell back
+        raise ValueError("number out of range")
+    return value
+
+
 def _sorted_keys(value: Any) -> Any:
-    """Objects with their keys sorted, at every depth (the original re-encodes parsed bodies that way)."""
+    """Objects with their keys sorted, at every depth (the original re-encodes parsed bodies that way).
+    A string holding a lone surrogate (``"\\ud800"``) cannot be re-encoded as UTF-8: ``ValueError``."""
     if isinstance(value, dict):
-        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+        return {_text(k): _sorted_keys(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_sorted_keys(v) for v in value]
+    if isinstance(value, str):
+        return _text(value)
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.isascii():
+        value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
     return value
 
 
 def parse_json(body: bytes) -> Any:
-    """The parsed body, or ``_MISSING`` when it is not strict JSON (no NaN/Infinity, no BOM, UTF-8)."""
+    """The parsed body, or ``_MISSING`` when it is not strict JSON (no NaN/Infinity, no BOM, UTF-8) or cannot be
+    echoed back as JSON (a number out of range, a lone surrogate): then the body is echoed as text."""
     try:
-        return _sorted_keys(json.loads(body.decode("utf-8"), parse_constant=_reject_constant))
+        return _sorted_keys(json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return _MISSING
     except RecursionError:  # nested deeper than the interpreter allows (Go's decoder also stops, at 10000)
@@ -53,10 +71,11 @@ def parse_json(body: bytes) -> Any:
 async def echo(request: Request) -> Response:
     body = b"" if request.method == "HEAD" else await read_capped(request, BODY_CAP)
     out: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
-    params = query_map(request)
+    sensitive = sensitive_of(request)
+    params = query_map(request, sensitive)
     if params:
         out["query"] = params
-    out["headers"] = header_map(request, services_of(request).settings.audit.redact_keys)
+    out["headers"] = header_map(request, sensitive)
     if body:
         parsed = parse_json(body)
         if parsed is _MISSING:

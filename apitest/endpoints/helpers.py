@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from apitest.sensitive import REDACTED, Sensitive, sensitive_for
 from apitest.services import Services
 
 INT64_MAX = 2**63 - 1
@@ -124,8 +125,9 @@ def is_redacted(name: str, redact_keys: list[str]) -> bool:
     return any(key.lower() in lowered for key in redact_keys if key)
 
 
-def header_map(request: Request, redact_keys: list[str]) -> dict[str, list[str]]:
-    """Request headers as canonical name → values (arrival order), redacted by name, keys sorted.
+def header_map(request: Request, sensitive: Sensitive) -> dict[str, list[str]]:
+    """Request headers as canonical name → values (arrival order), credentials redacted (see
+    :mod:`apitest.sensitive`), keys sorted.
 
     ``Host`` and ``Transfer-Encoding`` are left out, as the original's header map has neither.
     """
@@ -135,18 +137,29 @@ def header_map(request: Request, redact_keys: list[str]) -> dict[str, list[str]]
         if name in ("Host", "Transfer-Encoding"):
             continue
         out.setdefault(name, []).append(raw_value.decode("utf-8", "replace"))
-    for name in out:
-        if is_redacted(name, redact_keys):
-            out[name] = ["[redacted]"]
+    for name, values in out.items():
+        if sensitive.header(name):
+            out[name] = [REDACTED]
+        elif sensitive.url_valued(name):
+            out[name] = [sensitive.url(v) for v in values]
     return dict(sorted(out.items()))
 
 
-def query_map(request: Request) -> dict[str, list[str]]:
-    """Query parameters as name → values (order kept), keys sorted."""
+def query_map(request: Request, sensitive: Sensitive) -> dict[str, list[str]]:
+    """Query parameters as name → values (order kept), credential parameters redacted, keys sorted."""
     out: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         out.setdefault(key, []).append(value)
+    for key in out:
+        if sensitive.param(key):
+            out[key] = [REDACTED]
     return dict(sorted(out.items()))
+
+
+def sensitive_of(request: Request) -> Sensitive:
+    """The credential names of the running configuration (cached per configuration)."""
+    settings = services_of(request).settings
+    return sensitive_for(settings.audit.redact_keys, settings.api_keys.header_name, settings.api_keys.query_param_name)
 
 
 def go_number(value: float) -> int | float:

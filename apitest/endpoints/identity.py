@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
-from apitest.endpoints.helpers import header_map, json_response, services_of
+from apitest.endpoints.helpers import header_map, json_response, sensitive_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
 
@@ -20,7 +20,7 @@ async def whoami(request: Request) -> Response:
 
 
 async def headers(request: Request) -> Response:
-    found = header_map(request, services_of(request).settings.audit.redact_keys)
+    found = header_map(request, sensitive_of(request))
     return json_response({"headers": found, "count": len(found)})
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import json_response, query_map
+from apitest.endpoints.helpers import json_response, query_map, sensitive_of
 from apitest.registry import STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -20,7 +20,7 @@ ALLOW = ", ".join(METHODS)
 
 async def method_echo(request: Request) -> Response:
     body: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
-    params = query_map(request)
+    params = query_map(request, sensitive_of(request))
     if params:
         body["query"] = params
     headers = {"Allow": ALLOW} if request.method == "OPTIONS" else None

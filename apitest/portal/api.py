@@ -6,13 +6,13 @@ routes made with a cookie need the CSRF token in ``X-CSRF-Token``. Errors are ``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apitest import safejson
 from apitest.endpoints.helpers import error_response, json_response, services_of
 from apitest.portal import actions, data, info, stream
 from apitest.portal.auth import api, context_of
@@ -126,7 +126,7 @@ async def tryit(request: Request) -> Any:
     body: Any = None
     if raw or request.headers.get("content-type"):
         try:
-            body = json.loads(raw) if raw.strip() else None
+            body = safejson.loads(raw) if raw.strip() else None
         except ValueError as exc:
             raise DataError("invalid JSON body") from exc
     return await actions.try_it(services, request, spec, actions.try_it_from_json(body), identity)

@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from apitest import safejson
+from apitest.storable import storable_value
+
 MAX_ROWS = 500
 
 
@@ -67,7 +70,7 @@ def parse_json(text: str | None) -> tuple[bool, Any]:
     if text is None or not text.strip():
         return False, None
     try:
-        return True, json.loads(text)
+        return True, storable_value(safejson.loads(text))  # a lone surrogate cannot reach the page
     except ValueError:
         return False, None
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apitest.audit.records import SOURCES, AuditFilters, Cursor
+from apitest.storable import needs_escape
 
 TEXT_PARAMS: dict[str, tuple[str, str]] = {
     # url parameter: (AuditFilters field, description label)
@@ -109,6 +110,9 @@ def parse_filters(query: Mapping[str, str], now: datetime | None = None) -> Pars
             continue
         if len(raw) > MAX_TEXT:
             bad(name, f"longer than {MAX_TEXT} characters")
+            continue
+        if needs_escape(raw):  # PostgreSQL cannot compare with NUL or a lone surrogate: a 400, not a 500
+            bad(name, "contains NUL or an unpaired surrogate")
             continue
         try:
             if name == "from":

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from apitest import safejson
 from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
@@ -29,6 +30,7 @@ from apitest.portal.data import DataError
 from apitest.portal.filters import LAST_CHOICES
 from apitest.portal.oidc_login import LoginFailure, safe_return
 from apitest.portal.session import PortalIdentity
+from apitest.storable import storable
 
 LOGIN_COOKIE = "api_test_login"
 LOGIN_MESSAGES = {
@@ -188,7 +190,7 @@ def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
     else:
         view["kind"] = "text"
         try:
-            view["pretty"] = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+            view["pretty"] = storable(json.dumps(safejson.loads(raw), indent=2, ensure_ascii=False))
         except ValueError:
             pass
     return view

@@ -55,11 +55,12 @@ class FlakyStore(MemoryAuditStore):
     def __init__(self) -> None:
         super().__init__()
         self.hang = False
+        self.refuse_ids: set[str] = set()  # refused in every form
 
     async def append_many(self, records: list[EventRecord]) -> None:
         if self.hang:
             await asyncio.sleep(3600)
-        if any(r.path == "/bad" for r in records):
+        if any(r.path == "/bad" or r.id in self.refuse_ids for r in records):
             self.append_calls.append(len(records))
             raise InvalidRecordError("value too long")
         await super().append_many(records)
@@ -143,12 +144,33 @@ async def test_while_the_database_is_down_the_buffer_bounds_memory() -> None:
     await writer.close()
 
 
-async def test_a_row_the_database_refuses_is_dropped_alone(audit_log: Captured) -> None:
+async def test_a_row_the_database_refuses_is_stored_with_the_offending_fields_replaced(audit_log: Captured) -> None:
     store = FlakyStore()
     writer = AuditWriter(store, batch_size=10, flush_interval=0.01)
     writer.start()
     good = [event(i) for i in range(3)]
-    bad = event(5, path="/bad")
+    bad = event(5, path="/bad", error_message="boom")
+    for record in [good[0], bad, *good[1:]]:
+        writer.offer(record)
+    assert await writer.flush(within=2.0)
+    assert set(store.events) == {r.id for r in [*good, bad]}
+    stored = await store.get(bad.id)
+    assert stored is not None
+    assert (stored.path, stored.error_message, stored.status) == ("[unstorable]", "[unstorable]", bad.status)
+    assert stored.details is not None and stored.details["audit_unstorable"] == ["path", "error_message"]
+    assert stored.details["audit_refusal"] == "value too long"
+    assert (writer.stats.written_total, writer.stats.dropped_total, writer.stats.scrubbed_total) == (4, 0, 1)
+    assert "audit event refused by the database; stored with fields replaced" in audit_log.messages(logging.WARNING)
+    await writer.close()
+
+
+async def test_a_row_refused_in_every_form_is_dropped_alone(audit_log: Captured) -> None:
+    store = FlakyStore()
+    writer = AuditWriter(store, batch_size=10, flush_interval=0.01)
+    writer.start()
+    good = [event(i) for i in range(3)]
+    bad = event(5)
+    store.refuse_ids.add(bad.id)
     for record in [good[0], bad, *good[1:]]:
         writer.offer(record)
     assert await writer.flush(within=2.0)
@@ -226,4 +248,25 @@ async def test_snapshot_is_json_ready() -> None:
     snap = writer.stats.snapshot()
     json.dumps(snap)
     assert snap["buffer_size"] == 7 and snap["written_total"] == 1 and snap["last_write_at"].endswith("Z")
+    await writer.close()
+
+
+async def test_the_buffer_is_bounded_in_bytes_too() -> None:
+    from apitest.audit.buffer import record_size
+
+    store = MemoryAuditStore()
+    store.fail_with = StoreError("down")
+    big = PayloadRecord(request_headers={"X-Big": ["h" * 50_000]}, request_body=b"b" * 50_000)
+    size = record_size(event(payload=big))
+    assert size > 100_000
+    writer = AuditWriter(store, buffer_size=1000, buffer_bytes=3 * size + 1000, batch_size=1, flush_interval=0.0)
+    accepted = [writer.offer(event(i, payload=big)) for i in range(5)]
+    assert accepted == [True, True, True, False, False]
+    assert writer.stats.dropped_total == 2
+    assert writer.stats.queued_bytes == 3 * size
+    assert writer.offer(event(10))  # a small event still fits in what is left
+    store.fail_with = None
+    writer.start()
+    assert await writer.flush(within=2.0)
+    assert (writer.stats.written_total, writer.stats.queued, writer.stats.queued_bytes) == (4, 0, 0)
     await writer.close()

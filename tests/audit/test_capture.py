@@ -26,7 +26,7 @@ from apitest.audit.capture import AUDIT_DETAILS_KEY, EVENT_ID_KEY
 from apitest.audit.records import EventRecord
 from apitest.audit.serialize import event_json
 from apitest.audit.store_memory import MemoryAuditStore
-from apitest.auth.identity import identity_of
+from apitest.auth.identity import Identity, identity_of
 from apitest.endpoints.helpers import ParamError, json_response
 from apitest.pipeline import RouteDispatch
 from apitest.registry import RouteSpec
@@ -365,7 +365,7 @@ async def test_a_nul_in_path_or_query_becomes_storable(audited: AuditedFactory) 
     a = await audited()
     await a.client.get("/v1/t/who?a%00b=c%00d")
     row = await a.one()
-    assert row.payload is not None and row.payload.request_query == {"a\ufffdb": ["c\ufffdd"]}
+    assert row.payload is not None and row.payload.request_query == {"a\\x00b": ["c\\x00d"]}
 
 
 class HangingStore(MemoryAuditStore):
@@ -443,7 +443,8 @@ async def test_route_details_are_recorded_storable_and_bounded(audited: AuditedF
     assert row.details["attempt"] == 3
     assert row.details["nested"] == {"close_code": 1000, "by": "client"}
     assert row.details["list"] == [1, "two", None]
-    assert "\x00" not in "".join(row.details) and "\ufffd" in "".join(row.details)
+    assert "\x00" not in "".join(row.details) and "who\\x00" in row.details
+    assert row.details["who\\x00"] == "bad\\x00text\\ud800"
     assert len(row.details["long"]) == 2000
     assert row.details["object"] == str(object)
     assert event_json(row)["details"] == row.details
@@ -454,3 +455,55 @@ async def test_no_details_means_none(audited: AuditedFactory) -> None:
     await a.client.post("/v1/t/ignore")
     row = await a.one()
     assert row.details is None and "details" not in event_json(row)
+
+
+async def test_request_headers_and_query_are_capped_and_flagged(audited: AuditedFactory) -> None:
+    a = await audited({"audit": {"max_header_bytes": 2000}})
+    headers = {f"X-Big-{i}": "v" * 500 for i in range(10)}
+    await a.client.get("/v1/t/who?" + "q=" + "z" * 3000, headers=headers)
+    row = await a.one()
+    assert row.payload is not None and row.payload.request_headers is not None
+    kept = sum(len(k) + sum(len(v) for v in vs) for k, vs in row.payload.request_headers.items())
+    assert kept <= 2000
+    assert row.details == {"request_headers_truncated": True, "request_query_truncated": True}
+    assert row.payload.request_query is not None and len(row.payload.request_query["q"][0]) < 2000
+
+
+async def test_rejected_requests_keep_their_row_with_small_payloads(audited: AuditedFactory) -> None:
+    a = await audited({"auth": {"allow_anonymous": False}, "audit": {"rejected_payload_bytes": 300}, **KEYED})
+    big = {f"X-Junk-{i}": "j" * 200 for i in range(20)}
+    r = await a.client.post("/v1/t/echo", headers={**big, "X-API-Key": "wrong"}, content=b"b" * 5000)
+    assert r.status_code == 401
+    row = await a.one()
+    assert (row.status, row.error_category) == (401, "invalid_credential")
+    assert row.payload is not None and row.payload.request_headers is not None
+    assert sum(len(v[0]) for v in row.payload.request_headers.values()) <= 300
+    assert row.details is not None and row.details["request_headers_truncated"] is True
+    assert row.payload.request_body is None or len(row.payload.request_body) <= 300
+    assert row.payload.response_body is not None and len(row.payload.response_body) <= 300
+    # an accepted request with the same headers keeps up to audit.max_header_bytes
+    await a.client.post("/v1/t/echo", headers={**big, "X-API-Key": API_KEY}, content=b"b" * 5000)
+    accepted = [r for r in await a.rows() if r.status == 200][0]
+    assert accepted.payload is not None and accepted.payload.request_body == b"b" * 5000
+    assert accepted.details is None
+
+
+async def hostile(request: Request) -> Response:
+    """A route that leaves an identity with unstorable and oversized fields, as a hostile IdP could sign."""
+    request.scope["state"]["identity"] = Identity(
+        subject="s\x00" + "x" * 1000, auth_type="oidc", key_name="k\ud800", email="e\udfff@x"
+    )
+    request.scope["state"]["error_message"] = "alg 'X\ud800'"
+    return json_response({"ok": True})
+
+
+async def test_unstorable_identity_and_long_paths_are_stored_bounded_and_flagged(audited: AuditedFactory) -> None:
+    a = await audited(routes=[spec("hostile", "GET", "/v1/t/hostile/{rest:path}", hostile)])
+    await a.client.get("/v1/t/hostile/" + "p" * 3000 + "%00")
+    row = await a.one()
+    assert len(row.path.encode()) <= 2048 and row.path.startswith("/v1/t/hostile/ppp")
+    assert row.user_subject is not None and row.user_subject.startswith("s\\x00xxx")
+    assert len(row.user_subject.encode()) <= 512
+    assert (row.api_key_name, row.user_email) == ("k\\ud800", "e\\udfff@x")
+    assert row.error_message == "alg 'X\\ud800'"
+    assert row.details == {"path_truncated": True, "user_subject_truncated": True}

@@ -312,3 +312,33 @@ async def test_details_round_trip(store: AuditStore) -> None:
     assert got is not None and got.details == details
     plain = await store.get(without.id)
     assert plain is not None and plain.details is None
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "record_problem"),
+    [("22021", True), ("22P05", True), ("23505", True), ("54000", True), ("08006", False), ("57P01", False)],
+)
+def test_database_errors_are_classed_by_sqlstate(sqlstate: str, record_problem: bool) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from apitest.audit.store_sql import refuses_record
+
+    wrapped = DBAPIError("INSERT ...", {}, _DriverError(sqlstate))
+    assert refuses_record(wrapped) is record_problem
+
+
+def test_driver_value_errors_are_record_problems_and_connection_errors_are_not() -> None:
+    from apitest.audit.store_sql import refuses_record
+
+    try:
+        "\ud800".encode("utf-8")
+    except UnicodeEncodeError as exc:
+        assert refuses_record(exc)
+    assert not refuses_record(ConnectionRefusedError(111, "refused"))
+    assert not refuses_record(TimeoutError())

@@ -13,6 +13,8 @@ import json
 import time
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
@@ -110,6 +112,14 @@ class LocalIdP:
         key = key or (self.ec if alg.startswith("ES") else self.rsa)
         jose_header = {"alg": alg, "kid": key.kid, **(header or {})}
         return jwt.encode(jose_header, claims if claims is not None else self.claims(), key, algorithms=[alg])
+
+    def sign_raw(self, payload: bytes, *, header: bytes | None = None) -> str:
+        """RS256 over exactly the given payload (and header) bytes: JSON no encoder would produce (duplicate
+        keys, NaN, 1e400, lone surrogates, deep nesting), validly signed."""
+        head = header if header is not None else json.dumps({"alg": "RS256", "kid": self.rsa.kid}).encode()
+        signing_input = f"{b64(head)}.{b64(payload)}".encode()
+        signature = self.rsa.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return signing_input.decode() + "." + b64(signature)
 
     def rotate(self) -> RSAKey:
         """Publish a new RSA key (the old ones stay published) and return it."""

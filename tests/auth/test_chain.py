@@ -319,7 +319,7 @@ async def test_outcomes_reach_the_audit_with_reasons_and_never_the_credential(id
     rejected = sorted((r.error_category or "", r.error_message or "") for r in rows if r.status == 401)
     assert [c for c, _ in rejected] == ["invalid_credential", "invalid_credential"]
     assert rejected[0][1].startswith("expired token (expired at ")
-    assert rejected[1][1].startswith(f"revoked key (database key {revoked_key[:8]}… (gone) was revoked at ")
+    assert rejected[1][1].startswith(f"revoked key (database key {revoked_key[:8]}… ('gone') was revoked at ")
     assert all(r.auth_type is None and not r.success for r in rows if r.status == 401)
     allowed = next(r for r in rows if r.status == 200)
     assert (allowed.success, allowed.error_category, allowed.auth_type, allowed.api_key_name) == (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
@@ -24,7 +25,7 @@ from apitest.auth.oidc import (
     scopes_from,
 )
 from apitest.config.model import OIDCSettings
-from tests.auth.idp import AUDIENCE, CLIENT, LocalIdP, unsigned
+from tests.auth.idp import AUDIENCE, CLIENT, LocalIdP, b64, unsigned
 from tests.support import free_port, make_settings
 
 with warnings.catch_warnings():
@@ -80,7 +81,10 @@ CLAIM_CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("client not allowed", {"azp": "rogue"}, "client not allowed"),
     ("no client claim", {"azp": None}, "client not allowed"),
     ("client_id claim", {"azp": None, "client_id": "other-client"}, None),
-    ("appid claim", {"azp": "rogue", "appid": CLIENT}, None),
+    ("appid claim", {"azp": None, "appid": CLIENT}, None),
+    ("azp decides over appid", {"azp": "rogue", "appid": CLIENT}, "client not allowed"),
+    ("azp decides over client_id", {"azp": "rogue", "client_id": CLIENT}, "client not allowed"),
+    ("client_id decides over appid", {"azp": None, "client_id": "rogue", "appid": CLIENT}, "client not allowed"),
     ("iat is not checked", {"iat": 10**10}, None),
 ]
 
@@ -146,7 +150,7 @@ async def test_algorithms_setting_narrows_but_never_widens(idp: LocalIdP) -> Non
     assert v.algorithms == ["RS256"]
     await v.start()
     try:
-        with pytest.raises(TokenError, match="ES256 is not in oidc.algorithms"):
+        with pytest.raises(TokenError, match="'ES256' is not in oidc.algorithms"):
             await v.validate(idp.mint(alg="ES256"))
     finally:
         await v.close()
@@ -306,3 +310,75 @@ async def test_app_serves_oidc_tokens_on_v1(idp: LocalIdP) -> None:
 
 def oidc_settings_dict(idp: LocalIdP) -> dict[str, Any]:
     return {"enabled": True, "issuer": idp.issuer, "audience": AUDIENCE, "allowed_clients": [CLIENT]}
+
+
+# Hostile tokens: a 401 with a reason, never a 500 -----------------------------------------------------------
+
+
+def _payload(idp: LocalIdP, raw_claims: str, **drop: None) -> bytes:
+    """Claims JSON spliced by hand (to hold what json.dumps cannot write), with a valid iss/aud/azp."""
+    good = json.dumps(idp.claims(exp=None, **drop))[1:-1]
+    return ("{" + good + ", " + raw_claims + "}").encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        ('"exp": 1e20', "exp is outside 1970..9999"),
+        ('"exp": -1e20', "exp is outside 1970..9999"),
+        ('"exp": NaN', "NaN is not valid JSON"),
+        ('"exp": 1e400', "number out of range"),
+        ('"exp": 253402300800', "exp is outside 1970..9999"),
+        ('"exp": 4102444800, "nbf": 1e20', "nbf is outside 1970..9999"),
+        ('"exp": 4102444800, "nbf": -Infinity', "-Infinity is not valid JSON"),
+        ('"exp": 4102444800, "sub": "a", "sub": "b"', "duplicate key"),
+        ('"exp": 4102444800, "x": ' + "[" * 100 + "]" * 100, "nested deeper"),
+        ('"exp": 4102444800, "x": ' + "[" * 1500 + "]" * 1500, "nested deeper"),
+    ],
+)
+async def test_hostile_numeric_and_structural_claims_are_malformed(
+    idp: LocalIdP, validator: OIDCValidator, raw: str, detail: str
+) -> None:
+    token = idp.sign_raw(_payload(idp, raw))
+    with pytest.raises(TokenError) as raised:
+        await validator.validate(token)
+    assert raised.value.description == "malformed token"
+    assert detail in raised.value.detail
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg":"RS256","alg":"none","kid":"rsa-1"}',
+        b'{"alg":"RS256","kid":"rsa-1","x":' + b"[" * 1500 + b"]" * 1500 + b"}",
+        b'{"alg":"RS256","kid":"rsa-1","x":1e400}',
+    ],
+    ids=["duplicate alg", "deeply nested", "overflowing number"],
+)
+async def test_hostile_headers_are_malformed_and_still_jwt_shaped(
+    idp: LocalIdP, validator: OIDCValidator, header: bytes
+) -> None:
+    token = idp.sign_raw(json.dumps(idp.claims()).encode(), header=header)
+    with pytest.raises(TokenError) as raised:
+        await validator.validate(token)
+    assert raised.value.description == "malformed token"
+    result = await OIDCAuthenticator(validator, "scope").authenticate(Presented(bearer=token))
+    assert result is not None and not isinstance(result, Identity)
+
+
+async def test_an_unstorable_alg_is_quoted_in_the_reason(validator: OIDCValidator) -> None:
+    token = b64(b'{"alg":"X\\ud800\\u0000"}') + ".e30.c2ln"
+    with pytest.raises(TokenError) as raised:
+        await validator.validate(token)
+    assert raised.value.detail == "alg 'X\\ud800\\x00' is not in oidc.algorithms"
+    raised.value.detail.encode("utf-8")  # storable as is
+
+
+async def test_unstorable_identity_claims_become_visible_escapes(idp: LocalIdP, validator: OIDCValidator) -> None:
+    raw = '"exp": 4102444800, "sub": "a\\u0000b", "email": "e\\ud800@x", "k": ["\\udfff"]'
+    token = idp.sign_raw(_payload(idp, raw, sub=None, email=None))
+    claims = await validator.validate(token)
+    identity = identity_from(claims, "scope")
+    assert (identity.subject, identity.email) == ("a\\x00b", "e\\ud800@x")
+    assert identity.claims["k"] == ["\\udfff"]
+    json.dumps(identity.whoami(), ensure_ascii=False).encode("utf-8")

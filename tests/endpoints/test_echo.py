@@ -46,13 +46,30 @@ async def test_echo_query_is_multi_valued_and_sorted(client: httpx.AsyncClient) 
     assert list(r.json()["query"]) == ["a", "empty", "z"]
 
 
-async def test_echo_query_is_not_redacted_but_credential_headers_are(client_factory: ClientFactory) -> None:
+async def test_echo_redacts_credentials_in_query_and_headers(client_factory: ClientFactory) -> None:
     client = await client_factory({"api_keys": {"file": [{"name": "dev", "key": "k-123"}]}})
-    r = await client.get("/v1/echo?api_key=k-123&password=p")
+    r = await client.get("/v1/echo?api_key=k-123&password=p&page=2")
     assert r.status_code == 200
-    assert r.json()["query"] == {"api_key": ["k-123"], "password": ["p"]}
-    r = await client.get("/v1/echo", headers={"X-API-Key": "k-123"})
+    assert r.json()["query"] == {"api_key": ["[redacted]"], "page": ["2"], "password": ["[redacted]"]}
+    assert "k-123" not in r.text
+    r = await client.get("/v1/echo", headers={"X-API-Key": "k-123", "Referer": "https://g.test/?api_key=k-123&a=1"})
     assert r.json()["headers"]["X-Api-Key"] == ["[redacted]"]
+    assert r.json()["headers"]["Referer"] == ["https://g.test/?api_key=[redacted]&a=1"]
+    assert "k-123" not in r.text
+
+
+async def test_custom_key_names_are_redacted_even_without_a_redact_word(client_factory: ClientFactory) -> None:
+    client = await client_factory(
+        {
+            "api_keys": {"header_name": "X-Gw", "query_param_name": "gw", "file": [{"name": "d", "key": "k-9x"}]},
+            "audit": {"redact_keys": ["nothing-matches"]},
+        }
+    )
+    for path in ("/v1/echo?gw=k-9x", "/v1/method/echo?gw=k-9x"):
+        r = await client.get(path, headers={"X-Gw": "k-9x", "Authorization": "Bearer zz-top"})
+        assert r.status_code == 200, r.text
+        assert "k-9x" not in r.text and "zz-top" not in r.text
+        assert r.json()["query"] == {"gw": ["[redacted]"]}
 
 
 async def test_echo_headers_are_canonical_and_redacted(client: httpx.AsyncClient) -> None:
@@ -84,7 +101,7 @@ async def test_echo_configured_redact_keys_replace_the_default(client_factory: C
     sent = {"X-Custom-Thing": "v", "Proxy-Authorization": "a"}
     headers = (await client.get("/v1/echo", headers=sent)).json()["headers"]
     assert headers["X-Custom-Thing"] == ["[redacted]"]
-    assert headers["Proxy-Authorization"] == ["a"]  # redacted by the default list, not by the configured one
+    assert headers["Proxy-Authorization"] == ["[redacted]"]  # a credential header, whatever the list says
 
 
 @pytest.mark.parametrize(
@@ -142,3 +159,18 @@ async def test_echo_has_no_options_operation(client: httpx.AsyncClient) -> None:
     r = await client.options("/v1/echo")
     assert r.status_code == 405
     assert r.headers["allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"a":1e400}', b'{"a":-1e400}', b'{"x":"\\ud800"}', b'{"\\udfff":1}', b'[{"a":["\\ud800"]}]']
+)
+async def test_json_that_cannot_be_echoed_as_json_is_echoed_as_text(client: httpx.AsyncClient, content: bytes) -> None:
+    r = await client.post("/v1/echo", content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+    assert r.json()["body_raw_text"] == content.decode()
+    assert "body" not in r.json()
+
+
+async def test_paired_surrogate_escapes_are_ordinary_json(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", content=b'{"e":"\\ud83d\\ude00","n":1e300}')
+    assert r.json()["body"] == {"e": "\U0001f600", "n": 1e300}

@@ -85,3 +85,10 @@ def test_cursor_round_trip() -> None:
 def test_bad_cursor(token: str) -> None:
     with pytest.raises(FilterError, match="next: not a page token"):
         decode_cursor(token)
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "x\ud800"])
+def test_unstorable_text_is_reported_not_queried(value: str) -> None:
+    parsed = parse_filters({"q": value, "path": value, "method": "GET"}, now=NOW)
+    assert parsed.errors == ["path: contains NUL or an unpaired surrogate", "q: contains NUL or an unpaired surrogate"]
+    assert parsed.filters.q is None and parsed.filters.path_contains is None and parsed.filters.method == "GET"

@@ -171,3 +171,15 @@ async def test_a_websocket_session_row_shows_its_counters(signed_in: httpx.Async
     page = await signed_in.get(f"/portal/audit/{event_id}")
     assert page.status_code == 200
     assert '<dt class="mono">websocket</dt>' in page.text and '"messages_out": 3' in page.text
+
+
+async def test_bodies_with_lone_surrogates_and_deep_nesting_render(signed_in: httpx.AsyncClient) -> None:
+    for body in (b'{"x":"\\ud800","y":"\\u0000"}', b"[" * 5000 + b"]" * 5000, b'{"a":1e400}'):
+        await signed_in.post("/v1/echo", headers={**H, "Content-Type": "application/json"}, content=body)
+    await flush(signed_in)
+    events = (await signed_in.get("/api/v1/portal/audit/events")).json()["events"]
+    for event in events:
+        page = await signed_in.get(f"/portal/audit/{event['id']}")
+        assert page.status_code == 200, page.text
+    compare = await signed_in.get(f"/portal/audit/compare?a={events[0]['id']}&b={events[2]['id']}")
+    assert compare.status_code == 200

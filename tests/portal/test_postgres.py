@@ -55,3 +55,17 @@ async def test_a_slow_count_is_skipped_not_waited_for(
     assert body["total"] is None and len(body["events"]) == 1
     page = await client.get("/portal/audit", headers=H)
     assert "count skipped" in page.text
+
+
+@pytest.mark.parametrize("param", ["q", "path", "caller", "user", "request_id"])
+async def test_a_nul_or_lone_surrogate_in_a_filter_is_a_400(
+    client_factory: ClientFactory, tmp_path: Any, pg_url: str, param: str
+) -> None:
+    client = await pg_portal(client_factory, tmp_path, pg_url)
+    for value in ("a%00b", "%ED%A0%80"):
+        r = await client.get(f"/api/v1/portal/audit/events?{param}={value}", headers=H)
+        if value == "%ED%A0%80":  # not UTF-8: Starlette decodes it to U+FFFD, which PostgreSQL can hold
+            assert r.status_code == 200
+            continue
+        assert r.status_code == 400, r.text
+        assert "contains NUL" in r.json()["error"]
