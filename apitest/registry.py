@@ -53,6 +53,7 @@ class Reply:
     content_type: str | None = JSON
     schema: dict[str, Any] | None = None
     headers: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # further content types the same reply may carry (content negotiation)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class RouteSpec:
     scope: str | None = None  # required scope, static
     scope_param: str | None = None  # path parameter whose value is the required scope (/v1/scoped/{scope})
     audited: bool = True
+    # The route reads Authorization itself (Basic, Digest): the chain ignores a non-Bearer scheme there.
+    own_authorization: bool = False
 
     @property
     def path_params(self) -> list[str]:
@@ -121,8 +124,13 @@ def find_route(routes: list[RouteSpec], method: str, path: str) -> RouteSpec | N
             if r.method != wanted:
                 continue
             pattern = r.path.split("/")
-            if len(pattern) == len(segments) and all(
-                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, segments, strict=True)
+            head = segments
+            if pattern[-1].endswith(":path}") and len(segments) >= len(pattern):
+                # A trailing {name:path} takes the rest of the path, slashes included (possibly empty).
+                pattern = pattern[:-1]
+                head = segments[: len(pattern)]
+            if len(pattern) == len(head) and all(
+                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, head, strict=True)
             ):
                 return r
     return None

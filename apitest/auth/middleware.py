@@ -9,18 +9,25 @@ Pre-set identity (portal Try-It and replay): when ``scope["state"]["preset_ident
 :class:`Identity` and the request carries no wire credential (the configured API-key header or query
 parameter, or ``Authorization: Bearer``), it is used without running the chain. A wire credential
 wins: the chain runs and its answer stands.
+
+A route flagged ``own_authorization`` (the httpbin Basic and Digest challenges) reads ``Authorization``
+itself: there a non-Bearer scheme is not presented to the chain (the audit details note the ignored
+scheme), so the request is anonymous or is authenticated by an API key sent alongside.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import logs
+from apitest.audit.capture import AUDIT_DETAILS_KEY
 from apitest.auth.base import AuthBackendError, Invalid
 from apitest.auth.chain import ChainProvider, Missing
 from apitest.auth.challenge import Challenges
-from apitest.auth.credentials import read_credentials
+from apitest.auth.credentials import Presented, read_credentials
 from apitest.auth.identity import Identity
 from apitest.pipeline import ROUTE_KEY, note_failure
 from apitest.registry import RouteSpec
@@ -40,6 +47,16 @@ def required_scope(scope: Scope) -> str | None:
         value = scope.get("path_params", {}).get(spec.scope_param)
         return str(value) if value else None
     return None
+
+
+def ignore_route_authorization(scope: Scope, presented: Presented) -> Presented:
+    """On a route that reads ``Authorization`` itself (``own_authorization``: Basic and Digest challenges),
+    a non-Bearer scheme is the route's input, not a credential: drop it and note it for the audit."""
+    spec = scope.get(ROUTE_KEY)
+    if not isinstance(spec, RouteSpec) or not spec.own_authorization or presented.other_scheme in ("", "Bearer"):
+        return presented
+    scope["state"].setdefault(AUDIT_DETAILS_KEY, {})["ignored_authorization_scheme"] = presented.other_scheme
+    return replace(presented, other_scheme="")
 
 
 class AuthMiddleware:
@@ -65,6 +82,7 @@ class AuthMiddleware:
         """``None`` when the request may proceed, else the rejection to send."""
         state = scope.setdefault("state", {})
         presented = read_credentials(scope, header_name=self.header_name, query_name=self.query_name)
+        presented = ignore_route_authorization(scope, presented)
         preset = state.get("preset_identity")
         try:
             if isinstance(preset, Identity) and not presented.any:

@@ -22,6 +22,7 @@ from apitest.endpoints.helpers import (
     parse_int,
     positive_bounded,
     query,
+    request_origin,
 )
 from apitest.endpoints.seeded import item_value
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
@@ -37,8 +38,7 @@ def items(start: int, stop: int) -> list[dict[str, Any]]:
 
 
 def base_url(request: Request) -> str:
-    scheme = "https" if request.scope.get("scheme") == "https" else "http"
-    return f"{scheme}://{request.headers.get('host', '')}{request.scope['path']}"
+    return request_origin(request) + str(request.scope["path"])
 
 
 def total_of(request: Request) -> int:
