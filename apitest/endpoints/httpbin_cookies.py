@@ -16,7 +16,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response
+from apitest.endpoints.helpers import ParamError, is_redacted, json_response
 from apitest.endpoints.httpbin_support import settings_of
 
 OPTIONS = ("path", "domain")  # query names that are attributes, not cookies
@@ -77,7 +77,18 @@ def to_cookies(set_cookies: list[str]) -> Response:
 
 
 async def cookies(request: Request) -> Response:
-    return json_response(dict(request.cookies))
+    """The request's cookies; the portal session cookie and names matching ``audit.redact_keys`` show
+    ``[redacted]`` (an HttpOnly session cookie must not become readable through a same-origin /v1 response)."""
+    settings = settings_of(request)
+    portal_cookie = settings.portal.cookie_name.lower()
+    return json_response(
+        {
+            name: "[redacted]"
+            if name.lower() == portal_cookie or is_redacted(name, settings.audit.redact_keys)
+            else value
+            for name, value in request.cookies.items()
+        }
+    )
 
 
 async def set_cookies(request: Request) -> Response:

@@ -16,6 +16,11 @@ async def test_cookies_lists_what_the_request_carries(client: httpx.AsyncClient)
     assert (await client.get("/v1/cookies")).json() == {}
 
 
+async def test_cookies_never_shows_the_portal_session_or_secret_looking_cookies(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/cookies", headers={"Cookie": "api_test_session=abc.def; my_token=t; a=1"})
+    assert r.json() == {"api_test_session": "[redacted]", "my_token": "[redacted]", "a": "1"}
+
+
 @pytest.mark.parametrize(
     ("query", "lines"),
     [
