@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from apitest.endpoints import httpbin_auth as auth
-from apitest.endpoints import httpbin_cache as cache
+from apitest.endpoints import httpbin_caching as cache
 from apitest.endpoints import httpbin_content as content
 from apitest.endpoints import httpbin_cookies as cookies
 from apitest.endpoints import httpbin_encoding as encoding

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.endpoints.helpers import ParamError, StreamResponse, error_response, parse_int, positive_bounded
-from apitest.endpoints.httpbin_cache import http_date, parse_http_date, precondition_status, quoted
+from apitest.endpoints.httpbin_caching import http_date, parse_http_date, precondition_status, quoted
 from apitest.endpoints.httpbin_support import MAX_BODY, duration_param
 
 TEXT = "text/plain; charset=utf-8"

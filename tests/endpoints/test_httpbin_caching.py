@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apitest.endpoints.httpbin_cache import entity_tags, tag_matches
+from apitest.endpoints.httpbin_caching import entity_tags, tag_matches
 
 
 async def test_cache_without_validators_gives_last_modified_and_a_matching_etag(client: httpx.AsyncClient) -> None:
