@@ -197,6 +197,7 @@ ROUTES = [
         cache.etag,
         params=(
             path("etag", "The ETag, unquoted (printable ASCII, no double quote)."),
+            Param("weak", description='true: the resource\'s ETag is weak, W/"<etag>" (If-Match then never matches).'),
             header("If-None-Match", "Entity tags, comma-separated, or *."),
             header("If-Match", "Entity tags, comma-separated, or *."),
         ),

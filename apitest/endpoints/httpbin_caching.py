@@ -15,7 +15,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response, parse_int
+from apitest.endpoints.helpers import ParamError, json_response, parse_int, query
 from apitest.endpoints.httpbin_support import request_summary
 
 _ETAGC = re.compile(r"[\x21\x23-\x7e]+")
@@ -49,21 +49,26 @@ def entity_tags(header: str) -> list[tuple[bool, str]] | None:
     return tags
 
 
-def tag_matches(header: str, etag: str, *, strong: bool) -> bool:
-    """Whether ``etag`` (strong, unquoted) is in the list; ``*`` matches; strong comparison ignores weak tags."""
+def tag_matches(header: str, etag: str, *, strong: bool, weak_etag: bool = False) -> bool:
+    """Whether ``etag`` (unquoted; weak when ``weak_etag``) is in the list; ``*`` always matches.
+
+    Strong comparison needs both tags strong; weak comparison only equal opaque tags (RFC 9110 §8.8.3.2).
+    """
     tags = entity_tags(header)
     if tags is None:
         return False
     if not tags:
         return True
-    return any(tag == etag and not (strong and weak) for weak, tag in tags)
+    return any(tag == etag and not (strong and (weak or weak_etag)) for weak, tag in tags)
 
 
-def precondition_status(request: Request, etag: str, last_modified: datetime | None = None) -> int | None:
-    """412, 304 or None (go on), in RFC 9110 §13.2.2 order, for a resource with a strong ``etag``."""
+def precondition_status(
+    request: Request, etag: str, last_modified: datetime | None = None, *, weak_etag: bool = False
+) -> int | None:
+    """412, 304 or None (go on), in RFC 9110 §13.2.2 order, for a resource with entity tag ``etag``."""
     headers = request.headers
     if "if-match" in headers:
-        if not tag_matches(headers["if-match"], etag, strong=True):
+        if not tag_matches(headers["if-match"], etag, strong=True, weak_etag=weak_etag):
             return 412
     elif "if-unmodified-since" in headers and last_modified is not None:
         since = parse_http_date(headers["if-unmodified-since"])
@@ -103,8 +108,9 @@ async def etag(request: Request) -> Response:
     tag = request.path_params["etag"]
     if not _ETAGC.fullmatch(tag):
         raise ParamError("invalid etag: use printable ASCII without spaces or double quotes")
-    headers = {"ETag": quoted(tag)}
-    status = precondition_status(request, tag)
+    weak = query(request, "weak").lower() == "true"
+    headers = {"ETag": ("W/" if weak else "") + quoted(tag)}
+    status = precondition_status(request, tag, weak_etag=weak)
     if status == 304:
         return Response(status_code=304, headers=headers)
     if status == 412:

@@ -70,6 +70,21 @@ async def test_etag_conditions(client: httpx.AsyncClient, headers: dict[str, str
         assert r.json()["url"] == "http://testserver/v1/etag/abc"
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"If-None-Match": '"abc"'}, 304),
+        ({"If-None-Match": 'W/"abc"'}, 304),
+        ({"If-Match": '"abc"'}, 412),  # strong comparison never matches a weak ETag
+        ({"If-Match": "*"}, 200),
+        ({}, 200),
+    ],
+)
+async def test_weak_etag(client: httpx.AsyncClient, headers: dict[str, str], status: int) -> None:
+    r = await client.get("/v1/etag/abc?weak=true", headers=headers)
+    assert (r.status_code, r.headers["etag"]) == (status, 'W/"abc"')
+
+
 async def test_etag_refuses_a_value_an_entity_tag_cannot_hold(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/etag/a%22b")
     assert r.status_code == 400
