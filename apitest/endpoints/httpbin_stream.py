@@ -31,6 +31,7 @@ BINARY = "application/octet-stream"
 DRIP_DURATION, DRIP_DELAY, DRIP_BYTES = 2.0, 2.0, 10
 STREAM_CHUNK = 10 * 1024
 CLIENT_CLOSED = 499
+NO_BODY = (204, 304)  # statuses that cannot carry the drip
 
 
 def status_param(request: Request, name: str) -> int:
@@ -72,6 +73,8 @@ async def drip(request: Request) -> Response:
     if request.method != "HEAD" and not await sleep_unless_disconnected(request, delay):
         note_failure(request.scope, "client_disconnected", f"client disconnected during the {delay:g}s delay")
         return Response(status_code=CLIENT_CLOSED)
+    if code in NO_BODY:
+        return Response(status_code=code, headers={"Server-Timing": server_timing})
     return StreamResponse(
         _drip_chunks(sizes, pause),
         content_type=TEXT,

@@ -33,6 +33,13 @@ async def test_drip_sends_one_message_per_byte(app: Starlette) -> None:
     assert [m["body"] for m in bodies(messages)] == [b"*", b"*", b"*", b"*", b""]
 
 
+@pytest.mark.parametrize("code", [204, 304])
+async def test_drip_with_a_status_that_has_no_body(client: httpx.AsyncClient, code: int) -> None:
+    r = await client.get(f"/v1/drip?duration=0&delay=0&numbytes=7&code={code}")
+    assert (r.status_code, r.content) == (code, b"")
+    assert "content-length" not in r.headers
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
