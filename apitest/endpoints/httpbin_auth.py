@@ -14,7 +14,6 @@ References: RFC 7617 (Basic), RFC 7616 (Digest: qop=auth, MD5 and SHA-256).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -45,7 +44,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and a non-ASCII header value
         return None
     return (user, password) if sep else None
 

@@ -21,6 +21,7 @@ KEYS: dict[str, Any] = {
     "api_keys": {"file": [{"name": "devkey", "key": "dev-key-0123456789"}]},
 }
 API_KEY = {"X-API-Key": "dev-key-0123456789"}
+NOBODY = {"authenticated": False, "authorized": False, "user": ""}
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -33,8 +34,14 @@ def basic(user: str, password: str) -> dict[str, str]:
         (basic("ann", "s3cret"), 200, {"authenticated": True, "authorized": True, "user": "ann"}),
         (basic("ann", "wrong"), 401, {"authenticated": False, "authorized": False, "user": "ann"}),
         (basic("bob", "s3cret"), 401, {"authenticated": False, "authorized": False, "user": "bob"}),
-        ({"Authorization": "Basic !!!"}, 401, {"authenticated": False, "authorized": False, "user": ""}),
-        ({}, 401, {"authenticated": False, "authorized": False, "user": ""}),
+        ({"Authorization": "Basic !!!"}, 401, NOBODY),
+        ({"Authorization": b"Basic \xff\xfe"}, 401, NOBODY),
+        (
+            {"Authorization": "Basic " + base64.b64encode(b"\xff:x").decode()},
+            401,
+            NOBODY,
+        ),
+        ({}, 401, NOBODY),
     ],
 )
 async def test_basic_auth(
