@@ -221,7 +221,7 @@ def response(reply: Reply, extra_headers: dict[str, Any] | None = None) -> dict[
     if headers:
         out["headers"] = headers
     if reply.content_type is not None:
-        out["content"] = {reply.content_type: media(reply)}
+        out["content"] = {kind: media(reply) for kind in (reply.content_type, *reply.also)}
     return out
 
 

@@ -53,6 +53,7 @@ class Reply:
     content_type: str | None = JSON
     schema: dict[str, Any] | None = None
     headers: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # further content types the same reply may carry (content negotiation)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class RouteSpec:
     scope_param: str | None = None  # path parameter whose value is the required scope (/v1/scoped/{scope})
     audited: bool = True
     credential_optional: bool = False  # the handler authenticates callers itself (webhook signatures): none needed
+    # The route reads Authorization itself (Basic, Digest challenges) and needs no apitest credential either.
+    own_authorization: bool = False
 
     @property
     def path_params(self) -> list[str]:
@@ -122,8 +125,13 @@ def find_route(routes: list[RouteSpec], method: str, path: str) -> RouteSpec | N
             if r.method != wanted:
                 continue
             pattern = r.path.split("/")
-            if len(pattern) == len(segments) and all(
-                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, segments, strict=True)
+            head = segments
+            if pattern[-1].endswith(":path}") and len(segments) >= len(pattern):
+                # A trailing {name:path} takes the rest of the path, slashes included (possibly empty).
+                pattern = pattern[:-1]
+                head = segments[: len(pattern)]
+            if len(pattern) == len(head) and all(
+                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, head, strict=True)
             ):
                 return r
     return None

@@ -17,7 +17,19 @@ from starlette.applications import Starlette
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
 
-ALL_GROUPS = ["identity", "data", "failure", "echo", "streaming", "pagination", "methods", "security", "export", "lab"]
+ALL_GROUPS = [
+    "identity",
+    "data",
+    "failure",
+    "echo",
+    "streaming",
+    "pagination",
+    "methods",
+    "security",
+    "export",
+    "lab",
+    "httpbin",
+]
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

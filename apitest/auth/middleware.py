@@ -9,6 +9,10 @@ Pre-set identity (portal Try-It and replay): when ``scope["state"]["preset_ident
 :class:`Identity` and the request carries no wire credential (the configured API-key header or query
 parameter, or ``Authorization: Bearer``), it is used without running the chain. A wire credential
 wins: the chain runs and its answer stands.
+
+A route flagged ``own_authorization`` (the httpbin Basic and Digest challenges) reads ``Authorization``
+itself: there a non-Bearer scheme is not presented to the chain (the audit details note the ignored
+scheme), so the request is anonymous or is authenticated by an API key sent alongside.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ log = logs.get("auth")
 
 
 def credential_optional(scope: Scope) -> bool:
+    """Routes that authenticate callers themselves (webhook signatures, Basic/Digest challenges) need no
+    apitest credential: a missing one is anonymous there (a presented bad one is still a 401)."""
     spec = scope.get(ROUTE_KEY)
-    return isinstance(spec, RouteSpec) and spec.credential_optional
+    return isinstance(spec, RouteSpec) and (spec.credential_optional or spec.own_authorization)
 
 
 def required_scope(scope: Scope) -> str | None:

@@ -32,7 +32,8 @@ DEFAULT_DESCRIPTION = (
     "pagination, failures and timing.\n\n"
     "Endpoint groups: identity (who am I, which headers arrived), data (fixed, sized and lorem "
     "bodies), failure (status codes, latency, flaky responses), echo, streaming (chunked, SSE, "
-    "NDJSON), pagination (Link, OData, cursor), methods, security probes, export, and the failure lab."
+    "NDJSON), pagination (Link, OData, cursor), methods, security probes, export, the failure lab, "
+    "and go-httpbin's endpoints (httpbin)."
 )
 
 GROUPS: tuple[str, ...] = (
@@ -46,6 +47,7 @@ GROUPS: tuple[str, ...] = (
     "security",
     "export",
     "lab",
+    "httpbin",
 )
 
 
@@ -272,6 +274,7 @@ class EndpointsSettings:
     security: EndpointGroup = _endpoint_group("security")
     export: EndpointGroup = _endpoint_group("export")
     lab: EndpointGroup = _endpoint_group("failure lab")
+    httpbin: EndpointGroup = _endpoint_group("httpbin (go-httpbin parity)")
 
 
 @dataclass

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from apitest.endpoints import data, echo, export, failure, identity, lab, methods, pagination, security, streaming
+from apitest.endpoints import (
+    data,
+    echo,
+    export,
+    failure,
+    httpbin,
+    identity,
+    lab,
+    methods,
+    pagination,
+    security,
+    streaming,
+)
 from apitest.registry import RouteSpec
 
 ROUTES_BY_GROUP: dict[str, list[RouteSpec]] = {
@@ -16,4 +28,5 @@ ROUTES_BY_GROUP: dict[str, list[RouteSpec]] = {
     "security": security.ROUTES,
     "export": export.ROUTES,
     "lab": lab.ROUTES,
+    "httpbin": httpbin.ROUTES,
 }

@@ -16,6 +16,7 @@ from apitest.endpoints.helpers import (
     parse_int_clamped,
     query,
 )
+from apitest.endpoints.httpbin_encoding import encoded, negotiate
 from apitest.endpoints.seeded import lorem_sentence, sha256_hex
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
 
@@ -26,6 +27,7 @@ LOREM_MAX = 5000
 
 _ALPHABET = b"abcdefghijklmnopqrstuvwxyz"
 _PATTERN = _ALPHABET * (SIZED_PIECE // len(_ALPHABET) + 2)
+VARY = {"Vary": "Accept-Encoding"}
 
 
 async def fixed(request: Request) -> Response:
@@ -55,8 +57,12 @@ async def sized(request: Request) -> Response:
         raise ParamError("bytes must be a non-negative integer")
     if size > SIZED_MAX:
         raise ParamError(f"bytes {size} exceeds max {SIZED_MAX}")
-    length = len(sized_prefix(size)) + size + 2
-    return StreamResponse(_sized_chunks(size), content_type=JSON_TYPE, content_length=length)
+    coding = negotiate(request.headers.get("accept-encoding"))
+    if coding == "identity":
+        length = len(sized_prefix(size)) + size + 2
+        return StreamResponse(_sized_chunks(size), content_type=JSON_TYPE, content_length=length, headers=VARY)
+    headers = VARY | {"Content-Encoding": coding}
+    return StreamResponse(encoded(_sized_chunks(size), coding), content_type=JSON_TYPE, headers=headers)
 
 
 async def lorem(request: Request) -> Response:
@@ -85,9 +91,15 @@ ROUTES = [
         "GET",
         "/v1/sized",
         "data",
-        "A JSON body of exactly the requested size, streamed in 4 KiB pieces with a Content-Length.",
+        "A JSON body of exactly the requested size, streamed in 4 KiB pieces with a Content-Length; compressed "
+        "(br, gzip or deflate, no Content-Length) when Accept-Encoding asks for it.",
         sized,
         params=(
+            Param(
+                "Accept-Encoding",
+                location="header",
+                description="br, gzip, deflate with q-values (RFC 9110); absent or none acceptable: identity.",
+            ),
             Param(
                 "bytes",
                 "integer",
@@ -99,7 +111,7 @@ ROUTES = [
             ),
         ),
         responses={
-            200: ok(obj({"bytes": INT, "body": STR})),
+            200: ok(obj({"bytes": INT, "body": STR}), headers=("Vary", "Content-Encoding")),
             400: bad_request("bytes missing, not a non-negative integer, or above 33554432."),
         },
     ),

@@ -64,6 +64,13 @@ def services_of(request: Request) -> Services:
     return services
 
 
+def request_origin(request: Request) -> str:
+    """``scheme://host`` of the request as it arrived: the ASGI scheme and the ``Host`` header
+    (``X-Forwarded-*`` and ``server.base_url`` are ignored), so absolute URLs show what the gateway forwarded."""
+    scheme = "https" if request.scope.get("scheme") == "https" else "http"
+    return f"{scheme}://{request.headers.get('host', '')}"
+
+
 def parse_int(text: str) -> int | None:
     """Strict base-10 int64: optional sign and ASCII digits only; ``None`` when invalid or out of range."""
     if not _INT.fullmatch(text):

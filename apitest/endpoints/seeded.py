@@ -120,3 +120,14 @@ def item_value(item_id: int) -> str:
 
 def export_value(seed: str, index: int) -> str:
     return sha256_hex(f"{seed}:{index}")[:16]
+
+
+def pcg_bytes(rng: PCG, n: int) -> bytes:
+    """``n`` bytes from ``rng``: each ``uint64`` gives 8 bytes, little-endian, the last one cut short."""
+    words = -(-n // 8)
+    return b"".join(rng.uint64().to_bytes(8, "little") for _ in range(words))[:n]
+
+
+def seeded_rng(seed: str) -> PCG:
+    """The generator of a ``seed`` query parameter: FNV-1a seeded, OS-random when ``seed`` is empty."""
+    return seeded_pcg(seed) if seed else PCG.random()

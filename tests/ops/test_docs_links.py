@@ -12,6 +12,7 @@ CHECKED = [
     "README.md",
     "docs/quickstart.md",
     "docs/configuration.md",
+    "docs/httpbin.md",
     "docs/deployment.md",
     "docs/operations.md",
     "docs/registering-with-a-gateway.md",
