@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from apitest import logs
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
+from apitest.audit.evidence import FingerprintComponent, Fingerprinter
 from apitest.auth.admin import AdminAuth, KeysAPI
 from apitest.auth.keystore import KeyStoreComponent
 from apitest.auth.middleware import AuthMiddleware
@@ -63,12 +64,12 @@ class Component(Protocol):
     async def stop(self, services: Services) -> None: ...
 
 
-def build_pipeline(services: Services) -> ASGIApp:
+def build_pipeline(services: Services, fingerprints: Fingerprinter | None = None) -> ASGIApp:
     """The stages every ``/v1`` request passes, built inside out: handler ← rate limit ← auth ← audit."""
     settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
     app = RateLimitMiddleware(app, services=services)
-    app = AuthMiddleware(app, services=services)
+    app = AuthMiddleware(app, services=services, fingerprints=fingerprints)
     app = AuditMiddleware(app, services=services)
     return app
 
@@ -119,6 +120,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     services.routes = enabled_routes(settings.enabled_groups())
     services.openapi = document = build_openapi(settings, services.routes)
     components = components_for(settings)
+    fingerprints = Fingerprinter()
+    keyring = FingerprintComponent(fingerprints, settings.portal.cookie_secret)
+    components.insert(1 if settings.database.url else 0, keyring)  # after the database: the key lives there
     metrics = MetricsSite(services)
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
@@ -145,7 +149,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     def audited(inner: ASGIApp) -> ASGIApp:
         return AuditMiddleware(inner, services=services)
 
-    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services), audited)
+    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services, fingerprints), audited)
     routes += [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -8,6 +8,11 @@
   431 and the connection closed. httptools buffers a header until its end, so without a cap one endless header
   line grows the worker's memory without bound (and would then be copied into the audit payload).
 
+It also keeps what uvicorn's scope loses: the request-target exactly as received and the header names as sent
+(uvicorn lowercases them), handed to the app as ``scope["extensions"]["apitest.raw"]`` (an
+:class:`apitest.wirehead.RawHead`, with the request-body bytes received and the response cycle, whose
+``disconnected`` tells the audit whether the client stayed for the whole response).
+
 The header deadline is uvicorn's ``timeout_keep_alive``, which ``apitest.server`` sets from
 ``server.read_header_timeout``; it is armed only while a request head is incomplete after a read, so a request
 whose head arrives in one read costs no timer.
@@ -22,6 +27,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from apitest.http10 import close_delimited
+from apitest.wirehead import RAW_KEY, RawHead
 
 MAX_HEADER_BYTES = 1 << 20
 LINGER_SECONDS = 0.5  # Go's closeWriteAndWait waits this long before closing a refused connection
@@ -45,6 +51,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_size = 0  # request line and header bytes of the current head, as parsed
         self._head_timer: TimerHandle | None = None
         self._discarding = False  # answered 431: reading and dropping input until the lingering close
+        self._names: list[bytes] = []  # header names of the current head, as sent
+        self._raw: RawHead | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -71,6 +79,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_size = 0
+        self._names = []
+        self._raw = None
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
@@ -78,6 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
+        self._names.append(name)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -88,11 +99,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()  # the head ended within the read that took it over the cap
             return
         super().on_headers_complete()
-        if self.scope.get("http_version") == "1.0" and self.cycle is not None and self.cycle.scope is self.scope:
+        if self.cycle is None or self.cycle.scope is not self.scope:
+            return
+        self._raw = RawHead(self.url, self._names, cycle=self.cycle)
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[RAW_KEY] = self._raw
+        if self.scope.get("http_version") == "1.0":
             close_delimited(self.cycle)  # no chunked framing for an HTTP/1.0 client
 
     def on_body(self, body: bytes) -> None:
         if not self._discarding:
+            if self._raw is not None:
+                self._raw.received += len(body)
             super().on_body(body)
 
     def on_message_complete(self) -> None:

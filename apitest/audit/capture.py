@@ -27,8 +27,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
+from apitest.audit import wire
+from apitest.audit.raw import RawCapture
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
+from apitest.audit.timing import WireClock
 from apitest.auth.identity import Identity
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
 from apitest.pipeline import ROUTE_KEY
@@ -174,6 +177,7 @@ class AuditMiddleware:
         self.cap = max(0, audit.max_payload_bytes)
         self.include_rejected = audit.include_rejected
         self.redactor = Redactor(audit.redact_keys)
+        self.raw = RawCapture(self.redactor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -189,15 +193,20 @@ class AuditMiddleware:
         ts = datetime.now(UTC)
         started = time.perf_counter()
         exchange = Exchange(self.cap if self.capture_payloads else None, head=scope["method"] == "HEAD")
+        clock = WireClock(scope, event_id, started)  # adds Apitest-Event-Id; times the head and the chunks
         try:
-            await self.app(scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
+            await self.app(
+                scope, clock.wrap_receive(exchange.wrap_receive(receive)), clock.wrap_send(exchange.wrap_send(send))
+            )
         except BaseException as exc:
             exchange.error = exc
             raise
         finally:
-            duration_ms = int((time.perf_counter() - started) * 1000)
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
             try:
                 record = self.record(scope, exchange, event_id, ts, duration_ms)
+                if record is not None:
+                    wire.fill(record, scope, self.raw, clock, complete=exchange.complete, left=exchange.disconnected)
             except Exception:
                 log.exception("audit capture failed", extra={"path": scope.get("path", "")})
                 writer.discard("capture failed")
@@ -206,7 +215,7 @@ class AuditMiddleware:
                     writer.offer(record)
 
     def record(
-        self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: int
+        self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: float
     ) -> EventRecord | None:
         state: dict[str, Any] = scope.get("state", {})
         category, message = state.get("error_category"), state.get("error_message")

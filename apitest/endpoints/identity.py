@@ -6,17 +6,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
-from apitest.endpoints.helpers import header_map, json_response, services_of
+from apitest.endpoints.echo import HEADER_LIST
+from apitest.endpoints.helpers import header_map, is_redacted, json_response, services_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
+from apitest.wirehead import head_fields
+
+CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.audit.evidence.CREDENTIALS_KEY)
 
 
 async def whoami(request: Request) -> Response:
-    return json_response(identity_of(request).whoami())
+    body = identity_of(request).whoami()
+    body["credentials"] = request.scope.get("state", {}).get(CREDENTIALS_KEY) or []
+    return json_response(body)
 
 
 async def headers(request: Request) -> Response:
-    found = header_map(request, services_of(request).settings.audit.redact_keys)
-    return json_response({"headers": found, "count": len(found)})
+    keys = services_of(request).settings.audit.redact_keys
+    found = header_map(request, keys)
+    head = head_fields(request.scope, lambda name: is_redacted(name, keys))
+    return json_response({"headers": found, "count": len(found), **head})
 
 
 WHOAMI_SCHEMA = obj(
@@ -27,8 +35,28 @@ WHOAMI_SCHEMA = obj(
         "key_name": STR,
         "scopes": {"type": "array", "items": STR},
         "claims": {"type": "object"},
+        "credentials": {
+            "type": "array",
+            "description": "Every credential presented, fingerprinted (never the value); `used` marks the winner.",
+            "items": obj(
+                {
+                    "kind": {"type": "string", "enum": ["api_key", "bearer", "jwt"]},
+                    "source": {"type": "string", "enum": ["header", "query"]},
+                    "name": STR,
+                    "valid": {"type": ["boolean", "null"]},
+                    "used": {"type": "boolean"},
+                    "fingerprint": STR,
+                    "iss": STR,
+                    "kid": STR,
+                    "sub": STR,
+                    "aud": {"type": "array", "items": STR},
+                    "azp": STR,
+                },
+                required=["kind", "source", "name", "valid", "used", "fingerprint"],
+            ),
+        },
     },
-    required=["subject", "auth_type"],
+    required=["subject", "auth_type", "credentials"],
 )
 
 ROUTES = [
@@ -48,6 +76,19 @@ ROUTES = [
         "identity",
         "Request headers as received (credentials redacted).",
         headers,
-        responses={200: ok(obj({"headers": STR_LIST_MAP, "count": INT}))},
+        responses={
+            200: ok(
+                obj(
+                    {
+                        "headers": STR_LIST_MAP,
+                        "count": INT,
+                        "raw_target": STR,
+                        "http_version": STR,
+                        "host": {"type": ["string", "null"]},
+                        "header_list": HEADER_LIST,
+                    }
+                )
+            )
+        },
     ),
 ]
