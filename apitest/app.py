@@ -22,6 +22,7 @@ from apitest import logs
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
 from apitest.audit.evidence import FingerprintComponent, Fingerprinter
+from apitest.audit.scope import AllPathsAudit
 from apitest.auth.admin import AdminAuth, KeysAPI
 from apitest.auth.keystore import KeyStoreComponent
 from apitest.auth.middleware import AuthMiddleware
@@ -171,6 +172,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
+        *([Middleware(AllPathsAudit, services=services)] if settings.audit.scope == "all" else []),
     ]
     app = Starlette(
         routes=routes,
