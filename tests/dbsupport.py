@@ -79,7 +79,7 @@ def scratch_database(server: str) -> Iterator[str]:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-TABLES = ("audit_payloads", "audit_events", "api_keys", "idempotency_keys", "rate_limit_counters")
+TABLES = ("audit_payloads", "audit_events", "api_keys", "idempotency_keys", "rate_limit_counters", "install_secrets")
 
 
 async def truncate_all(url: str) -> None:

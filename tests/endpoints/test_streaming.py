@@ -58,10 +58,13 @@ async def test_reference_vector_seed_fixed(client: httpx.AsyncClient, kind: str)
 
 async def test_spec_sse_example(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/streaming/sse?count=2&seed=fixed")
-    assert timeless(r.content) == (
-        f'id: 0\ndata: {{"id":0,"word":"uniform","seq":0,"sent_at":"{AT}"}}\n\n'
-        f'id: 1\ndata: {{"id":1,"word":"whiskey","seq":1,"sent_at":"{AT}"}}\n\n'
-    ).encode()
+    assert (
+        timeless(r.content)
+        == (
+            f'id: 0\ndata: {{"id":0,"word":"uniform","seq":0,"sent_at":"{AT}"}}\n\n'
+            f'id: 1\ndata: {{"id":1,"word":"whiskey","seq":1,"sent_at":"{AT}"}}\n\n'
+        ).encode()
+    )
     assert r.headers["cache-control"] == "no-store"
 
 
