@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apitest.audit.scope import unaudited
-from tests.audit.test_capture import AuditedFactory, audited  # noqa: F401
+from tests.audit.test_capture import AuditedFactory
+from tests.audit.test_capture import audited as audited  # noqa: F401 - the fixture
 
 OUTSIDE = ["/version", "/openapi.json", "/nowhere", "/.well-known/oauth-protected-resource"]
 OWN = ["/healthz", "/readyz", "/metrics", "/docs/assets/swagger-ui.css", "/portal/", "/api/v1/portal/me"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.audit.test_capture import API_KEY, KEYED, Audited, AuditedFactory, audited  # noqa: F401
+from tests.audit.test_capture import API_KEY, KEYED, Audited, AuditedFactory
+from tests.audit.test_capture import audited as audited  # noqa: F401 - the fixture
 
 FP = re.compile(r"^sha256:[0-9a-f]{12}$")
 
