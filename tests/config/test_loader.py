@@ -100,7 +100,10 @@ def test_unknown_keys_name_the_closest() -> None:
 
 
 def test_all_problems_reported_together() -> None:
-    text = "audit: {enabled: true, buffer_size: 0, scope: everything}\nportal: {enabled: true}\noidc: {enabled: true}\nserver: {workers: x}\n"
+    text = (
+        "audit: {enabled: true, buffer_size: 0, scope: everything}\nportal: {enabled: true}\n"
+        "oidc: {enabled: true}\nserver: {workers: x}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_settings(text=text, environ={})
     problems = err.value.problems
