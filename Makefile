@@ -14,7 +14,7 @@ export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability bench profile \
-        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image
+        lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image gateways
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,7 +83,7 @@ check: install ## Validate CONFIG and print the effective settings
 	$(BIN)/apitest check --config $(CONFIG)
 
 test: install-dev ## Run the unit and loopback test suite
-	$(BIN)/pytest -m "not integration and not browser and not reliability" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
@@ -94,6 +94,9 @@ browser: install-dev ## Run the Playwright browser suite against the system Chro
 .PHONY: screenshots
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
 	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
+
+gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback
+	$(BIN)/pytest -m gateways $(PYTEST_ARGS)
 
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m reliability $(PYTEST_ARGS)
