@@ -71,7 +71,7 @@ def build_pipeline(services: Services, fingerprints: Fingerprinter | None = None
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
     app = RateLimitMiddleware(app, services=services)
     app = AuthMiddleware(app, services=services, fingerprints=fingerprints)
-    app = AuditMiddleware(app, services=services)
+    app = AuditMiddleware(app, services=services, fingerprints=fingerprints)
     return app
 
 
@@ -148,7 +148,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
 
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     def audited(inner: ASGIApp) -> ASGIApp:
-        return AuditMiddleware(inner, services=services)
+        return AuditMiddleware(inner, services=services, fingerprints=fingerprints)
 
     routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services, fingerprints), audited)
     routes += [
@@ -172,7 +172,11 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
-        *([Middleware(AllPathsAudit, services=services)] if settings.audit.scope == "all" else []),
+        *(
+            [Middleware(AllPathsAudit, services=services, fingerprints=fingerprints)]
+            if settings.audit.scope == "all"
+            else []
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.audit import wire
+from apitest.audit.evidence import EvidenceReader, Fingerprinter
 from apitest.audit.raw import RawCapture
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
@@ -168,10 +169,14 @@ def remote_addr(scope: Scope) -> str | None:
 class AuditMiddleware:
     """Records every request of the ``/v1`` pipeline into ``services.audit`` (a no-op while it is None)."""
 
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
         self.app = app
         self.services = services
         audit = services.settings.audit
+        keys = services.settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
+        self.evidence = EvidenceReader(
+            fingerprints or Fingerprinter(), header_name=keys.header_name, query_name=keys.query_param_name
+        )
         self.capture_payloads = audit.capture_payloads
         self.capture_headers = audit.capture_headers
         self.cap = max(0, audit.max_payload_bytes)
@@ -206,7 +211,7 @@ class AuditMiddleware:
             try:
                 record = self.record(scope, exchange, event_id, ts, duration_ms)
                 if record is not None:
-                    wire.fill(record, scope, self.raw, clock, complete=exchange.complete, left=exchange.disconnected)
+                    wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected)
             except Exception:
                 log.exception("audit capture failed", extra={"path": scope.get("path", "")})
                 writer.discard("capture failed")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.audit.capture import AuditMiddleware
+from apitest.audit.evidence import Fingerprinter
 from apitest.services import Services
 
 SCOPES = ("v1", "all")
@@ -33,9 +34,9 @@ def unaudited(path: str) -> bool:
 
 
 class AllPathsAudit:
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
         self.app = app
-        self.audited = AuditMiddleware(app, services=services)
+        self.audited = AuditMiddleware(app, services=services, fingerprints=fingerprints)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or unaudited(scope["path"]):

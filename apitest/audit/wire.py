@@ -9,13 +9,24 @@ from typing import Any
 
 from starlette.types import Scope
 
-from apitest.audit.evidence import CREDENTIALS_KEY
+from apitest.audit.evidence import CREDENTIALS_KEY, EvidenceReader
 from apitest.audit.raw import RawCapture
 from apitest.audit.records import EventRecord
 from apitest.audit.timing import WireClock
 
 
-def fill(record: EventRecord, scope: Scope, raw: RawCapture, clock: WireClock, *, complete: bool, left: bool) -> None:
+def fill(
+    record: EventRecord,
+    scope: Scope,
+    raw: RawCapture,
+    clock: WireClock,
+    evidence: EvidenceReader,
+    complete: bool,
+    left: bool,
+) -> None:
+    """Set the wire fields of ``record``. ``complete`` / ``left``: the payload tee saw the final body message /
+    the client leave. Credentials come from the auth stage; when it did not run (an unrouted request, a path
+    outside ``/v1``), they are read here, unchecked (``valid`` null)."""
     head = raw.capture(scope)
     record.raw_target = head.raw_target
     record.http_version = head.http_version
@@ -24,6 +35,8 @@ def fill(record: EventRecord, scope: Scope, raw: RawCapture, clock: WireClock, *
     if head.truncated:
         record.details = {**(record.details or {}), **head.truncated}
     credentials: Any = scope.get("state", {}).get(CREDENTIALS_KEY)
+    if credentials is None:
+        credentials = evidence.read(scope.get("headers", []), scope.get("query_string", b""))
     record.credentials = credentials if isinstance(credentials, list) and credentials else None
     record.ttfb_ms = clock.ttfb_ms
     record.chunk_offsets = clock.chunk_offsets

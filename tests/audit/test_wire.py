@@ -114,3 +114,11 @@ async def test_bytes_in_is_what_the_client_sent(audited: AuditedFactory) -> None
     read, unread = await a.rows()
     assert (read.bytes_in, read.bytes_out) == (100, 100)
     assert unread.bytes_in == 70
+
+
+async def test_an_unrouted_row_lists_the_credentials_unchecked(audited: AuditedFactory) -> None:
+    a = await audited(KEYED)
+    assert (await a.client.get("/v1/t/nowhere", headers={"X-API-Key": API_KEY})).status_code == 404
+    row = await a.one()
+    assert row.error_category == "no_route" and row.credentials is not None
+    assert [(c["valid"], c["used"]) for c in row.credentials] == [(None, False)]

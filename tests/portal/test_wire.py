@@ -37,7 +37,7 @@ async def test_event_page_shows_the_request_as_it_arrived(signed_in: httpx.Async
 
 
 async def test_filters_by_raw_target_and_fingerprint(signed_in: httpx.AsyncClient) -> None:
-    await signed_in.get("/v1/fixed/a%2Fb", headers=H)  # decoded to /v1/fixed/a/b: no route, no auth, no evidence
+    await signed_in.get("/v1/fixed/a%2Fb", headers=H)  # decoded to /v1/fixed/a/b: no route, so auth never ran
     await signed_in.get("/v1/whoami", headers=H)
     fp = (await signed_in.get("/v1/whoami", headers=H)).json()["credentials"][0]["fingerprint"]
     await flush(signed_in)
@@ -46,7 +46,8 @@ async def test_filters_by_raw_target_and_fingerprint(signed_in: httpx.AsyncClien
     assert [e["raw_target"] for e in raw] == ["/v1/fixed/a%2Fb"]
     assert raw[0]["path"] == "/v1/fixed/a/b"  # the decoded path stays for filtering
     by_fp = (await signed_in.get(api, params={"fp": fp}, headers=H)).json()["events"]
-    assert len(by_fp) == 2 and all(e["credentials"][0]["fingerprint"] == fp for e in by_fp)
+    assert len(by_fp) == 3 and all(e["credentials"][0]["fingerprint"] == fp for e in by_fp)
+    assert [e["credentials"][0]["valid"] for e in by_fp] == [True, True, None]  # the no-route row: not checked
     bad = await signed_in.get(api, params={"fp": "sha256:XYZ"}, headers=H)
     assert bad.status_code == 400 and "fp" in bad.text
     page = await signed_in.get("/portal/audit", params={"fp": fp})
