@@ -46,7 +46,7 @@ class WireClock:
         "finished",
         "cycle",
         "received",
-        "declared",
+        "headers",
         "head",
     )
 
@@ -63,7 +63,7 @@ class WireClock:
         head = raw_head(scope)
         self.cycle = head.cycle if head is not None else None
         self.received = head if head is not None else None
-        self.declared = declared_length(scope.get("headers", ()))
+        self.headers = scope.get("headers", ())  # Content-Length is looked up only when needed
         self.head = scope.get("method") == "HEAD"  # the server drops a HEAD response's body
 
     def _client_gone(self) -> bool:
@@ -119,8 +119,9 @@ class WireClock:
     def bytes_in(self) -> int:
         if self.body_done:
             return self.read
-        if self.declared is not None:
-            return max(self.read, self.declared)
+        declared = declared_length(self.headers)
+        if declared is not None:
+            return max(self.read, declared)
         return max(self.read, self.received.received if self.received is not None else 0)
 
     def client_complete(self, complete: bool, disconnected: bool) -> bool:
