@@ -83,3 +83,10 @@ def test_the_chunk_timeline_places_chunks_on_the_request_s_axis() -> None:
     xs = [b.x for b in chunks]
     assert xs == sorted(xs) and (xs[2] - xs[1]) > (xs[1] - xs[0]) * 1.9
     assert chunks[1].title == "chunk 1 sent at 1.00 s"
+
+
+async def test_meta_lists_every_filter_the_parser_takes(signed_in: httpx.AsyncClient) -> None:
+    from apitest.portal.filters import PARAMS
+
+    meta = (await signed_in.get("/api/v1/portal/audit/meta", headers=H)).json()
+    assert set(meta["filters"]) == set(PARAMS) and {"raw_target", "fp"} <= set(meta["filters"])
