@@ -90,3 +90,18 @@ async def test_meta_lists_every_filter_the_parser_takes(signed_in: httpx.AsyncCl
 
     meta = (await signed_in.get("/api/v1/portal/audit/meta", headers=H)).json()
     assert set(meta["filters"]) == set(PARAMS) and {"raw_target", "fp"} <= set(meta["filters"])
+
+
+async def test_event_page_shows_a_jwt_s_unverified_claims(signed_in: httpx.AsyncClient) -> None:
+    import base64
+
+    def seg(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    token = f"{seg({'alg': 'RS256', 'kid': 'k<1>'})}.{seg({'iss': 'https://idp', 'aud': ['a', 'b']})}.c2ln"
+    r = await signed_in.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    await flush(signed_in)
+    page = (await signed_in.get(f"/portal/audit/{r.headers['apitest-event-id']}")).text
+    assert "iss=https://idp" in page and "aud=a,b" in page and "kid=k&lt;1&gt;" in page
+    assert token not in page and "invalid" in page
