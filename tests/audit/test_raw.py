@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from apitest.audit.raw import MAX_HEADER_LIST, MAX_TARGET, RawCapture
 from apitest.audit.redaction import Redactor
 from apitest.wirehead import RAW_KEY, RawHead
@@ -31,3 +34,20 @@ def test_bounded_with_flags() -> None:
     assert len(head.raw_target) == MAX_TARGET
     assert sum(len(n) + len(v) for n, v in head.header_list) <= MAX_HEADER_LIST
     assert head.truncated == {"raw_target_truncated": True, "header_list_truncated": True}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    target=st.binary(min_size=1, max_size=300),
+    headers=st.lists(st.tuples(st.binary(min_size=1, max_size=20), st.binary(max_size=60)), max_size=8),
+)
+def test_any_bytes_become_storable_bounded_text(target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    lowered = [(name.lower(), value) for name, value in headers]
+    head = RawCapture(Redactor(["token"])).capture(
+        {"path": "/", "headers": lowered, "extensions": {RAW_KEY: RawHead(target, [n for n, _ in headers])}}
+    )
+    texts = [head.raw_target, head.host or "", *(part for pair in head.header_list for part in pair)]
+    assert not any("\x00" in t for t in texts)
+    assert all(t.encode("utf-8") is not None for t in texts)  # no lone surrogates: every part encodes
+    assert len(head.raw_target) <= MAX_TARGET and len(head.header_list) == len(headers)
+    assert all(value == "[redacted]" for name, value in head.header_list if "token" in name.lower())
