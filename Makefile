@@ -83,7 +83,7 @@ check: install ## Validate CONFIG and print the effective settings
 	$(BIN)/apitest check --config $(CONFIG)
 
 test: install-dev ## Run the unit and loopback test suite
-	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not reliability and not gateways and not security" $(PYTEST_ARGS)
 
 integration: install-dev ## Run the PostgreSQL suite (APITEST_TEST_DATABASE_URL, testcontainers, or localhost:5432)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
@@ -95,7 +95,7 @@ browser: install-dev ## Run the Playwright browser suite against the system Chro
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
 	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m browser tests/portal $(PYTEST_ARGS)
 
-gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback
+gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback (TLS upstreams, docs/tls.md)
 	$(BIN)/pytest -m gateways $(PYTEST_ARGS)
 
 reliability: install-dev ## Run the fault-injection suite
