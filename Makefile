@@ -13,7 +13,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export COMPOSE_PROJECT_NAME := apitest
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability bench profile \
+.PHONY: help install install-dev dev-secrets dev-anon run serve check test integration browser reliability security bench profile \
         lint typecheck verify fmt clean dev dev-up dev-down dev-logs doctor config-docs image gateways
 
 help: ## List the targets
