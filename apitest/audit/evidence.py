@@ -131,7 +131,7 @@ class EvidenceReader:
         return {
             "kind": kind,
             "source": source,
-            "name": name,
+            "name": storable(name)[:MAX_CLAIM],  # a configured name, bounded like everything stored
             "valid": None,
             "used": False,
             "fingerprint": self.fingerprints(value),
