@@ -95,6 +95,9 @@ browser: install-dev ## Run the Playwright browser suite against the system Chro
 screenshots: install-dev ## Re-take the portal screenshots in docs/images/ (the portal's browser tests, light and dark)
 	APITEST_SCREENSHOTS=docs/images $(BIN)/pytest -m "browser and not gateways and not security" tests/portal $(PYTEST_ARGS)
 
+gateways: install-dev ## Run the suite through real nginx, HAProxy and Caddy on loopback (TLS upstreams, docs/tls.md)
+	$(BIN)/pytest -m gateways $(PYTEST_ARGS)
+
 reliability: install-dev ## Run the fault-injection suite
 	$(BIN)/pytest -m "reliability and not gateways and not security" $(PYTEST_ARGS)
 

@@ -22,6 +22,8 @@ from apitest import logs
 from apitest.attempts import AttemptsComponent
 from apitest.audit.capture import AuditMiddleware
 from apitest.audit.component import AuditComponent
+from apitest.audit.evidence import FingerprintComponent, Fingerprinter
+from apitest.audit.scope import AllPathsAudit
 from apitest.auth.admin import AdminAuth, KeysAPI
 from apitest.auth.keystore import KeyStoreComponent, reserved_names
 from apitest.auth.middleware import AuthMiddleware
@@ -69,13 +71,13 @@ class Component(Protocol):
     async def stop(self, services: Services) -> None: ...
 
 
-def build_pipeline(services: Services) -> ASGIApp:
+def build_pipeline(services: Services, fingerprints: Fingerprinter | None = None) -> ASGIApp:
     """The stages every ``/v1`` request passes, built inside out: handler ← rate limit ← auth ← audit."""
     settings = services.settings
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
     app = RateLimitMiddleware(app, services=services)
-    app = AuthMiddleware(app, services=services)
-    app = AuditMiddleware(app, services=services)
+    app = AuthMiddleware(app, services=services, fingerprints=fingerprints)
+    app = AuditMiddleware(app, services=services, fingerprints=fingerprints)
     return app
 
 
@@ -128,6 +130,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     services.routes = enabled_routes(settings.enabled_groups())
     services.openapi = document = build_openapi(settings, services.routes)
     components = components_for(settings)
+    fingerprints = Fingerprinter()
+    keyring = FingerprintComponent(fingerprints, settings.portal.cookie_secret)
+    components.insert(1 if settings.database.url else 0, keyring)  # after the database: the key lives there
     metrics = MetricsSite(services)
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
@@ -154,9 +159,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
 
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     def audited(inner: ASGIApp) -> ASGIApp:
-        return AuditMiddleware(inner, services=services)
+        return AuditMiddleware(inner, services=services, fingerprints=fingerprints)
 
-    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services), audited)
+    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services, fingerprints), audited)
     routes += websocket_routes(services.routes, services)
     routes += [
         Route("/", root, methods=["GET"]),
@@ -183,6 +188,11 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
+        *(
+            [Middleware(AllPathsAudit, services=services, fingerprints=fingerprints)]
+            if settings.audit.scope == "all"
+            else []
+        ),
     ]
     app = Starlette(
         routes=routes,

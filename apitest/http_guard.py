@@ -17,6 +17,11 @@
   server itself stopped reading (the application is not consuming the body yet, or ``Expect: 100-continue``
   awaits the application) does not count against the client.
 
+It also keeps what uvicorn's scope loses: the request-target exactly as received and the header names as sent
+(uvicorn lowercases them), handed to the app as ``scope["extensions"]["apitest.raw"]`` (an
+:class:`apitest.wirehead.RawHead`, with the request-body bytes received and the response cycle, whose
+``disconnected`` tells the audit whether the client stayed for the whole response).
+
 The header deadline is uvicorn's ``timeout_keep_alive``, which ``apitest.server`` sets from
 ``server.read_header_timeout``; it is armed only while a request head is incomplete after a read, so a request
 whose head arrives in one read costs no timer.
@@ -32,6 +37,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from apitest.http10 import close_delimited
+from apitest.wirehead import RAW_KEY, RawHead
 
 MAX_HEADER_BYTES = 1 << 20
 LINGER_SECONDS = 0.5  # Go's closeWriteAndWait waits this long before closing a refused connection
@@ -94,6 +100,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_last = 0.0  # loop time of the latest body bytes
         self._body_bytes = 0  # body bytes since _body_started
         self._body_timer: TimerHandle | None = None
+        self._names: list[bytes] = []  # header names of the current head, as sent
+        self._raw: RawHead | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -124,6 +132,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_size = 0
+        self._names = []
+        self._raw = None
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
@@ -131,6 +141,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
+        self._names.append(name)
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -143,7 +154,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.parser.should_upgrade():  # a WebSocket (or other) upgrade: the transport changes hands
             return
-        if self.scope.get("http_version") == "1.0" and self.cycle is not None and self.cycle.scope is self.scope:
+        if self.cycle is None or self.cycle.scope is not self.scope:
+            return
+        self._raw = RawHead(self.url, self._names, cycle=self.cycle)
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[RAW_KEY] = self._raw
+        if self.scope.get("http_version") == "1.0":
             close_delimited(self.cycle)  # no chunked framing for an HTTP/1.0 client
         self._in_body = True
         self._body_started = self._body_last = self.loop.time()
@@ -153,6 +169,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._discarding:
             self._body_bytes += len(body)
             self._body_last = self.loop.time()
+            if self._raw is not None:
+                self._raw.received += len(body)
             super().on_body(body)
 
     def on_message_complete(self) -> None:

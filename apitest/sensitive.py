@@ -53,6 +53,14 @@ class Sensitive:
     def url_valued(name: str) -> bool:
         return name.lower() in URL_HEADERS
 
+    def name(self, name: str) -> bool:
+        """``name`` (a header or a query parameter) carries a credential: for places that hold both kinds."""
+        return self.param(name)
+
+    def value(self, name: str, value: str) -> str:
+        """A header's value with credentials inside a URL-valued header (``Referer``...) redacted."""
+        return self.url(value) if self.url_valued(name) else value
+
     def _pairs(self, text: str) -> str:
         out = []
         for piece in text.split("&"):

@@ -89,6 +89,7 @@ TABLES = (
     "webhook_deliveries",
     "webhook_subscriptions",
     "webhook_cursor",
+    "install_secrets",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -226,3 +227,26 @@ def test_requests_without_a_body_never_arm_the_body_deadline(slow_body_limits: i
         sock.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         reply = read_all(sock)
     assert reply.count(b"HTTP/1.1 200 ") == 2
+
+
+def test_the_request_head_reaches_the_app_as_sent(port: int) -> None:
+    """The protocol keeps the raw request-target and the header names' spelling (uvicorn lowercases them)."""
+    raw = request(
+        port,
+        b"GET /v1/headers?x=%2F&y=%2e%2e&password=k HTTP/1.0\r\nHost: Gw.Example:81\r\nX-MiXed: 1\r\n"
+        b"x-mixed: 2\r\nX-Client-Secret: secret-value\r\n\r\n",
+    )
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"\r\napitest-event-id:" not in head.lower()  # audit is off here: no row, no id
+    answer = json.loads(body)
+    assert answer["raw_target"] == "/v1/headers?x=%2F&y=%2e%2e&password=[redacted]"
+    assert (answer["http_version"], answer["host"]) == ("1.0", "Gw.Example:81")
+    assert answer["header_list"] == [
+        ["Host", "Gw.Example:81"],
+        ["X-MiXed", "1"],
+        ["x-mixed", "2"],
+        ["X-Client-Secret", "[redacted]"],
+    ]
+    dump = request(port, b"GET /v1/dump?a=%2Fb HTTP/1.1\r\nHOST: h\r\nConnection: close\r\nX-Trace: t\r\n\r\n")
+    text = dump.partition(b"\r\n\r\n")[2]
+    assert text == b"GET /v1/dump?a=%2Fb HTTP/1.1\r\nHOST: h\r\nConnection: close\r\nX-Trace: t\r\n\r\n"

@@ -33,8 +33,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
+from apitest.audit import wire
+from apitest.audit.evidence import EvidenceReader, Fingerprinter
+from apitest.audit.raw import RawCapture
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor
+from apitest.audit.timing import WireClock
 from apitest.auth.identity import Identity
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
 from apitest.pipeline import ROUTE_KEY
@@ -196,10 +200,14 @@ def remote_addr(scope: Scope) -> str | None:
 class AuditMiddleware:
     """Records every request of the ``/v1`` pipeline into ``services.audit`` (a no-op while it is None)."""
 
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
         self.app = app
         self.services = services
         audit = services.settings.audit
+        keys = services.settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
+        self.evidence = EvidenceReader(
+            fingerprints or Fingerprinter(), header_name=keys.header_name, query_name=keys.query_param_name
+        )
         self.capture_payloads = audit.capture_payloads
         self.capture_headers = audit.capture_headers
         self.cap = max(0, audit.max_payload_bytes)
@@ -208,6 +216,7 @@ class AuditMiddleware:
         self.rejected_cap = max(0, audit.rejected_payload_bytes)
         keys = services.settings.api_keys
         self.redactor = Redactor(sensitive_for(audit.redact_keys, keys.header_name, keys.query_param_name))
+        self.raw = RawCapture(self.redactor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -223,15 +232,20 @@ class AuditMiddleware:
         ts = datetime.now(UTC)
         started = time.perf_counter()
         exchange = Exchange(self.cap if self.capture_payloads else None, head=scope["method"] == "HEAD")
+        clock = WireClock(scope, event_id, started)  # adds Apitest-Event-Id; times the head and the chunks
         try:
-            await self.app(scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
+            await self.app(
+                scope, clock.wrap_receive(exchange.wrap_receive(receive)), clock.wrap_send(exchange.wrap_send(send))
+            )
         except BaseException as exc:
             exchange.error = exc
             raise
         finally:
-            duration_ms = int((time.perf_counter() - started) * 1000)
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
             try:
                 record = self.record(scope, exchange, event_id, ts, duration_ms)
+                if record is not None:
+                    wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected)
             except Exception:
                 log.exception("audit capture failed", extra={"path": scope.get("path", "")})
                 writer.discard("capture failed")
@@ -240,7 +254,7 @@ class AuditMiddleware:
                     writer.offer(record)
 
     def record(
-        self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: int
+        self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: float
     ) -> EventRecord | None:
         state: dict[str, Any] = scope.get("state", {})
         category, message = state.get("error_category"), state.get("error_message")

@@ -65,7 +65,7 @@ class EventRecord:
     path: str
     status: int
     success: bool
-    duration_ms: int = 0
+    duration_ms: float = 0.0  # ms, rounded to the microsecond
     request_id: str | None = None
     session_id: str | None = None
     user_subject: str | None = None
@@ -86,6 +86,16 @@ class EventRecord:
     # Facts a route or stage adds about this request (e.g. an attempt number, a WebSocket session's counters,
     # a client certificate): a flat JSON object, set through ``scope["state"][AUDIT_DETAILS_KEY]``.
     details: dict[str, Any] | None = None
+    # The request as it arrived (apitest.audit.raw): the request-target undecoded with its query, the HTTP
+    # version, the Host header, and the headers as [name, value] pairs in arrival order and spelling.
+    raw_target: str | None = None
+    http_version: str | None = None
+    host: str | None = None
+    header_list: list[list[str]] | None = None
+    credentials: list[dict[str, Any]] | None = None  # credential evidence (apitest.audit.evidence)
+    ttfb_ms: float | None = None  # response head sent, ms since the request started
+    chunk_offsets: list[float] | None = None  # streamed responses: send offset (ms) of the first 1000 chunks
+    client_complete: bool | None = None  # the whole response reached a connected client
 
 
 @dataclass
@@ -110,6 +120,8 @@ class AuditFilters:
     error_category: str | None = None
     source: str | None = None
     q: str | None = None  # case-insensitive substring of path, error message, headers, query and bodies
+    raw_target: str | None = None  # substring of raw_target (case-sensitive: %2F and %2f are different bytes)
+    fingerprint: str | None = None  # a credential fingerprint, "sha256:" + 12 hex digits
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,24 @@ def payload_json(p: PayloadRecord) -> dict[str, Any]:
     return out
 
 
+WIRE_FIELDS = (
+    "raw_target",
+    "http_version",
+    "host",
+    "header_list",
+    "credentials",
+    "ttfb_ms",
+    "chunk_offsets",
+    "client_complete",
+)
+
+
+def wire_json(e: EventRecord) -> dict[str, Any]:
+    """The request as it arrived, the credential evidence and the wire timing; every field present (``null``
+    when unset, e.g. rows recorded before these were captured)."""
+    return {name: getattr(e, name) for name in WIRE_FIELDS}
+
+
 def event_json(e: EventRecord, *, include_payload: bool = True) -> dict[str, Any]:
     """One event in the original's field order; every event field is present (``null`` when unset)."""
     out: dict[str, Any] = {
@@ -98,6 +116,7 @@ def event_json(e: EventRecord, *, include_payload: bool = True) -> dict[str, Any
         out["recorded_at"] = rfc3339(e.recorded_at)
     if e.details:
         out["details"] = e.details
+    out.update(wire_json(e))
     if include_payload and e.payload is not None:
         out["payload"] = payload_json(e.payload)
     return out

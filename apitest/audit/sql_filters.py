@@ -63,6 +63,13 @@ def conditions(f: AuditFilters, dialect: str) -> list[ColumnElement[bool]]:
         out.append(or_(E.user_subject == f.caller, E.api_key_name == f.caller, E.user_email == f.caller))
     if f.path_contains:
         out.append(E.path.ilike(contains_pattern(f.path_contains), escape="\\"))
+    if f.raw_target:
+        # Case-sensitive on both backends (SQLite's LIKE is not): %2F and %2f are different bytes on the wire.
+        find = func.strpos if dialect == "postgresql" else func.instr
+        out.append(find(E.raw_target, f.raw_target) > 0)
+    if f.fingerprint:
+        # A fingerprint is "sha256:" + 12 hex digits (checked by the filter parser), quoted as a JSON string.
+        out.append(cast(E.credentials, Text).like(contains_pattern(f'"{f.fingerprint}"'), escape="\\"))
     if f.q:
         out.append(text_search(f.q, dialect))
     return out

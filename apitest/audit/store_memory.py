@@ -91,6 +91,10 @@ def matches(record: EventRecord, f: AuditFilters) -> bool:
         return False
     if f.path_contains and f.path_contains.lower() not in record.path.lower():
         return False
+    if f.raw_target and f.raw_target not in (record.raw_target or ""):
+        return False
+    if f.fingerprint and not any(c.get("fingerprint") == f.fingerprint for c in record.credentials or ()):
+        return False
     return not (f.q and not _matches_q(record, f.q))
 
 
@@ -111,7 +115,7 @@ def breakdown_key(dimension: str) -> Callable[[EventRecord], str]:
     return keys[dimension]
 
 
-def _avg(values: list[int]) -> float:
+def _avg(values: list[float]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
 
@@ -201,7 +205,7 @@ class MemoryAuditStore:
         durations = sorted(r.duration_ms for r in rows)
         n = len(durations)
         values = [float(durations[nearest_rank(n, p)]) if n else 0.0 for p in PERCENTILES]
-        extra = {"avg_ms": _avg(durations), "max_ms": durations[-1] if durations else 0}
+        extra = {"avg_ms": _avg(durations), "max_ms": round(float(durations[-1]), 3) if durations else 0.0}
         errors = sum(1 for r in rows if not r.success)
         return Stats(n, errors, values[0], values[1], values[2], extra)
 

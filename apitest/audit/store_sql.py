@@ -297,7 +297,7 @@ class SQLAuditStore:
                     ordered = select(E.duration_ms).select_from(rows).where(*where).order_by(E.duration_ms)
                     stmt = ordered.limit(1).offset(nearest_rank(int(total), p))
                     values.append(float((await conn.execute(stmt)).scalar_one()))
-        extra = {"avg_ms": round(float(avg or 0), 1), "max_ms": int(peak or 0)}
+        extra = {"avg_ms": round(float(avg or 0), 1), "max_ms": round(float(peak or 0), 3)}
         return Stats(int(total), int(errors or 0), values[0], values[1], values[2], extra)
 
     async def delete_older_than(self, cutoff: datetime, batch_size: int = 5000) -> int:

@@ -30,6 +30,7 @@ from apitest.auth.identity import Identity
 from apitest.failures import note_detail
 from apitest.pipeline import ROUTE_KEY
 from apitest.registry import RouteSpec
+from apitest.sensitive import sensitive_for
 from apitest.services import Services
 
 log = logs.get("audit")
@@ -108,7 +109,8 @@ class WebSocketAuditMiddleware:
         self.capture_payloads = audit.capture_payloads
         self.capture_headers = audit.capture_headers
         self.include_rejected = audit.include_rejected
-        self.redactor = Redactor(audit.redact_keys)
+        keys = services.settings.api_keys
+        self.redactor = Redactor(sensitive_for(audit.redact_keys, keys.header_name, keys.query_param_name))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = self.services.audit

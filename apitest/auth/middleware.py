@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import logs
+from apitest.audit.evidence import CREDENTIALS_KEY, EvidenceReader, Fingerprinter, settle
 from apitest.auth.base import AuthBackendError, Invalid
 from apitest.auth.chain import ChainProvider, Missing
 from apitest.auth.challenge import Challenges
@@ -55,13 +56,16 @@ def required_scope(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
         self.app = app
         self.chains = ChainProvider(services)
         self.challenges = Challenges(services.settings)
         keys = services.settings.api_keys
         self.header_name = keys.header_name
         self.query_name = keys.query_param_name
+        self.evidence = EvidenceReader(
+            fingerprints or Fingerprinter(), header_name=self.header_name, query_name=self.query_name
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,6 +83,7 @@ class AuthMiddleware:
         presented = read_credentials(scope, header_name=self.header_name, query_name=self.query_name)
         if presented.ignored_scheme:
             note_detail(scope, "authorization_ignored", presented.ignored_scheme)
+        evidence = state[CREDENTIALS_KEY] = self.evidence.read(scope.get("headers", []), scope.get("query_string", b""))
         preset = state.get("preset_identity")
         try:
             if isinstance(preset, Identity) and not presented.any:
@@ -92,6 +97,7 @@ class AuthMiddleware:
             )
             note_failure(scope, "auth_error", str(exc))
             return self.challenges.backend_error()
+        settle(evidence, presented, result)
         if isinstance(result, Invalid):
             note_failure(scope, "invalid_credential", result.message)
             return self.challenges.invalid(result)

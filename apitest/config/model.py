@@ -234,6 +234,11 @@ class AuditSettings:
     batch_size: int = setting(500, "Most events written in one multi-row insert.")
     flush_interval_ms: int = setting(200, "Longest an event waits in the buffer before a write.")
     include_rejected: bool = setting(True, "Also record requests rejected by auth (401/403).")
+    scope: str = setting(
+        "v1",
+        "Which requests are recorded: v1 (every /v1 request) or all (also every other path except the portal, "
+        "its API, the admin API, health, /metrics and static assets).",
+    )
     retention_interval: float = setting(3600.0, "How often the retention job runs.", kind="duration")
 
 

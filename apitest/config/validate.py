@@ -88,6 +88,8 @@ def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
     _positive(p, "server.max_body_bytes", s.server.max_body_bytes)
     _positive(p, "server.shutdown.grace_period", s.server.shutdown.grace_period, 0)
     _positive(p, "server.shutdown.pre_shutdown_delay", s.server.shutdown.pre_shutdown_delay, 0)
+    if s.audit.scope not in ("v1", "all"):
+        p.append(f"audit.scope must be v1 or all, got {s.audit.scope!r}")
     _positive(p, "audit.buffer_size", s.audit.buffer_size)
     _positive(p, "audit.batch_size", s.audit.batch_size)
     _positive(p, "audit.flush_interval_ms", s.audit.flush_interval_ms)

@@ -6,7 +6,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,7 +105,7 @@ class AuditEvent(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0)  # ms, microsecond precision
     request_id: Mapped[str | None] = mapped_column(Text)
     session_id: Mapped[str | None] = mapped_column(Text)
     user_subject: Mapped[str | None] = mapped_column(Text)
@@ -114,6 +127,16 @@ class AuditEvent(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False, default="wire")  # wire | tryit | replay
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the writer stored the row
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-route facts (see EventRecord.details)
+    # The request as it arrived (apitest.audit.raw), credential evidence (apitest.audit.evidence) and the wire
+    # timing (apitest.audit.timing).
+    raw_target: Mapped[str | None] = mapped_column(Text)
+    http_version: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(Text)
+    header_list: Mapped[list[Any] | None] = mapped_column(JSONType)
+    credentials: Mapped[list[Any] | None] = mapped_column(JSONType)
+    ttfb_ms: Mapped[float | None] = mapped_column(Float)
+    chunk_offsets: Mapped[list[Any] | None] = mapped_column(JSONType)
+    client_complete: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class AuditPayload(Base):
@@ -144,6 +167,16 @@ class AuditPayload(Base):
     response_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     replayed_from: Mapped[str | None] = mapped_column(String(36), ForeignKey("audit_events.id", ondelete="SET NULL"))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class InstallSecret(Base):
+    """A random secret generated once per install (e.g. the key of credential fingerprints)."""
+
+    __tablename__ = "install_secrets"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)  # hex
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class IdempotencyRecord(Base):

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.endpoints.helpers import header_map, json_response, query_map, sensitive_of
-from apitest.registry import INT, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
+from apitest.registry import INT, PLAIN, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
+from apitest.wirehead import dump, head_fields
 
 BODY_CAP = 1024 * 1024  # longer bodies are cut to this prefix, silently
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -83,9 +84,22 @@ async def echo(request: Request) -> Response:
         elif parsed is not None:
             out["body"] = parsed
     out["body_size"] = len(body)
+    out.update(head_fields(request.scope, sensitive.name, sensitive.value))
     return json_response(out)
 
 
+async def dump_request(request: Request) -> Response:
+    """The request as it arrived, as text (go-httpbin's ``/dump/request``), credentials redacted."""
+    body = await read_capped(request, BODY_CAP)
+    sensitive = sensitive_of(request)
+    return Response(dump(request.scope, sensitive.name, body, sensitive.value), media_type=PLAIN)
+
+
+HEADER_LIST: dict[str, Any] = {
+    "type": "array",
+    "description": "The headers as [name, value] pairs in arrival order and spelling, duplicates kept.",
+    "items": {"type": "array", "items": STR, "minItems": 2, "maxItems": 2},
+}
 ECHO_SCHEMA = obj(
     {
         "method": STR,
@@ -95,8 +109,12 @@ ECHO_SCHEMA = obj(
         "body": {"description": "The body parsed as JSON (object keys sorted), when it is JSON and not null."},
         "body_raw_text": {"type": "string", "description": "The body as text, when it is not JSON."},
         "body_size": INT,
+        "raw_target": {"type": "string", "description": "The request-target as received: undecoded, with the query."},
+        "http_version": {"type": "string", "example": "1.1"},
+        "host": {"type": ["string", "null"], "description": "The Host header as received."},
+        "header_list": HEADER_LIST,
     },
-    required=["method", "path", "headers", "body_size"],
+    required=["method", "path", "headers", "body_size", "raw_target", "http_version", "host", "header_list"],
 )
 REQUEST_BODY: dict[str, Any] = {
     "description": "Any content, of any content type; the first 1 MiB is read and echoed.",
@@ -120,4 +138,21 @@ def _route(method: str) -> RouteSpec:
     )
 
 
-ROUTES = [_route(method) for method in METHODS]
+ROUTES = [
+    *(_route(method) for method in METHODS),
+    RouteSpec(
+        "dump_request",
+        "GET",
+        "/v1/dump",
+        "echo",
+        "The request as it arrived, as text: request line, headers in arrival order and spelling, blank line, "
+        "body (credentials redacted).",
+        dump_request,
+        responses={
+            200: ok(
+                {"type": "string", "example": "GET /v1/dump?a=1 HTTP/1.1\r\nHost: example.test\r\n\r\n"},
+                content_type=PLAIN,
+            )
+        },
+    ),
+]

@@ -13,7 +13,15 @@ from typing import Any
 from starlette.requests import Request
 
 from apitest.config import Settings
-from apitest.endpoints.helpers import ParamError, header_map, query, query_map, request_origin, services_of
+from apitest.endpoints.helpers import (
+    ParamError,
+    header_map,
+    query,
+    query_map,
+    request_origin,
+    sensitive_of,
+    services_of,
+)
 from apitest.registry import STR, STR_LIST_MAP, obj
 
 GROUP = "httpbin"
@@ -71,8 +79,8 @@ def client_origin(request: Request) -> str:
 def request_summary(request: Request, *, with_url: bool = True) -> dict[str, Any]:
     """go-httpbin's ``noBodyResponse``: args, headers (credentials redacted), method, origin, url."""
     out: dict[str, Any] = {
-        "args": query_map(request),
-        "headers": header_map(request, settings_of(request).audit.redact_keys),
+        "args": query_map(request, sensitive_of(request)),
+        "headers": header_map(request, sensitive_of(request)),
         "method": request.method,
         "origin": client_origin(request),
     }

@@ -6,9 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
+from apitest.endpoints.echo import HEADER_LIST
 from apitest.endpoints.helpers import header_map, json_response, sensitive_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
+from apitest.wirehead import head_fields
+
+CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.audit.evidence.CREDENTIALS_KEY)
 
 
 async def whoami(request: Request) -> Response:
@@ -16,12 +20,15 @@ async def whoami(request: Request) -> Response:
     certificate = request.scope.get("state", {}).get(CLIENT_CERT_KEY)
     if isinstance(certificate, dict):
         body["client_certificate"] = certificate  # mutual TLS (docs/tls.md)
+    body["credentials"] = request.scope.get("state", {}).get(CREDENTIALS_KEY) or []
     return json_response(body)
 
 
 async def headers(request: Request) -> Response:
-    found = header_map(request, sensitive_of(request))
-    return json_response({"headers": found, "count": len(found)})
+    sensitive = sensitive_of(request)
+    found = header_map(request, sensitive)
+    head = head_fields(request.scope, sensitive.name, sensitive.value)
+    return json_response({"headers": found, "count": len(found), **head})
 
 
 WHOAMI_SCHEMA = obj(
@@ -44,8 +51,28 @@ WHOAMI_SCHEMA = obj(
             },
             required=["subject", "san", "issuer", "serial", "sha256"],
         ),
+        "credentials": {
+            "type": "array",
+            "description": "Every credential presented, fingerprinted (never the value); `used` marks the winner.",
+            "items": obj(
+                {
+                    "kind": {"type": "string", "enum": ["api_key", "bearer", "jwt"]},
+                    "source": {"type": "string", "enum": ["header", "query"]},
+                    "name": STR,
+                    "valid": {"type": ["boolean", "null"]},
+                    "used": {"type": "boolean"},
+                    "fingerprint": STR,
+                    "iss": STR,
+                    "kid": STR,
+                    "sub": STR,
+                    "aud": {"type": "array", "items": STR},
+                    "azp": STR,
+                },
+                required=["kind", "source", "name", "valid", "used", "fingerprint"],
+            ),
+        },
     },
-    required=["subject", "auth_type"],
+    required=["subject", "auth_type", "credentials"],
 )
 
 ROUTES = [
@@ -65,6 +92,19 @@ ROUTES = [
         "identity",
         "Request headers as received (credentials redacted).",
         headers,
-        responses={200: ok(obj({"headers": STR_LIST_MAP, "count": INT}))},
+        responses={
+            200: ok(
+                obj(
+                    {
+                        "headers": STR_LIST_MAP,
+                        "count": INT,
+                        "raw_target": STR,
+                        "http_version": STR,
+                        "host": {"type": ["string", "null"]},
+                        "header_list": HEADER_LIST,
+                    }
+                )
+            )
+        },
     ),
 ]

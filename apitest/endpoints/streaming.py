@@ -2,12 +2,19 @@
 
 Each item is sent as its own ASGI body message the moment it is produced, then the handler waits
 ``delay_ms`` (not after the last item); the stream stops as soon as the client disconnects.
+
+Every item also carries its sequence number and the server's send time (``sent_at``, RFC 3339 UTC with
+microseconds), after the original's fields, so a client can tell a gateway that buffered the stream
+(items arrive together, their ``sent_at`` spaced) from one that did not: ``seq`` and ``sent_at`` in an
+NDJSON object and an SSE event's data (whose ``id:`` is the sequence), `` seq=<i> sent_at=<time>`` at the
+end of a chunked line.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,24 +41,28 @@ from apitest.registry import (
 COUNT_DEFAULT, COUNT_MAX = 5, 1000
 DELAY_MAX_MS = 5000
 
-Formatter = Callable[[int, str], bytes]
+Formatter = Callable[[int, str, str], bytes]
 
 
-def chunk_line(index: int, word: str) -> bytes:
-    return f"chunk {index}: {word}\n".encode()
+def sent_at() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sse_event(index: int, word: str) -> bytes:
-    return f"id: {index}\ndata: {dumps({'id': index, 'word': word})}\n\n".encode()
+def chunk_line(index: int, word: str, at: str) -> bytes:
+    return f"chunk {index}: {word} seq={index} sent_at={at}\n".encode()
 
 
-def ndjson_line(index: int, word: str) -> bytes:
-    return (dumps({"index": index, "word": word}) + "\n").encode()
+def sse_event(index: int, word: str, at: str) -> bytes:
+    return f"id: {index}\ndata: {dumps({'id': index, 'word': word, 'seq': index, 'sent_at': at})}\n\n".encode()
+
+
+def ndjson_line(index: int, word: str, at: str) -> bytes:
+    return (dumps({"index": index, "word": word, "seq": index, "sent_at": at}) + "\n").encode()
 
 
 async def items(count: int, delay_ms: int, seed: str, fmt: Formatter) -> AsyncGenerator[bytes, None]:
     for i in range(count):
-        yield fmt(i, stream_word(seed, i))
+        yield fmt(i, stream_word(seed, i), sent_at())
         if delay_ms and i < count - 1:
             await asyncio.sleep(delay_ms / 1000)
 
@@ -103,11 +114,18 @@ ROUTES = [
         "GET",
         "/v1/streaming/chunked",
         "streaming",
-        "Chunked plain text, one line 'chunk <i>: <word>' per item, each flushed as produced.",
+        "Chunked plain text, one line 'chunk <i>: <word> seq=<i> sent_at=<time>' per item, each flushed as produced.",
         chunked,
         params=PARAMS,
         responses={
-            200: ok({"type": "string", "example": "chunk 0: uniform\nchunk 1: whiskey\n"}, content_type=PLAIN),
+            200: ok(
+                {
+                    "type": "string",
+                    "example": "chunk 0: uniform seq=0 sent_at=2026-12-02T14:00:00.000000Z\n"
+                    "chunk 1: whiskey seq=1 sent_at=2026-12-02T14:00:00.000210Z\n",
+                },
+                content_type=PLAIN,
+            ),
             400: BAD,
         },
     ),
@@ -116,12 +134,17 @@ ROUTES = [
         "GET",
         "/v1/streaming/sse",
         "streaming",
-        "Server-Sent Events, one 'id: <i>' / 'data: {\"id\",\"word\"}' event per item, each flushed as produced.",
+        'Server-Sent Events, one \'id: <i>\' / \'data: {"id","word","seq","sent_at"}\' event per item, '
+        "each flushed as produced.",
         sse,
         params=PARAMS,
         responses={
             200: ok(
-                {"type": "string", "example": 'id: 0\ndata: {"id":0,"word":"uniform"}\n\n'},
+                {
+                    "type": "string",
+                    "example": 'id: 0\ndata: {"id":0,"word":"uniform","seq":0,'
+                    '"sent_at":"2026-12-02T14:00:00.000000Z"}\n\n',
+                },
                 content_type=SSE,
                 headers=("Cache-Control",),
             ),
@@ -133,11 +156,15 @@ ROUTES = [
         "GET",
         "/v1/streaming/ndjson",
         "streaming",
-        'Newline-delimited JSON, one {"index","word"} object per line, each flushed as produced.',
+        'Newline-delimited JSON, one {"index","word","seq","sent_at"} object per line, each flushed as produced.',
         ndjson,
         params=PARAMS,
         responses={
-            200: ok(obj({"index": INT, "word": STR}), "Success: one such object per line.", content_type=NDJSON),
+            200: ok(
+                obj({"index": INT, "word": STR, "seq": INT, "sent_at": {"type": "string", "format": "date-time"}}),
+                "Success: one such object per line.",
+                content_type=NDJSON,
+            ),
             400: BAD,
         },
     ),

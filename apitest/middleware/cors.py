@@ -15,7 +15,8 @@ ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-API-Key, X-CSRF-Token, X-Request-Id"
 EXPOSE_HEADERS = (
     "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
-    "RateLimit-Policy, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Idempotent-Replayed, Apitest-Worker"
+    "RateLimit-Policy, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Idempotent-Replayed, "
+    "Apitest-Worker, Apitest-Event-Id"
 )
 MAX_AGE = "600"
 

@@ -329,7 +329,7 @@ def audit_meta(services: Services) -> dict[str, Any]:
     enabled = services.audit_store is not None
     return {
         "filters": ["from", "to", "last", "method", "route_name", "group", "path", "path_exact", "status", "success"]
-        + ["auth_type", "caller", "user", "session", "request_id", "category", "source", "q"],
+        + ["auth_type", "caller", "user", "session", "request_id", "category", "source", "q", "raw_target", "fp"],
         "pagination": {"kind": "keyset", "param": "next", "limit_default": PAGE_SIZE, "limit_max": MAX_PAGE_SIZE},
         "features": {
             "timeseries": enabled,

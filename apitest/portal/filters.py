@@ -17,6 +17,8 @@ parses to a field of :class:`~apitest.audit.records.AuditFilters` plus a human-r
 | ``caller`` | user subject or key name, exact |
 | ``user``, ``session``, ``request_id`` | exact user subject, session id, request id |
 | ``q`` | case-insensitive free text over path, error, headers, query and bodies |
+| ``raw_target`` | substring of the request-target as received (case-sensitive, undecoded: ``%2F``) |
+| ``fp`` | a credential fingerprint presented by the request, ``sha256:`` + 12 hex digits |
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ TEXT_PARAMS: dict[str, tuple[str, str]] = {
     "category": ("error_category", "error category"),
     "source": ("source", "source"),
     "q": ("q", "text contains"),
+    "raw_target": ("raw_target", "raw target contains"),
+    "fp": ("fingerprint", "credential fingerprint"),
 }
 ALIASES = {"route": "route_name"}
 PARAMS = ("from", "to", "last", "method", "status", "success", *TEXT_PARAMS)
@@ -52,6 +56,7 @@ LAST_CHOICES = ("5m", "15m", "1h", "6h", "24h", "7d", "30d")
 _LAST = re.compile(r"^([1-9][0-9]{0,4})(m|h|d)$")
 _STATUS = re.compile(r"^[1-5][0-9][0-9]$")
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
+_FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{12}$")
 _METHOD = re.compile(r"^[A-Za-z]{1,16}$")
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 MAX_TEXT = 500
@@ -151,8 +156,11 @@ def parse_filters(query: Mapping[str, str], now: datetime | None = None) -> Pars
                 attr, label = TEXT_PARAMS[name]
                 if name == "source" and raw not in SOURCES:
                     raise FilterError(f"one of {', '.join(SOURCES)}")
+                if name == "fp" and not _FINGERPRINT.match(raw):
+                    raise FilterError("use sha256: and 12 lowercase hex digits (as shown on an event)")
                 setattr(f, attr, raw)
-                out.described.append(f"{label} {raw!r}" if name in ("path", "q") else f"{label} is {raw!r}")
+                contains = name in ("path", "q", "raw_target")
+                out.described.append(f"{label} {raw!r}" if contains else f"{label} is {raw!r}")
         except FilterError as exc:
             bad(name, str(exc))
             continue

@@ -30,6 +30,7 @@ from apitest.portal.data import DataError
 from apitest.portal.filters import LAST_CHOICES
 from apitest.portal.oidc_login import LoginFailure, safe_return
 from apitest.portal.session import PortalIdentity
+from apitest.portal.wire import wire_view
 from apitest.storable import storable
 
 LOGIN_COOKIE = "api_test_login"
@@ -206,6 +207,7 @@ async def _event(request: Request) -> dict[str, Any]:
         "views": {"request": body_view(payload, "request"), "response": body_view(payload, "response")},
         "request_target": event["path"] + ("?" + urlencode(pairs) if pairs else ""),
         "replayed_from_param": replayed if replayed and replayed == payload.get("replayed_from") else "",
+        "wire": wire_view(event),
     }
 
 

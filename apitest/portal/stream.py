@@ -64,6 +64,15 @@ CSV_COLUMNS = (
     "bytes_out",
     "remote_addr",
     "user_agent",
+    # the request as it arrived, credential evidence and wire timing (lists as JSON text)
+    "raw_target",
+    "http_version",
+    "host",
+    "header_list",
+    "credentials",
+    "ttfb_ms",
+    "chunk_offsets",
+    "client_complete",
 )
 NO_STORE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
@@ -149,6 +158,10 @@ def _spreadsheet_safe(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
+
+
 async def ndjson_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -> AsyncGenerator[bytes, None]:
     async for row in rows:
         if isinstance(row, EventRecord):
@@ -166,7 +179,7 @@ async def csv_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -
     async for row in rows:
         if isinstance(row, EventRecord):
             data = event_json(row, include_payload=False)
-            writer.writerow([_spreadsheet_safe(data.get(c, "")) for c in CSV_COLUMNS])
+            writer.writerow([_spreadsheet_safe(_cell(data.get(c, ""))) for c in CSV_COLUMNS])
         elif isinstance(row, Exception):
             buffer.write(f"# export error: {type(row).__name__}: {row}\r\n")
         else:

@@ -11,6 +11,7 @@ from apitest import logs
 from apitest.audit.redaction import Redactor
 from apitest.config import Settings
 from apitest.config.model import WebhookSubscriptionSetting
+from apitest.sensitive import Sensitive
 from apitest.services import Services
 from apitest.webhooks.delivery import Schedule, Sender
 from apitest.webhooks.events import parse_event_filter
@@ -67,7 +68,7 @@ class WebhookComponent:
             connect_timeout=w.connect_timeout,
             timeout=w.timeout,
             max_response_bytes=w.max_response_bytes,
-            redactor=Redactor(self.settings.audit.redact_keys),
+            redactor=Redactor(Sensitive(self.settings.audit.redact_keys)),
         )
         service = WebhookService(
             store,

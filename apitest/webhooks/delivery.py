@@ -31,6 +31,7 @@ import httpx
 
 from apitest import __version__
 from apitest.audit.redaction import Redactor
+from apitest.sensitive import Sensitive
 from apitest.webhooks.records import Attempt, Claim
 from apitest.webhooks.signing import AGENT_PREFIX, signature_headers
 from apitest.webhooks.store import new_id
@@ -123,7 +124,7 @@ class Sender:
     ) -> None:
         self.allowed_hosts = allowed_hosts
         self.max_response_bytes = max_response_bytes
-        self.redactor = redactor or Redactor(["authorization", "cookie", "token", "secret"])
+        self.redactor = redactor or Redactor(Sensitive(["authorization", "cookie", "token", "secret"]))
         self.deadline = connect_timeout + 2 * timeout  # the whole attempt, however slowly bytes trickle in
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),

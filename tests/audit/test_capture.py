@@ -253,7 +253,9 @@ async def test_an_unread_request_body_is_not_captured(audited: AuditedFactory) -
     a = await audited()
     await a.client.post("/v1/t/ignore", content=b"never read")
     row = await a.one()
-    assert row.bytes_in == 0 and row.payload is not None and row.payload.request_body is None
+    # bytes_in is what the client sent (its Content-Length), though the handler never read it
+    assert row.bytes_in == 10 and row.payload is not None and row.payload.request_body is None
+    assert row.payload.request_size_bytes == 0
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,14 @@ def test_event_fields_in_order_with_nulls() -> None:
         "remote_addr",
         "user_agent",
         "source",
+        "raw_target",
+        "http_version",
+        "host",
+        "header_list",
+        "credentials",
+        "ttfb_ms",
+        "chunk_offsets",
+        "client_complete",
     ]
     assert out["timestamp"] == "2026-11-21T12:00:00.500000Z"
     assert out["session_id"] is None

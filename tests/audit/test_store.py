@@ -342,3 +342,44 @@ def test_driver_value_errors_are_record_problems_and_connection_errors_are_not()
         assert refuses_record(exc)
     assert not refuses_record(ConnectionRefusedError(111, "refused"))
     assert not refuses_record(TimeoutError())
+
+
+async def test_wire_fields_round_trip_and_filter(store: AuditStore) -> None:
+    creds = [
+        {"kind": "api_key", "source": "header", "name": "X-API-Key", "valid": True, "used": True,
+         "fingerprint": "sha256:0123456789ab"},
+    ]  # fmt: skip
+    wired = event(
+        duration_ms=1.234,
+        raw_target="/v1/fixed/a%2Fb?x=%2e",
+        http_version="1.0",
+        host="gw:8443",
+        header_list=[["Host", "gw:8443"], ["X-Dup", "1"], ["x-dup", "2"]],
+        credentials=creds,
+        ttfb_ms=0.5,
+        chunk_offsets=[1.0, 1001.25],
+        client_complete=False,
+    )
+    other = event(1, raw_target="/v1/fixed/a/b", duration_ms=2.5)
+    await store.append_many([wired, other])
+    got = await store.get(wired.id)
+    assert got is not None
+    assert (got.raw_target, got.http_version, got.host, got.header_list) == (
+        "/v1/fixed/a%2Fb?x=%2e",
+        "1.0",
+        "gw:8443",
+        [["Host", "gw:8443"], ["X-Dup", "1"], ["x-dup", "2"]],
+    )
+    assert (got.credentials, got.ttfb_ms, got.chunk_offsets, got.client_complete) == (creds, 0.5, [1.0, 1001.25], False)
+    assert got.duration_ms == 1.234
+
+    async def ids(f: AuditFilters) -> list[str]:
+        return [e.id for e in (await store.list_page(f)).events]
+
+    assert await ids(AuditFilters(raw_target="%2F")) == [wired.id]
+    assert await ids(AuditFilters(raw_target="%2f")) == []  # bytes, not letters: case matters
+    assert await ids(AuditFilters(raw_target="/v1/fixed/a")) == [other.id, wired.id]
+    assert await ids(AuditFilters(fingerprint="sha256:0123456789ab")) == [wired.id]
+    assert await ids(AuditFilters(fingerprint="sha256:0123456789ac")) == []
+    stats = await store.stats(AuditFilters())
+    assert stats.extra["max_ms"] == 2.5

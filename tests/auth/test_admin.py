@@ -66,7 +66,9 @@ async def test_create_list_use_revoke(client: httpx.AsyncClient) -> None:
         "active",
     )
     whoami = await client.get("/v1/whoami", headers={"X-API-Key": plaintext})
-    assert whoami.json() == {"subject": "gateway", "auth_type": "apikey", "key_name": "gateway", "scopes": ["read"]}
+    body = whoami.json()
+    assert body.pop("credentials")[0]["used"] is True
+    assert body == {"subject": "gateway", "auth_type": "apikey", "key_name": "gateway", "scopes": ["read"]}
 
     listed = (await client.get("/api/v1/admin/keys", headers={"Authorization": "Bearer ops-token"})).json()["keys"]
     assert [k["name"] for k in listed] == ["gateway"]

@@ -4,6 +4,8 @@ of the original (§6) plus an attack matrix. Every refusal must be a 401 whose c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -146,6 +148,9 @@ def check(response: httpx.Response, status: int, expected: dict[str, Any] | str,
     assert response.content.endswith(b"\n")
     if status == 200:
         body = response.json()
+        assert list(body)[-1] == "credentials"
+        credentials = body.pop("credentials")  # the evidence: exactly one credential won (tests/audit/test_wire.py)
+        assert [c["used"] for c in credentials].count(True) == 1 and all(c["valid"] for c in credentials if c["used"])
         if expected == "oidc":
             claims = body.pop("claims")
             assert claims["iss"] == idp.issuer and claims["sub"] == "alice"
@@ -235,9 +240,10 @@ def test_bad_credentials_never_fall_back_to_anonymous(idp: LocalIdP, tmp_path: A
     app = create_app(make_settings(config(idp.issuer, db_url, anonymous=True), groups=["identity"]))
     with live_server(app) as live:
         anonymous = httpx.get(live.url + "/v1/whoami")
-        assert (anonymous.status_code, anonymous.json()) == (200, {"subject": "", "auth_type": "anonymous"})
+        nobody = {"subject": "", "auth_type": "anonymous", "credentials": []}
+        assert (anonymous.status_code, anonymous.json()) == (200, nobody)
         basic = httpx.get(live.url + "/v1/whoami", headers={"Authorization": "Basic dTpw"})
-        assert basic.json() == {"subject": "", "auth_type": "anonymous"}  # as in the original: no credential
+        assert basic.json() == nobody  # as in the original: no credential
         for request in (
             {"headers": {"X-API-Key": "wrong"}},
             {"params": {"api_key": "wrong"}},
@@ -269,9 +275,9 @@ def test_backend_failure_is_a_500_auth_error(idp: LocalIdP, tmp_path: Any, caplo
     db_file = tmp_path / "a.db"
     app = create_app(make_settings(config(idp.issuer, f"sqlite+aiosqlite:///{db_file}"), groups=["identity"]))
     with live_server(app) as live:
-        db_file.unlink()  # the store's table is gone: every lookup fails
-        for suffix in ("-wal", "-shm"):
-            (tmp_path / f"a.db{suffix}").unlink(missing_ok=True)
+        with contextlib.closing(sqlite3.connect(db_file)) as db:  # the store's table is gone: every lookup fails
+            db.execute("DROP TABLE api_keys")
+            db.commit()
         response = httpx.get(live.url + "/v1/whoami", headers={"X-API-Key": "at_" + "B" * 43})
         assert response.status_code == 500
         assert response.json() == {"error": "auth error"}

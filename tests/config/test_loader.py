@@ -107,7 +107,8 @@ def test_unknown_keys_name_the_closest() -> None:
 
 def test_all_problems_reported_together() -> None:
     text = (
-        "audit: {enabled: true, buffer_size: 0}\nportal: {enabled: true}\noidc: {enabled: true}\nserver: {workers: x}\n"
+        "audit: {enabled: true, buffer_size: 0, scope: everything}\nportal: {enabled: true}\n"
+        "oidc: {enabled: true}\nserver: {workers: x}\n"
     )
     with pytest.raises(ConfigError) as err:
         load_settings(text=text, environ={})
@@ -116,6 +117,7 @@ def test_all_problems_reported_together() -> None:
     assert any("portal.cookie_secret is required" in p for p in problems)
     assert any("oidc.issuer is required" in p for p in problems)
     assert any("audit.buffer_size must be >= 1" in p for p in problems)
+    assert "audit.scope must be v1 or all, got 'everything'" in problems
     assert any("server.workers: expected an integer" in p for p in problems)
     assert str(err.value).startswith("invalid config:\n  - ")
 

@@ -20,7 +20,17 @@ async def test_echo_every_method(client: httpx.AsyncClient, method: str) -> None
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
     body = r.json()
-    assert list(body) == ["method", "path", "headers", "body", "body_size"]
+    assert list(body) == [
+        "method",
+        "path",
+        "headers",
+        "body",
+        "body_size",
+        "raw_target",
+        "http_version",
+        "host",
+        "header_list",
+    ]
     assert body["method"] == method
     assert body["path"] == "/v1/echo"
     assert body["body"] == {"a": 1}
@@ -42,6 +52,16 @@ async def test_echo_get_without_body_or_query(client: httpx.AsyncClient) -> None
         "path": "/v1/echo",
         "headers": {**BASE_HEADERS, "User-Agent": ["t"]},
         "body_size": 0,
+        "raw_target": "/v1/echo",
+        "http_version": "1.1",
+        "host": "testserver",
+        "header_list": [
+            ["host", "testserver"],
+            ["accept", "*/*"],
+            ["accept-encoding", "gzip, deflate"],
+            ["connection", "keep-alive"],
+            ["user-agent", "t"],
+        ],
     }
 
 
@@ -140,7 +160,7 @@ async def test_echo_body(client: httpx.AsyncClient, content: bytes, fields: dict
 
 async def test_echo_body_keys_are_sorted_on_the_wire(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/echo", content=b'{"b":1,"a":2}')
-    assert b'"body":{"a":2,"b":1},"body_size":13}\n' in r.content
+    assert b'"body":{"a":2,"b":1},"body_size":13,' in r.content
 
 
 async def test_echo_parses_json_whatever_the_content_type(client: httpx.AsyncClient) -> None:
@@ -179,3 +199,35 @@ async def test_json_that_cannot_be_echoed_as_json_is_echoed_as_text(client: http
 async def test_paired_surrogate_escapes_are_ordinary_json(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/echo", content=b'{"e":"\\ud83d\\ude00","n":1e300}')
     assert r.json()["body"] == {"e": "\U0001f600", "n": 1e300}
+
+
+async def test_echo_raw_target_is_undecoded_and_redacts_credential_values(client_factory: ClientFactory) -> None:
+    client = await client_factory({"api_keys": {"file": [{"name": "dev", "key": "k-2"}]}})
+    r = await client.get("/v1/echo?x=%2F&api_key=k-1&b=%20&password=p", headers={"X-API-Key": "k-2"})
+    body = r.json()
+    assert body["raw_target"] == "/v1/echo?x=%2F&api_key=[redacted]&b=%20&password=[redacted]"
+    assert ["x-api-key", "[redacted]"] in body["header_list"]
+    assert "k-2" not in r.text  # the query map is the original's, unredacted; the header never appears
+
+
+async def test_dump_answers_the_request_as_text(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/v1/dump?a=%2F",
+        content=b"hello",
+        headers=[("X-First", "1"), ("X-Auth-Token", "secret-token"), ("x-first", "2")],
+    )
+    assert r.status_code == 405  # GET only
+    r = await client.request(
+        "GET",
+        "/v1/dump?a=%2F",
+        content=b"hello",
+        headers=[("X-First", "1"), ("X-Auth-Token", "secret-token"), ("x-first", "2")],
+    )
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    head, _, body = r.content.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "GET /v1/dump?a=%2F HTTP/1.1"
+    assert lines[1] == "host: testserver"
+    assert lines.index("x-first: 1") < lines.index("x-auth-token: [redacted]") < lines.index("x-first: 2")
+    assert body == b"hello"
+    assert b"secret-token" not in r.content

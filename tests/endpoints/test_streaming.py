@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -25,12 +26,25 @@ KINDS = {
 }
 
 
+# Every item carries the server's send time; tests compare bodies with it replaced by this (same length).
+AT = "2000-01-01T00:00:00.000000Z"
+_SENT_AT = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def timeless(body: bytes) -> bytes:
+    return _SENT_AT.sub(AT.encode(), body)
+
+
 def expected_body(kind: str, words: list[str]) -> bytes:
+    """The original's seeded items, followed by the added ``seq`` and ``sent_at`` (as :data:`AT`)."""
     if kind == "chunked":
-        return b"".join(f"chunk {i}: {w}\n".encode() for i, w in enumerate(words))
+        return b"".join(f"chunk {i}: {w} seq={i} sent_at={AT}\n".encode() for i, w in enumerate(words))
     if kind == "sse":
-        return b"".join(f'id: {i}\ndata: {{"id":{i},"word":"{w}"}}\n\n'.encode() for i, w in enumerate(words))
-    return b"".join(f'{{"index":{i},"word":"{w}"}}\n'.encode() for i, w in enumerate(words))
+        return b"".join(
+            f'id: {i}\ndata: {{"id":{i},"word":"{w}","seq":{i},"sent_at":"{AT}"}}\n\n'.encode()
+            for i, w in enumerate(words)
+        )
+    return b"".join(f'{{"index":{i},"word":"{w}","seq":{i},"sent_at":"{AT}"}}\n'.encode() for i, w in enumerate(words))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -39,12 +53,18 @@ async def test_reference_vector_seed_fixed(client: httpx.AsyncClient, kind: str)
     assert r.status_code == 200
     assert r.headers["content-type"] == KINDS[kind][0]
     assert "content-length" not in r.headers
-    assert r.content == expected_body(kind, FIXED_WORDS)
+    assert timeless(r.content) == expected_body(kind, FIXED_WORDS)
 
 
 async def test_spec_sse_example(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/streaming/sse?count=2&seed=fixed")
-    assert r.content == b'id: 0\ndata: {"id":0,"word":"uniform"}\n\nid: 1\ndata: {"id":1,"word":"whiskey"}\n\n'
+    assert (
+        timeless(r.content)
+        == (
+            f'id: 0\ndata: {{"id":0,"word":"uniform","seq":0,"sent_at":"{AT}"}}\n\n'
+            f'id: 1\ndata: {{"id":1,"word":"whiskey","seq":1,"sent_at":"{AT}"}}\n\n'
+        ).encode()
+    )
     assert r.headers["cache-control"] == "no-store"
 
 
@@ -60,8 +80,8 @@ async def test_count_zero_is_an_empty_200(client: httpx.AsyncClient, kind: str) 
 
 
 async def test_word_depends_on_seed_and_index_only(client: httpx.AsyncClient) -> None:
-    long = (await client.get("/v1/streaming/ndjson?count=50&seed=q")).text.splitlines()
-    short = (await client.get("/v1/streaming/ndjson?count=3&seed=q")).text.splitlines()
+    long = timeless((await client.get("/v1/streaming/ndjson?count=50&seed=q")).content).decode().splitlines()
+    short = timeless((await client.get("/v1/streaming/ndjson?count=3&seed=q")).content).decode().splitlines()
     assert long[:3] == short
     assert [json.loads(line)["word"] for line in long] == [stream_word("q", i) for i in range(50)]
     empty_seed = (await client.get("/v1/streaming/ndjson?count=2")).text.splitlines()
@@ -72,7 +92,7 @@ async def test_count_max(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/streaming/chunked?count=1000&seed=m")
     lines = r.text.splitlines()
     assert len(lines) == 1000
-    assert lines[-1] == f"chunk 999: {stream_word('m', 999)}"
+    assert timeless(lines[-1].encode()).decode() == f"chunk 999: {stream_word('m', 999)} seq=999 sent_at={AT}"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,14 +121,14 @@ async def test_validation(client: httpx.AsyncClient, kind: str, query: str, mess
 @pytest.mark.parametrize("query", ["count=", "count=&delay_ms=", "delay_ms=0"])
 async def test_empty_values_take_the_defaults(client: httpx.AsyncClient, query: str) -> None:
     r = await client.get(f"/v1/streaming/ndjson?{query}&seed=fixed")
-    assert r.content == expected_body("ndjson", FIXED_WORDS)
+    assert timeless(r.content) == expected_body("ndjson", FIXED_WORDS)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_one_body_message_per_item(app: Starlette, kind: str) -> None:
     messages = await asgi_messages(app, f"/v1/streaming/{kind}", query="count=3&seed=fixed")
     chunks = bodies(messages)
-    assert [m["body"] for m in chunks[:3]] == _split(kind, 3)
+    assert [timeless(m["body"]) for m in chunks[:3]] == _split(kind, 3)
     assert all(m["more_body"] for m in chunks[:3])
     assert chunks[3] == {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -193,7 +213,7 @@ async def test_items_arrive_spaced_by_delay_ms(live: Live, audit_db: Path) -> No
         )
     )
     for kind, (started, arrivals, items) in zip(KINDS, runs, strict=True):
-        assert b"".join(items) == expected_body(kind, FIXED_WORDS[:count])
+        assert timeless(b"".join(items)) == expected_body(kind, FIXED_WORDS[:count])
         assert len(arrivals) == count
         # The server sleeps delay_ms after each item, so item k cannot arrive before k * delay ...
         assert all(t - started >= k * delay - 0.01 for k, t in enumerate(arrivals)), (kind, arrivals)
