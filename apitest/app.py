@@ -42,6 +42,7 @@ from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
 from apitest.middleware.isolation import IsolationMiddleware
 from apitest.middleware.metrics import MetricsMiddleware
+from apitest.middleware.prefix import PrefixMiddleware, may_have_prefix
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
@@ -180,6 +181,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
     middleware = [
         Middleware(ConnectionMiddleware),  # first: it needs the server's own receive
         Middleware(RequestIdMiddleware),
+        *([Middleware(PrefixMiddleware, settings=settings)] if may_have_prefix(settings) else []),  # portal URLs
         Middleware(ClientCertMiddleware),  # mutual TLS: the client certificate for /v1/whoami and the audit row
         Middleware(AccessLogMiddleware),
         *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),

@@ -52,7 +52,7 @@ def target_bytes(scope: Scope) -> bytes:
     head = raw_head(scope)
     if head is not None:
         return head.target
-    path: bytes = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    path: bytes = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "backslashreplace")
     query = scope.get("query_string", b"")
     return path + b"?" + query if query else path
 

@@ -245,13 +245,21 @@ class AuditMiddleware:
             try:
                 record = self.record(scope, exchange, event_id, ts, duration_ms)
                 if record is not None:
-                    wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected)
+                    self.fill_wire(record, scope, clock, exchange)
             except Exception:
                 log.exception("audit capture failed", extra={"path": scope.get("path", "")})
                 writer.discard("capture failed")
             else:
                 if record is not None:
                     writer.offer(record)
+
+    def fill_wire(self, record: EventRecord, scope: Scope, clock: WireClock, exchange: Exchange) -> None:
+        """The wire-exact fields; a failure there keeps the row (flagged), never loses it."""
+        try:
+            wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected)
+        except Exception:
+            log.exception("audit wire capture failed", extra={"path": record.path})
+            record.details = {**(record.details or {}), "wire_capture_failed": True}
 
     def record(
         self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: float

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from apitest import logs
+from apitest import logs, safejson
 from apitest.audit.redaction import storable
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import Presented, parse_authorization
@@ -58,7 +57,7 @@ class Fingerprinter:
         self.origin = "process" if key is None else "given"
 
     def __call__(self, value: str) -> str:
-        digest = hmac.new(self.key, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+        digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
         return f"sha256:{digest[:12]}"
 
 
@@ -75,8 +74,8 @@ def jwt_facts(token: str, header: dict[str, Any]) -> dict[str, Any]:
     payload = token.split(".")[1]
     if len(payload) <= MAX_PAYLOAD_SEGMENT:
         try:
-            claims = json.loads(b64url_decode(payload))
-        except (ValueError, UnicodeDecodeError):
+            claims = safejson.loads(b64url_decode(payload))
+        except (ValueError, UnicodeDecodeError):  # safejson bounds depth and range: no RecursionError
             claims = {}
     if not isinstance(claims, dict):
         claims = {}

@@ -22,6 +22,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from apitest.middleware.prefix import PREFIX_KEY
+
 # The repository's top-level templates/ (an image links it next to the installed package);
 # APITEST_TEMPLATES_DIR points elsewhere.
 TEMPLATES_DIR = Path(os.environ.get("APITEST_TEMPLATES_DIR") or Path(__file__).resolve().parents[2] / "templates")
@@ -115,8 +117,10 @@ class Renderer:
     ) -> HTMLResponse:
         app = request.app
 
+        prefix = str(request.scope.get(PREFIX_KEY, ""))  # behind a gateway's path prefix (middleware/prefix.py)
+
         def url_for(name: str, /, query: Mapping[str, Any] | None = None, **path_params: Any) -> str:
-            path = str(app.url_path_for(name, **{k: str(v) for k, v in path_params.items()}))
+            path = prefix + str(app.url_path_for(name, **{k: str(v) for k, v in path_params.items()}))
             clean = {k: v for k, v in (query or {}).items() if v not in (None, "")}
             return path + ("?" + urlencode(clean, doseq=True) if clean else "")
 
@@ -124,6 +128,6 @@ class Renderer:
             return url_for("portal:static", path=name) + f"?v={asset_version(name)}"
 
         html = self.env.get_template(template).render(
-            {"request": request, "url_for": url_for, "static": static, "current": request.url.path, **context}
+            {"request": request, "url_for": url_for, "static": static, "current": prefix + request.url.path, **context}
         )
         return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})

@@ -7,11 +7,12 @@ from hypothesis import strategies as st
 
 from apitest.audit.raw import MAX_HEADER_LIST, MAX_TARGET, RawCapture
 from apitest.audit.redaction import Redactor
+from apitest.sensitive import Sensitive
 from apitest.wirehead import RAW_KEY, RawHead
 
 
 def test_storable_and_redacted() -> None:
-    capture = RawCapture(Redactor(["token"]))
+    capture = RawCapture(Redactor(Sensitive(["token"])))
     head = capture.capture(
         {
             "path": "/x",
@@ -28,7 +29,7 @@ def test_storable_and_redacted() -> None:
 
 
 def test_bounded_with_flags() -> None:
-    capture = RawCapture(Redactor([]))
+    capture = RawCapture(Redactor(Sensitive([])))
     many = [(b"x-long", b"v" * 1000)] * (MAX_HEADER_LIST // 1000 + 10)
     head = capture.capture({"path": "/", "raw_path": b"/" + b"a" * (MAX_TARGET * 2), "headers": many})
     assert len(head.raw_target) == MAX_TARGET
@@ -43,7 +44,7 @@ def test_bounded_with_flags() -> None:
 )
 def test_any_bytes_become_storable_bounded_text(target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     lowered = [(name.lower(), value) for name, value in headers]
-    head = RawCapture(Redactor(["token"])).capture(
+    head = RawCapture(Redactor(Sensitive(["token"]))).capture(
         {"path": "/", "headers": lowered, "extensions": {RAW_KEY: RawHead(target, [n for n, _ in headers])}}
     )
     texts = [head.raw_target, head.host or "", *(part for pair in head.header_list for part in pair)]
