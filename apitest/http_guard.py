@@ -30,6 +30,7 @@ whose head arrives in one read costs no timer.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from asyncio import TimerHandle
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +157,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.cycle is None or self.cycle.scope is not self.scope:
             return
-        self._raw = RawHead(self.url, self._names, cycle=self.cycle)
+        self._raw = RawHead(self.url, self._names, cycle_ref=weakref.ref(self.cycle))
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[RAW_KEY] = self._raw
         if self.scope.get("http_version") == "1.0":

@@ -256,7 +256,9 @@ class AuditMiddleware:
     def fill_wire(self, record: EventRecord, scope: Scope, clock: WireClock, exchange: Exchange) -> None:
         """The wire-exact fields; a failure there keeps the row (flagged), never loses it."""
         try:
-            wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected)
+            rejected = record.error_category in REJECTED_CATEGORIES
+            limit = min(self.max_header_bytes, self.rejected_cap) if rejected else self.max_header_bytes
+            wire.fill(record, scope, self.raw, clock, self.evidence, exchange.complete, exchange.disconnected, limit)
         except Exception:
             log.exception("audit wire capture failed", extra={"path": record.path})
             record.details = {**(record.details or {}), "wire_capture_failed": True}

@@ -35,7 +35,7 @@ from apitest.audit.redaction import storable
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import Presented, parse_authorization
 from apitest.auth.identity import Identity
-from apitest.auth.jwtshape import b64url_decode, jwt_header
+from apitest.auth.jwtshape import MalformedJWT, b64url_decode, jwt_header
 from apitest.db.models import Base
 
 log = logs.get("audit")
@@ -119,8 +119,12 @@ class EvidenceReader:
                     found.append(self._entry("api_key", "query", self.query_name, text.strip()))
         token, _ = parse_authorization(authorization)
         if token:
-            header = jwt_header(token)
-            entry = self._entry("jwt" if header is not None else "bearer", "header", "Authorization", token)
+            try:
+                header = jwt_header(token)
+            except MalformedJWT:  # JWT-shaped but refused (too deep, duplicate keys...): the chain says why
+                header = {}
+            kind = "bearer" if header is None else "jwt"
+            entry = self._entry(kind, "header", "Authorization", token)
             if header is not None:
                 entry.update(jwt_facts(token, header))
             found.append(entry)

@@ -49,22 +49,26 @@ class RawCapture:
             self._secret[name] = found
         return found
 
-    def capture(self, scope: Scope) -> RawRequest:
+    def capture(self, scope: Scope, limit: int = MAX_HEADER_LIST) -> RawRequest:
+        """``limit``: characters of header names and values kept (a request refused by auth keeps less); the
+        raw bytes are cut before they are decoded, so a huge header costs no more than what is kept."""
         truncated: dict[str, bool] = {}
-        target = redact_target(storable(target_bytes(scope).decode("latin-1")), self.secret)
-        if len(target) > MAX_TARGET:
-            target, truncated["raw_target_truncated"] = target[:MAX_TARGET], True
+        raw_target = target_bytes(scope)
+        if len(raw_target) > MAX_TARGET:
+            raw_target, truncated["raw_target_truncated"] = raw_target[:MAX_TARGET], True
+        target = redact_target(storable(raw_target.decode("latin-1")), self.secret)[:MAX_TARGET]
         host: str | None = None
         pairs: list[list[str]] = []
-        room = MAX_HEADER_LIST
+        room = min(limit, MAX_HEADER_LIST)
         for raw_name, raw_value in header_pairs(scope):
-            name = storable(raw_name.decode("latin-1"))
+            name = storable(raw_name[: max(room, 0) + 1].decode("latin-1"))
             if host is None and name.lower() == "host":
-                host = storable(raw_value.decode("utf-8", "replace"))[:MAX_HOST]
+                host = storable(raw_value[:MAX_HOST].decode("utf-8", "replace"))[:MAX_HOST]
+            clipped = raw_value[: max(room - len(name), 0) + 1]
             value = (
                 REDACTED
                 if self.secret(name)
-                else storable(self.redactor.sensitive.value(name, raw_value.decode("utf-8", "replace")))
+                else storable(self.redactor.sensitive.value(name, clipped.decode("utf-8", "replace")))
             )
             room -= len(name) + len(value)
             if room < 0:

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.types import Scope
 
 from apitest.audit.evidence import CREDENTIALS_KEY, EvidenceReader
-from apitest.audit.raw import RawCapture
+from apitest.audit.raw import MAX_HEADER_LIST, RawCapture
 from apitest.audit.records import EventRecord
 from apitest.audit.timing import WireClock
 
@@ -23,11 +23,12 @@ def fill(
     evidence: EvidenceReader,
     complete: bool,
     left: bool,
+    limit: int = MAX_HEADER_LIST,
 ) -> None:
     """Set the wire fields of ``record``. ``complete`` / ``left``: the payload tee saw the final body message /
     the client leave. Credentials come from the auth stage; when it did not run (an unrouted request, a path
     outside ``/v1``), they are read here, unchecked (``valid`` null)."""
-    head = raw.capture(scope)
+    head = raw.capture(scope, limit)
     record.raw_target = head.raw_target
     record.http_version = head.http_version
     record.host = head.host

@@ -467,7 +467,11 @@ async def test_request_headers_and_query_are_capped_and_flagged(audited: Audited
     assert row.payload is not None and row.payload.request_headers is not None
     kept = sum(len(k) + sum(len(v) for v in vs) for k, vs in row.payload.request_headers.items())
     assert kept <= 2000
-    assert row.details == {"request_headers_truncated": True, "request_query_truncated": True}
+    assert row.details == {
+        "request_headers_truncated": True,
+        "request_query_truncated": True,
+        "header_list_truncated": True,  # the wire header list obeys the same cap
+    }
     assert row.payload.request_query is not None and len(row.payload.request_query["q"][0]) < 2000
 
 

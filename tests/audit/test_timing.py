@@ -15,7 +15,7 @@ from apitest.wirehead import RAW_KEY, RawHead
 def scope(method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None, cycle: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "http", "method": method, "headers": headers or []}
     if cycle is not None:
-        out["extensions"] = {RAW_KEY: RawHead(b"/", [], received=7, cycle=cycle)}
+        out["extensions"] = {RAW_KEY: RawHead(b"/", [], received=7, cycle_ref=lambda: cycle)}
     return out
 
 
