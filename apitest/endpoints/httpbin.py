@@ -39,7 +39,10 @@ from apitest.endpoints.httpbin_specs import (
     route,
 )
 from apitest.endpoints.httpbin_support import MAX_BODY, SUMMARY_SCHEMA
+from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.registry import ERROR_SCHEMA, JSON, PLAIN, STR, Param, Reply, bad_request, obj, ok
+
+DRIP_BODY = {"type": "string", "example": "**********"}
 
 ROUTES = [
     # caching
@@ -153,16 +156,23 @@ ROUTES = [
                 minimum=1,
                 maximum=MAX_BODY,
             ),
-            Param("code", "integer", description="Status of the response.", default=200, minimum=200, maximum=599),
+            Param(
+                "code",
+                "integer",
+                description="Status of the response: a registered status in 200-599.",
+                default=200,
+                minimum=200,
+                maximum=599,
+            ),
         ),
         responses={
-            200: ok(
-                {"type": "string", "example": "**********"},
-                "The body (with the status code asks for).",
-                PLAIN,
-                ("Server-Timing",),
-            ),
-            400: bad_request("A parameter is invalid, or duration + delay is above 10s."),
+            **{
+                code: Reply(f"{text}: the body, as code asks for.", PLAIN, DRIP_BODY, ("Server-Timing",))
+                for code, text in GO_STATUS_TEXT.items()
+                if 200 <= code <= 599 and code not in NO_BODY and code != 400
+            },
+            **{code: Reply(f"{GO_STATUS_TEXT[code]} as code asks for (no body).", None) for code in NO_BODY},
+            400: bad_request("A parameter is invalid, or duration + delay is above 10s (or code=400 asked for)."),
             499: Reply("The client left during the delay (seen in the audit).", None),
         },
     ),

@@ -18,6 +18,8 @@ from starlette.responses import Response
 from apitest.endpoints.helpers import INT64_MAX, ParamError, parse_int, query, request_origin
 from apitest.endpoints.httpbin_support import settings_of
 
+REDIRECT_CODES = frozenset({300, 301, 302, 303, 305, 307, 308})  # registered redirects (documented one by one)
+
 PREFIX = "/v1"
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
@@ -72,7 +74,7 @@ async def redirect_to(request: Request) -> Response:
     status = 302
     if (raw := query(request, "status_code")) != "":
         code = parse_int(raw)
-        if code is None or not 300 <= code <= 399:
-            raise ParamError("invalid status code: must be an integer in [300, 399]")
+        if code not in REDIRECT_CODES:
+            raise ParamError("invalid status code: must be one of " + ", ".join(map(str, sorted(REDIRECT_CODES))))
         status = code
     return Response(status_code=status, headers={"Location": url})

@@ -127,16 +127,26 @@ def redirect_to_route(method: str) -> RouteSpec:
         method,
         params=(
             Param("url", required=True, description="Target: relative, or on a host listed in lab.redirect_hosts."),
-            Param("status_code", "integer", description="Redirect status.", default=302, minimum=300, maximum=399),
+            Param(
+                "status_code",
+                "integer",
+                description="Redirect status: 300, 301, 302, 303, 305, 307 or 308.",
+                default=302,
+                minimum=300,
+                maximum=308,
+            ),
         ),
         responses={
             **{
-                code: Reply(f"{code} to url (or any 300-399 status_code asks for).", None, None, ("Location",))
-                for code in (301, 302, 303, 307, 308)
+                code: Reply(f"{code} to url, as status_code asks for.", None, None, ("Location",))
+                for code in sorted(redirects.REDIRECT_CODES)
             },
-            400: bad_request("url missing, not printable ASCII, or not allowed; status_code not in 300-399."),
+            400: bad_request("url missing, not printable ASCII, or not allowed; status_code not a redirect status."),
         },
     )
+
+
+UNROUTABLE = Reply("A path the router cannot take (e.g. with a newline): no such endpoint.", JSON, ERROR_SCHEMA)
 
 
 def anything_route(method: str, url: str) -> RouteSpec:
@@ -150,6 +160,9 @@ def anything_route(method: str, url: str) -> RouteSpec:
         params=(Param("path", location="path", required=True, description="Any path, slashes included."),)
         if suffix
         else (),
-        responses={200: ok(ANYTHING_SCHEMA)},
+        responses={
+            200: ok(ANYTHING_SCHEMA),
+            **({404: UNROUTABLE} if suffix else {}),
+        },
         request_body=None if method in ("GET", "OPTIONS") else {"required": False, "content": {"*/*": {"schema": {}}}},
     )

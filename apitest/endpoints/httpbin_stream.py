@@ -24,6 +24,7 @@ from apitest.endpoints.helpers import (
 )
 from apitest.endpoints.httpbin_support import MAX_BODY, MAX_DURATION, duration_param
 from apitest.endpoints.seeded import pcg_bytes, seeded_rng
+from apitest.endpoints.statuses import GO_STATUS_TEXT
 from apitest.failures import note_failure
 
 TEXT = "text/plain; charset=utf-8"
@@ -39,8 +40,8 @@ def status_param(request: Request, name: str) -> int:
     if raw == "":
         return 200
     code = parse_int(raw)
-    if code is None or not 200 <= code <= 599:
-        raise ParamError(f"invalid {name}: must be an integer in [200, 599]")
+    if code is None or not 200 <= code <= 599 or code not in GO_STATUS_TEXT:
+        raise ParamError(f"invalid {name}: must be a registered HTTP status in [200, 599]")
     return code
 
 

@@ -41,7 +41,9 @@ from tests.support import free_port, make_settings
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 SSE_PATHS = {"/v1/streaming/sse"}
-DELIBERATE_5XX = re.compile(r"^/v1/(status/\{code\}|flaky|respond|attempts/\{key\})$")
+# Deliberate 5xx: asked for (status, flaky, respond, attempts, drip's code) or a switched-off feature
+# (webhooks.enabled off, no receiver secret: 503).
+DELIBERATE_5XX = re.compile(r"^/v1/(status/\{code\}|flaky|respond|attempts/\{key\}|drip|webhooks/(send|receive))$")
 LEFT_OUT = r"^/v1/(crash|fault/\{kind\})$"
 MAX_EXAMPLES = 30
 CONFORMANCE = [
