@@ -16,20 +16,9 @@ from starlette.applications import Starlette
 
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
+from apitest.config.model import GROUPS
 
-ALL_GROUPS = [
-    "identity",
-    "data",
-    "failure",
-    "echo",
-    "streaming",
-    "pagination",
-    "methods",
-    "security",
-    "export",
-    "lab",
-    "httpbin",
-]
+ALL_GROUPS = list(GROUPS)  # every endpoint group, from the settings model
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from apitest.audit.store_sql import SQLAuditStore
 from apitest.db.engine import Database
 from bench import configs
 from bench.procs import ServerProcess
-from tests.auth.idp import LocalIdP
 from tests.portal.conftest import KEY, SECRET, csrf_token
 from tests.support import LiveServer, deep_merge, free_port, make_app
 
@@ -125,19 +124,8 @@ def apitest_server(tmp_path: Path) -> Iterator[ServerFactory]:
             server.stop(timeout=20)
 
 
-@pytest.fixture(scope="session")
-def idp_server() -> Iterator[LocalIdP]:
-    provider = LocalIdP().start()
-    try:
-        yield provider
-    finally:
-        provider.stop()
-
-
-@pytest.fixture
-def idp(idp_server: LocalIdP) -> LocalIdP:
-    idp_server.reset()
-    return idp_server
+# The local OIDC provider of the auth tests (discovery + JWKS with keys the tests hold), shared.
+from tests.auth.conftest import idp, idp_server  # noqa: E402, F401
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
