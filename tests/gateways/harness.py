@@ -116,7 +116,7 @@ class Process:
 # --- the fixture --------------------------------------------------------------------------------------
 
 
-MAX_BODY_BYTES = 256 * 1024  # the fixture's server.max_body_bytes: below nginx's default client_max_body_size (1m)
+MAX_BODY_BYTES = 32 * 1024  # the fixture's server.max_body_bytes: far below nginx's client_max_body_size (1m)
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

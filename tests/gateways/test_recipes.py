@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 from tests.auth.idp import LocalIdP
 from tests.gateways import doc
 from tests.gateways.conftest import GatewayFactory, Results
-from tests.gateways.harness import CLIENT_KEY, KINDS, MAX_BODY_BYTES, Audit, Fixture, Gateway
+from tests.gateways.harness import CLIENT_KEY, KINDS, Audit, Fixture, Gateway
 from tests.wire import exchange, request_bytes
 
 pytestmark = pytest.mark.gateways
@@ -536,6 +536,10 @@ def test_cancelled_stream(kind: str, recipe_gateway: Start, audit: Audit, result
 
 
 def post_body(gw: Gateway, audit: Audit, size: int) -> str:
+    """``POST /v1/validate`` with a ``size``-byte JSON body: the client's status, then the rows it left.
+    The fixture refuses without reading the body and closes with body bytes unread, so a gateway still
+    sending them may get a reset instead of the 413 and answer 502 (which one varies from run to run):
+    when the fixture's row is there, both are shown as one bucket."""
     run = run_id()
     body = b'{"pad": "' + b"x" * (size - 11) + b'"}'
     try:
@@ -543,9 +547,11 @@ def post_body(gw: Gateway, audit: Audit, size: int) -> str:
             f"{gw.url}/v1/validate?run={run}", content=body, headers={"Content-Type": "application/json"}, timeout=15
         )
         answer = str(r.status_code)
-    except httpx.TransportError as exc:
-        answer = f"no response ({type(exc).__name__})"
+    except httpx.TransportError:
+        answer = "no response"
     rows = audit.wait(q=run, wait_ms=2000)
+    if rows and answer in ("413", "502", "no response"):
+        answer = "413 or 502 (timing)"
     left = ", ".join(f"{row['status']} {row['error_category']}" for row in rows) or "no row"
     return f"{answer} ({left})"
 
@@ -556,7 +562,7 @@ def test_payload_too_large(kind: str, recipe_gateway: Start, audit: Audit, resul
         "payload-too-large",
         kind,
         {
-            "512 KiB body: client (rows)": post_body(gw, audit, 2 * MAX_BODY_BYTES),
-            "2 MiB body: client (rows)": post_body(gw, audit, 8 * MAX_BODY_BYTES),
+            "48 KiB body: client (rows)": post_body(gw, audit, 48 * 1024),
+            "2 MiB body: client (rows)": post_body(gw, audit, 2 * 1024 * 1024),
         },
     )
