@@ -1,6 +1,8 @@
 """Fixtures of the gateway suite: one apitest per session, gateways per test, the doc's result tables.
 
 - ``fixture`` / ``audit``: the running apitest and its audit rows (session-wide).
+- ``idp`` / ``oidc_fixture`` / ``oidc_audit``: a local OIDC provider and a second apitest validating its
+  tokens (``oidc.enabled``), started only when a test asks for them (session-wide).
 - ``gateway(kind, snippet, upstream=None)``: starts gateway ``kind`` with ``snippet`` (doc addresses, see
   :mod:`tests.gateways.harness`) in front of ``upstream`` (default: the session's apitest); stopped when
   the test ends. ``recipe_gateway(recipe, kind)`` does the same with the doc's snippet for ``recipe``.
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.auth.idp import AUDIENCE, LocalIdP
 from tests.gateways import doc
 from tests.gateways.harness import KINDS, Audit, Fixture, Gateway, run_fixture, start_gateway
 
@@ -34,6 +37,30 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
 @pytest.fixture(scope="session")
 def audit(fixture: Fixture) -> Iterator[Audit]:
     reader = Audit(fixture)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[LocalIdP]:
+    provider = LocalIdP().start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_fixture(tmp_path_factory: pytest.TempPathFactory, idp: LocalIdP) -> Iterator[Fixture]:
+    """The suite's apitest with OIDC on: bearer JWTs from ``idp`` (issuer, audience ``api-test``)."""
+    oidc = {"oidc": {"enabled": True, "issuer": idp.issuer, "audience": AUDIENCE}}
+    with run_fixture(tmp_path_factory.mktemp("apitest-oidc"), oidc) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def oidc_audit(oidc_fixture: Fixture) -> Iterator[Audit]:
+    reader = Audit(oidc_fixture)
     yield reader
     reader.close()
 

@@ -116,10 +116,29 @@ class Process:
 # --- the fixture --------------------------------------------------------------------------------------
 
 
-def fixture_config(workdir: Path, port: int) -> dict[str, Any]:
+MAX_BODY_BYTES = 32 * 1024  # the fixture's server.max_body_bytes: far below nginx's client_max_body_size (1m)
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def fixture_config(workdir: Path, port: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The suite's fixture configuration; ``extra`` (e.g. ``{"oidc": {...}}``) is merged over it."""
     groups = ["identity", "data", "failure", "echo", "streaming", "pagination", "methods", "security", "export", "lab"]
-    return {
-        "server": {"address": f"127.0.0.1:{port}", "shutdown": {"grace_period": "2s", "pre_shutdown_delay": "0s"}},
+    base = {
+        "server": {
+            "address": f"127.0.0.1:{port}",
+            "max_body_bytes": MAX_BODY_BYTES,
+            "shutdown": {"grace_period": "2s", "pre_shutdown_delay": "0s"},
+        },
         "auth": {"allow_anonymous": True},
         "api_keys": {
             "file": [
@@ -132,6 +151,7 @@ def fixture_config(workdir: Path, port: int) -> dict[str, Any]:
         "portal": {"enabled": True, "allow_anonymous": True, "cookie_secret": secrets.token_urlsafe(32)},
         "endpoints": {g: {"enabled": True} for g in groups},
     }
+    return merged(base, extra or {})
 
 
 @dataclass
@@ -149,11 +169,12 @@ class Fixture:
 
 
 @contextlib.contextmanager
-def run_fixture(workdir: Path) -> Iterator[Fixture]:
-    """``apitest serve`` with an SQLite audit and the portal API, on an ephemeral loopback port."""
+def run_fixture(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Fixture]:
+    """``apitest serve`` with an SQLite audit and the portal API, on an ephemeral loopback port (``extra``
+    configuration merged over the suite's, see :func:`fixture_config`)."""
     port = free_port()
     config = workdir / "apitest.yaml"
-    config.write_text(yaml.safe_dump(fixture_config(workdir, port)))
+    config.write_text(yaml.safe_dump(fixture_config(workdir, port, extra)))
     apitest = Path(sys.executable).with_name("apitest")
     env = {k: v for k, v in os.environ.items() if not k.startswith("APITEST_")}
     process = Process([str(apitest), "serve", "--config", str(config)], workdir / "apitest.log", env=env)
@@ -179,6 +200,15 @@ class Audit:
         r = self.client.get(f"/api/v1/portal/audit/events/{event_id}")
         r.raise_for_status()
         return dict(r.json())
+
+    def wait(self, min_rows: int = 1, wait_ms: int = 8000, **filters: str | int) -> list[dict[str, Any]]:
+        """The rows matching ``filters`` as soon as ``min_rows`` exist, or what there is after ``wait_ms``:
+        one long-poll call of the events API (``wait_ms``/``min_rows``), no sleeping."""
+        timeout = wait_ms / 1000 + 10
+        params = {"limit": 200, "wait_ms": wait_ms, "min_rows": min_rows, **filters}
+        r = self.client.get("/api/v1/portal/audit/events", params=params, timeout=timeout)
+        r.raise_for_status()
+        return list(reversed(r.json()["events"]))  # oldest first
 
     def settled(self, at_least: int = 1, quiet: float = 0.6, timeout: float = 15.0, **filters: str | int) -> list[dict]:
         """The rows matching ``filters`` once at least ``at_least`` exist and none was added for ``quiet``

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import itertools
 import random
+import socket
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,8 +22,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.gateways.conftest import Results
-from tests.gateways.harness import CLIENT_KEY, KINDS, Audit, Gateway
+from tests.auth.idp import LocalIdP
+from tests.gateways import doc
+from tests.gateways.conftest import GatewayFactory, Results
+from tests.gateways.harness import CLIENT_KEY, KINDS, Audit, Fixture, Gateway
 from tests.wire import exchange, request_bytes
 
 pytestmark = pytest.mark.gateways
@@ -71,6 +75,33 @@ def test_retries(kind: str, recipe_gateway: Start, audit: Audit, results: Result
             "GET 503: attempts (rows)": str(len(get_rows)),
             "POST 503: client": str(posted.status_code),
             "POST 503: attempts (rows)": str(len(post_rows)),
+        },
+    )
+
+
+def spacing(rows: list[dict[str, Any]]) -> str:
+    """Attempts and the widest gap between consecutive attempts' timestamps, in coarse buckets: under a
+    second is ``~0 s`` (an immediate retry), otherwise the gap rounded to the second."""
+    if len(rows) < 2:
+        return f"{len(rows)} attempt"
+    starts = [datetime.fromisoformat(r["timestamp"]) for r in rows]
+    widest = max((b - a).total_seconds() for a, b in itertools.pairwise(starts))
+    return f"{len(rows)} attempts, ~{0 if widest < 1 else round(widest)} s apart"
+
+
+def test_retry_after(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
+    gw = recipe_gateway("retries", kind)
+    run = run_id()
+    r = httpx.get(f"{gw.url}/v1/respond?status=503&header=Retry-After:2&run={run}", timeout=15)
+    rows = audit.settled(q=run)
+    assert {row["error_category"] for row in rows} == {"fault_injected"}
+    results.check(
+        "retry-after",
+        kind,
+        {
+            "client": str(r.status_code),
+            "Retry-After at the client": r.headers.get("retry-after", "-"),
+            "attempts (rows), widest spacing": spacing(rows),
         },
     )
 
@@ -304,6 +335,26 @@ def test_identity_forwarding(kind: str, recipe_gateway: Start, audit: Audit, res
     )
 
 
+def test_oidc_relay(
+    kind: str, gateway: GatewayFactory, oidc_fixture: Fixture, oidc_audit: Audit, idp: LocalIdP, results: Results
+) -> None:
+    gw = gateway(kind, doc.snippet("plain", kind), upstream=oidc_fixture.address)
+    good, foreign = run_id(), run_id()
+    bearer = {"Authorization": f"Bearer {idp.mint(idp.claims(sub='alice'))}"}
+    a = httpx.get(f"{gw.url}/v1/whoami?run={good}", headers=bearer, timeout=15)
+    wrong_audience = {"Authorization": f"Bearer {idp.mint(idp.claims(aud='another-api'))}"}
+    b = httpx.get(f"{gw.url}/v1/whoami?run={foreign}", headers=wrong_audience, timeout=15)
+    [ra], [rb] = oidc_audit.wait(q=good), oidc_audit.wait(q=foreign)
+    results.check(
+        "oidc",
+        kind,
+        {
+            "client's token": f"{a.status_code}, upstream saw {ra['auth_type']} {ra['user_subject']}",
+            "a token for another audience": f"{b.status_code}, {rb['error_category']}",
+        },
+    )
+
+
 def test_credential_injection(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
     gw = recipe_gateway("credentials", kind)
     with_key, without = run_id(), run_id()
@@ -436,5 +487,82 @@ def test_cancellation(kind: str, recipe_gateway: Start, audit: Audit, results: R
         {
             "row": f"{rows[-1]['status']} {rows[-1]['error_category'] or ''}".strip(),
             "row duration": seconds(rows[-1]["duration_ms"]),
+        },
+    )
+
+
+def read_for(gw: Gateway, target: str, seconds: float) -> int:
+    """``curl -m SECONDS``: read what arrives for ``seconds`` whatever the gateway buffers, then close the
+    connection; the bytes received."""
+    received = 0
+    deadline = time.monotonic() + seconds
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=seconds) as sock:
+        sock.sendall(request_bytes("GET", target, {}))
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            received += len(data)
+    return received
+
+
+def test_cancelled_stream(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
+    """``curl -m 2`` on a 50 s stream: the client leaves after 2 s; when does the fixture's row appear?"""
+    gw = recipe_gateway("plain", kind)
+    run = run_id()
+    received = read_for(gw, f"/v1/streaming/chunked?count=100&delay_ms=500&run={run}", seconds=2.0)
+    left = time.monotonic()
+    rows = audit.wait(q=run, wait_ms=8000)
+    after = time.monotonic() - left
+    if not rows:
+        written = "not within 8 s (the stream runs 50 s)"
+    elif after < 1.5:
+        written = "as the client left"
+    else:
+        written = f"~{round(after)} s after the client left"
+    results.check(
+        "cancelled-stream",
+        kind,
+        {
+            "client": "left after 2 s, part of the stream received" if received else "left after 2 s, nothing received",
+            "row": f"{rows[-1]['status']} {rows[-1]['error_category'] or ''}".strip() if rows else "none",
+            "row written": written,
+        },
+    )
+
+
+def post_body(gw: Gateway, audit: Audit, size: int) -> str:
+    """``POST /v1/validate`` with a ``size``-byte JSON body: the client's status, then the rows it left.
+    The fixture refuses without reading the body and closes with body bytes unread, so a gateway still
+    sending them may get a reset instead of the 413 and answer 502 (which one varies from run to run):
+    when the fixture's row is there, both are shown as one bucket."""
+    run = run_id()
+    body = b'{"pad": "' + b"x" * (size - 11) + b'"}'
+    try:
+        r = httpx.post(
+            f"{gw.url}/v1/validate?run={run}", content=body, headers={"Content-Type": "application/json"}, timeout=15
+        )
+        answer = str(r.status_code)
+    except httpx.TransportError:
+        answer = "no response"
+    rows = audit.wait(q=run, wait_ms=2000)
+    if rows and answer in ("413", "502", "no response"):
+        answer = "413 or 502 (timing)"
+    left = ", ".join(f"{row['status']} {row['error_category']}" for row in rows) or "no row"
+    return f"{answer} ({left})"
+
+
+def test_payload_too_large(kind: str, recipe_gateway: Start, audit: Audit, results: Results) -> None:
+    gw = recipe_gateway("plain", kind)
+    results.check(
+        "payload-too-large",
+        kind,
+        {
+            "48 KiB body: client (rows)": post_body(gw, audit, 48 * 1024),
+            "2 MiB body: client (rows)": post_body(gw, audit, 2 * 1024 * 1024),
         },
     )
