@@ -17,6 +17,10 @@
   server itself stopped reading (the application is not consuming the body yet, or ``Expect: 100-continue``
   awaits the application) does not count against the client.
 
+- A response that closes the connection while the request body is still arriving (a 413 for a body the
+  application refused to read) closes the way a refused head does: shut our side, drain for a moment, then
+  close (:class:`LingeringTransport`), so the peer reads the response instead of a reset.
+
 It also keeps what uvicorn's scope loses: the request-target exactly as received and the header names as sent
 (uvicorn lowercases them), handed to the app as ``scope["extensions"]["apitest.raw"]`` (an
 :class:`apitest.wirehead.RawHead`, with the request-body bytes received and the response cycle, whose
@@ -80,6 +84,21 @@ def configure_body_guard(read_body_timeout: float, min_body_rate: int, min_body_
     GuardedHttpToolsProtocol.read_body_timeout = float(read_body_timeout)
     GuardedHttpToolsProtocol.min_body_rate = int(min_body_rate)
     GuardedHttpToolsProtocol.min_body_rate_grace = float(min_body_rate_grace)
+
+
+class LingeringTransport:
+    """The response cycle's view of the connection: everything is the real transport's, except that ``close``
+    lingers while the request body is still arriving (:meth:`GuardedHttpToolsProtocol.close_lingering`)."""
+
+    def __init__(self, protocol: GuardedHttpToolsProtocol) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        self._protocol.close_lingering()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -160,6 +179,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._raw = RawHead(self.url, self._names, cycle_ref=weakref.ref(self.cycle))
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[RAW_KEY] = self._raw
+        self.cycle.transport = LingeringTransport(self)  # type: ignore[assignment]  # a close while the body arrives lingers
         if self.scope.get("http_version") == "1.0":
             close_delimited(self.cycle)  # no chunked framing for an HTTP/1.0 client
         self._in_body = True
@@ -245,6 +265,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(LINGER_SECONDS, self.transport.close)
         else:
             self.transport.close()
+
+    def close_lingering(self) -> None:
+        """Close after a response; while the request body is still arriving (a 413 for a body the application
+        refused to read), shut our side and drop input for a moment first, as a refused head does: closing with
+        unread input makes the kernel reset the connection, and a gateway still sending the body then sees the
+        reset instead of the 413 and answers 502."""
+        transport = self.transport
+        if not self._in_body or transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        self._in_body = False
+        self._cancel_body_timer()
+        self._discarding = True
+        transport.resume_reading()  # flow control may have paused reading while the application held the body
+        transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, transport.close)
 
     def _refuse_head(self) -> None:
         """Answer 431, then close the way Go does: shut our side, keep reading (and dropping) what the client is

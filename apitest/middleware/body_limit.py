@@ -10,7 +10,9 @@ The limit is enforced on the ``receive`` channel, so it holds for every route wi
 The failure is raised as :class:`PayloadTooLarge` (a ``ParamError`` with status 413), so on ``/v1`` the
 pipeline's handler stage answers it inside the audit stage, and the audit row carries
 ``error_category=payload_too_large``. Routes outside the pipeline are answered here. The 413 carries
-``Connection: close`` because the rest of the body is never read. A handler that never reads its body
+``Connection: close`` because the rest of the body is never read; the production protocol then shuts its
+side and drains the rest for a moment before closing (``apitest.http_guard``), so a client or gateway still
+sending the body reads the 413 rather than a connection reset. A handler that never reads its body
 (``GET /v1/whoami`` with a body) is not refused: the server discards the unread bytes.
 
 References: RFC 9110 §15.5.14 (413 Content Too Large).
