@@ -111,7 +111,12 @@ def positive_bounded_in(params: QueryParams, name: str, default: int, maximum: i
 
 def non_negative_bounded(request: Request, name: str, default: int, maximum: int | None) -> int:
     """Absent or empty → default; not an integer or < 0 → 400; above ``maximum`` → 400."""
-    raw = query(request, name)
+    return non_negative_bounded_in(request.query_params, name, default, maximum)
+
+
+def non_negative_bounded_in(params: QueryParams, name: str, default: int, maximum: int | None) -> int:
+    """:func:`non_negative_bounded` over query parameters parsed elsewhere (a WebSocket's, for instance)."""
+    raw = params.get(name, "")
     if raw == "":
         return default
     value = parse_int(raw)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from apitest.endpoints.helpers import ParamError, dumps, error_response, parse_int
+from apitest.endpoints.helpers import ParamError, dumps, error_response, non_negative_bounded_in
 from apitest.endpoints.seeded import stream_word
 from apitest.failures import note_failure
 
@@ -41,19 +41,6 @@ COUNT_DEFAULT, COUNT_MAX = 5, 10000
 INTERVAL_DEFAULT_MS, INTERVAL_MAX_MS = 1000, 60000
 RESERVED_CLOSE_CODES = (1004, 1005, 1006, 1015)  # never sent in a close frame (RFC 6455 §7.4.1)
 POLICY_VIOLATION = 1008
-
-
-def non_negative_bounded_in(params: QueryParams, name: str, default: int, maximum: int) -> int:
-    """Absent or empty → default; not an integer, negative or above ``maximum`` → :class:`ParamError`."""
-    raw = params.get(name, "")
-    if raw == "":
-        return default
-    value = parse_int(raw)
-    if value is None or value < 0:
-        raise ParamError(f"{name} must be a non-negative integer")
-    if value > maximum:
-        raise ParamError(f"{name} {value} exceeds max {maximum}")
-    return value
 
 
 def close_code(params: QueryParams) -> int:
