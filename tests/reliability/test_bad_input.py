@@ -102,8 +102,12 @@ CASES: dict[str, Case] = {
     "body-declared-20MiB": Case(
         head(b"/v1/echo", b"Content-Type: application/json", b"Content-Length: %d" % (20 * MiB), method=b"POST")
     ),
+    # /v1/echo reads only the first 1 MiB and answers (the original's silent cut), so the 10 MiB limit is never
+    # reached; the rest is drained before the close, so the client reads that 200 rather than a reset.
     "body-chunked-11MiB": Case(
-        head(b"/v1/echo", b"Transfer-Encoding: chunked", method=b"POST"), then=chunked_body(11 * MiB)
+        head(b"/v1/echo", b"Transfer-Encoding: chunked", method=b"POST"),
+        then=chunked_body(11 * MiB),
+        ok=frozenset({200}),
     ),
     "query-1MiB": Case(head(b"/v1/echo?q=" + b"a" * MiB)),
     "query-50k-params": Case(head(b"/v1/echo?" + b"&".join(b"p%d=v" % i for i in range(50_000))), frozenset({200})),
