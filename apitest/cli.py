@@ -14,11 +14,11 @@ import httpx
 from apitest import __version__, logs
 from apitest.auth.keys_cli import register as register_keys
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
+from apitest.config.option import add_config_option
 from apitest.config.reference import register as register_config_docs
 from apitest.doctor import register as register_doctor
 from apitest.tls.cli import register as register_tls
 
-DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:8080/healthz"
 
 Command = Callable[[argparse.Namespace], int]
@@ -110,12 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Command, help: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         if config:
-            p.add_argument(
-                "--config",
-                "-c",
-                default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-                help=f"YAML profile (default: $APITEST_CONFIG or {DEFAULT_CONFIG})",
-            )
+            add_config_option(p)
         p.set_defaults(func=func)
         return p
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from apitest.config.option import add_config_option
 from apitest.doctor.core import (
     DEFAULT_TIMEOUT,
     Check,
@@ -80,20 +81,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``apitest doctor``: the CLI extension hook (see ``apitest.cli.EXTENSIONS``)."""
-    from apitest.cli import DEFAULT_CONFIG
-
     p = sub.add_parser(
         "doctor",
         help="Check a config and its surroundings (database, IdP, clock, cookies, a running server).",
         description="Check a config and its surroundings; prints pass / warn / fail with the fix for each "
         "check and exits 1 when any check fails. See docs/operations.md#doctor.",
     )
-    p.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-        help=f"YAML profile (default: $APITEST_CONFIG or {DEFAULT_CONFIG})",
-    )
+    add_config_option(p)
     p.add_argument("--url", help="a running apitest to probe: /healthz, /readyz and audit drops from /metrics")
     p.add_argument("--key", default=os.environ.get("APITEST_DOCTOR_KEY"), help="API key for /metrics if it needs one")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per network check (default 5)")

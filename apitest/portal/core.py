@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import ChainProvider
 from apitest.auth.credentials import Presented, read_credentials
 from apitest.auth.identity import Identity
+from apitest.config import rules
 from apitest.db.models import utcnow
 from apitest.endpoints.helpers import error_response, services_of
 from apitest.portal import auth
@@ -45,18 +45,11 @@ NAV = (
 
 
 def boot_warnings(services: Services) -> list[str]:
+    """The portal's warning rules (:func:`apitest.config.rules.boot_warnings`) this configuration breaks."""
     settings = services.settings
-    warnings = []
-    if settings.portal.cookie_secure and urlsplit(settings.server.base_url).scheme == "http":
-        warnings.append(
-            "portal.cookie_secure is on but server.base_url is http://: browsers will not send the session "
-            "cookie back over plain HTTP, so every sign-in will seem to fail (use https or turn cookie_secure off)"
-        )
-    if settings.portal.allow_anonymous:
-        warnings.append("portal.allow_anonymous is on: anyone who can reach the portal can use it (development only)")
     if not settings.oidc.enabled:
         log.info("portal: oidc disabled, sign-in by API key only")
-    return warnings
+    return [finding.message for finding in rules.boot_warnings(settings)]
 
 
 class Portal:
