@@ -33,6 +33,7 @@ from apitest.doctor.local import (
     check_cookie_secure,
     check_credentials,
     check_env,
+    check_other_rules,
     check_portal_cookie,
     check_portal_files,
 )
@@ -51,6 +52,7 @@ CHECKS: list[Check] = [
     check_cookie_secure,
     check_portal_files,
     check_base_url,
+    check_other_rules,
     check_tls,
     check_server,
 ]

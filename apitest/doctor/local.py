@@ -48,8 +48,12 @@ async def check_config(ctx: Context) -> list[Result]:
     return [fail("config", p, fixes.get(p) or config_fix(p, ctx.config_path)) for p in ctx.problems]
 
 
+RULE_CHECKS: set[str] = set()  # the keys that have a check of their own (the rest: check_other_rules)
+
+
 def rule_check(key: str, passed: Callable[[Settings], str] | None) -> Check:
     """The doctor check ``key``: every rule finding about it, else its pass line (``passed`` None: no line)."""
+    RULE_CHECKS.add(key)
 
     async def check(ctx: Context) -> list[Result]:
         s = ctx.settings
@@ -152,6 +156,14 @@ check_cookie_secure = rule_check("portal.cookie_secure", _cookie_secure_passed)
 check_base_url = rule_check(
     "server.base_url", lambda s: f"base_url {s.server.base_url} (listening on {s.server.address})"
 )
+
+
+async def check_other_rules(ctx: Context) -> list[Result]:
+    """Warnings of rules whose key has no check of its own (errors are all listed under ``config``)."""
+    if ctx.settings is None:
+        return []
+    found = rules.findings(ctx.settings, ctx.environ, severity="warning")
+    return [_result(f.rule.key, f, ctx.config_path) for f in found if f.rule.key not in RULE_CHECKS]
 
 
 PORTAL_TEMPLATES = ("base.html", "login.html", "dashboard.html")

@@ -198,3 +198,23 @@ async def test_doctor_and_boot_report_the_same_portal_rules(tmp_path: Path, capl
     assert sorted(doctor) == sorted(boot)
     assert len(boot) == 3  # anonymous portal, a 20-byte secret, a Secure cookie over http
     assert code == 1  # the Secure cookie over http breaks sign-in: the doctor fails, the server only warns
+
+
+async def test_a_warning_rule_without_a_check_of_its_own_is_still_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apitest.config import rules
+    from apitest.config.rule import Rule
+
+    def named(s: Any, env: Any) -> list[str]:
+        return [f"server.name is {s.server.name!r}"] if s.server.name == "odd" else []
+
+    extra = Rule("server.name.odd", "server.name", "warning", named, "pick another name")
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, extra))
+    _, results, code = await diagnose_config(tmp_path, {"server": {"name": "odd"}})
+    assert [(r.status, r.message, r.fix) for r in find(results, "server.name")] == [
+        ("warn", "server.name is 'odd'", "pick another name")
+    ]
+    assert code == 0
+    _, results, _ = await diagnose_config(tmp_path, {})
+    assert find(results, "server.name") == []
