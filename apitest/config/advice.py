@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from apitest.config.hosts import is_loopback
 from apitest.config.rule import Rule, warning
 from apitest.config.shipped import SHIPPED_SECRETS
 from apitest.config.validate import MIN_COOKIE_SECRET_BYTES
@@ -15,14 +16,13 @@ if TYPE_CHECKING:
     from apitest.config.model import Settings
 
 GOOD_COOKIE_SECRET_BYTES = 32
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - recognising them, not binding
 NEW_COOKIE_SECRET = "export APITEST_COOKIE_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"  # noqa: S105 - a command
 Env = Mapping[str, str]
 
 
-def _base_url_host(s: Settings) -> str:
-    return urlsplit(s.server.base_url).hostname or ""
+def _local_base_url(s: Settings) -> bool:
+    return is_loopback(urlsplit(s.server.base_url).hostname or "-")
 
 
 def _cookie_over_http(s: Settings) -> bool:
@@ -90,7 +90,7 @@ COOKIE_OVER_HTTP = (
     breaks=True,
 )
 def cookie_secure_over_http(s: Settings, env: Env) -> Iterable[str]:
-    if _cookie_over_http(s) and _base_url_host(s) not in LOOPBACK_HOSTS:
+    if _cookie_over_http(s) and not _local_base_url(s):
         yield f"{COOKIE_OVER_HTTP} ({s.server.base_url}), so every portal request after sign-in is 401"
 
 
@@ -100,7 +100,7 @@ def cookie_secure_over_http(s: Settings, env: Env) -> Iterable[str]:
     fix="portal.cookie_secure: false for plain-http development, or serve https",
 )
 def cookie_secure_on_localhost(s: Settings, env: Env) -> Iterable[str]:
-    if _cookie_over_http(s) and _base_url_host(s) in LOOPBACK_HOSTS:
+    if _cookie_over_http(s) and _local_base_url(s):
         yield f"{COOKIE_OVER_HTTP} ({s.server.base_url}), except those that treat localhost as secure"
 
 
@@ -116,7 +116,7 @@ def cookie_insecure_on_https(s: Settings, env: Env) -> Iterable[str]:
     fix="set server.base_url (APITEST_BASE_URL) to the URL others reach this server at",
 )
 def base_url_localhost_on_all_interfaces(s: Settings, env: Env) -> Iterable[str]:
-    if _base_url_host(s) in LOOPBACK_HOSTS and s.listen_host() in ALL_INTERFACES:
+    if _local_base_url(s) and s.listen_host() in ALL_INTERFACES:
         yield (
             f"base_url {s.server.base_url} points at localhost while listening on all interfaces "
             f"({s.server.address}): a gateway on another host or in a container gets OpenAPI servers, "
@@ -132,7 +132,7 @@ def base_url_localhost_on_all_interfaces(s: Settings, env: Env) -> Iterable[str]
 def base_url_port(s: Settings, env: Env) -> Iterable[str]:
     parts = urlsplit(s.server.base_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    local = _base_url_host(s) in LOOPBACK_HOSTS and s.listen_host() not in ALL_INTERFACES
+    local = _local_base_url(s) and s.listen_host() not in ALL_INTERFACES
     if local and port != s.listen_port():
         yield f"base_url {s.server.base_url} uses port {port} but the server listens on {s.listen_port()}"
 

@@ -304,3 +304,20 @@ def test_boot_warnings_are_the_portal_warnings() -> None:
     settings = load({"auth": {"allow_anonymous": True}, "portal": {**PORTAL["portal"], "allow_anonymous": True}})
     assert [f.rule.id for f in boot_warnings(settings)] == ["portal.anonymous"]
     assert {f.rule.id for f in findings(settings)} == {"auth.anonymous", "portal.anonymous", "audit.off"}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "rule"),
+    [
+        ("http://localhost:8080", "portal.cookie_secure.localhost"),
+        ("http://[::1]:8080", "portal.cookie_secure.localhost"),
+        ("http://127.0.0.2:8080", "portal.cookie_secure.localhost"),
+        ("http://10.0.0.5:8080", "portal.cookie_secure.plain_http"),
+        ("http://localhost.example:8080", "portal.cookie_secure.plain_http"),
+    ],
+)
+def test_a_secure_cookie_over_http_breaks_sign_in_except_on_loopback(base_url: str, rule: str) -> None:
+    settings = load({"server": {"base_url": base_url}, "portal": {**PORTAL["portal"], "cookie_secure": True}})
+    found = [f for f in findings(settings) if f.rule.key == "portal.cookie_secure"]
+    assert [f.rule.id for f in found] == [rule]
+    assert found[0].fails == (rule == "portal.cookie_secure.plain_http")
