@@ -114,6 +114,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
         "total_capped": total is not None and total >= COUNT_CAP,
         "filters": parsed.params,
         "described": parsed.described,
+        "chips": [{"param": p, "text": t} for p, t in parsed.chips],
         "errors": parsed.errors,
         **({"wait": waited} if waited is not None else {}),
     }

@@ -55,6 +55,7 @@ class ParsedFilters:
     params: dict[str, str] = field(default_factory=dict)  # the accepted parameters, canonical names
     described: list[str] = field(default_factory=list)  # "status is 5xx", in parameter order
     errors: list[str] = field(default_factory=list)  # parameters that did not parse (and were ignored)
+    chips: list[tuple[str, str]] = field(default_factory=list)  # (parameter, description): removable chips
 
     def query(self, **extra: str) -> dict[str, str]:
         """The parameters for a link to this filtered view, plus ``extra``."""
@@ -100,6 +101,7 @@ def _parse_one(spec: FilterSpec, raw: str, values: Mapping[str, str], now: datet
     spec.apply(out.filters, value)
     out.params[spec.param] = canonical
     out.described.append(spec.describe(canonical))
+    out.chips.append((spec.param, out.described[-1]))
 
 
 def _parse_sort(query: Mapping[str, str], out: ParsedFilters) -> None:
@@ -112,6 +114,7 @@ def _parse_sort(query: Mapping[str, str], out: ParsedFilters) -> None:
     out.filters.sort = raw
     out.params["sort"] = raw
     out.described.append("slowest first")
+    out.chips.append(("sort", "slowest first"))
 
 
 def _order_window(f: AuditFilters) -> None:
