@@ -553,6 +553,7 @@ FILTERS: tuple[FilterSpec, ...] = (
         _header_sql,
         _header_match,
         search_key="header",
+        form=False,
     ),
     FilterSpec(
         "q",

@@ -31,12 +31,13 @@ def canonical_query(items: Sequence[tuple[str, str]]) -> str | None:
     Empty values are dropped; a ``search`` expression that compiles cleanly is replaced by its parameters
     (explicit parameters win). A ``search`` with errors stays, so the page can show them next to the text."""
     text = next((v for k, v in items if k == "search"), "").strip()
-    kept = [(k, v) for k, v in items if v.strip() and k != "search"]
-    changed = len(kept) != len(items)
+    nonempty = [(k, v) for k, v in items if v.strip()]
+    changed = len(nonempty) != len(items)
+    kept = [(k, v) for k, v in nonempty if k != "search"]
     if text:
         compiled = compile_search(text)
         if compiled.errors:
-            return None if not changed else urlencode([*kept, ("search", text)])
+            return urlencode(nonempty) if changed else None
         present = {ALIASES.get(k, k) for k, _ in kept}
         kept += [(k, v) for k, v in compiled.params.items() if k not in present]
         changed = True

@@ -291,7 +291,6 @@
     if (!table || !toggle || !window.EventSource) { return; }
     var status = $("#live-status");
     var body = table.tBodies[0];
-    var rowsMax = Number(table.getAttribute("data-rows-max") || "500");
     function bumpTotals() {
       $all(".total-count").forEach(function (counter) {
         if (counter.getAttribute("data-capped") === "true") { return; }  // "1,000+" stays true
@@ -301,6 +300,7 @@
       });
     }
     function trim() {
+      var rowsMax = Number(table.getAttribute("data-rows-max") || "500");
       while (body.rows.length > rowsMax) { body.deleteRow(body.rows.length - 1); }
     }
     var empty = $("#no-events");
