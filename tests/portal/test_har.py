@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import jsonschema
 
-from apitest.audit.records import EventRecord, PayloadRecord
+from apitest.audit.records import AuditFilters, EventRecord, PayloadRecord
 from apitest.audit.store_memory import MemoryAuditStore
 from apitest.portal import har
 from apitest.portal.stream import PAYLOAD_EXPORT_MAX, export_rows, har_document, with_payloads
-from apitest.audit.records import AuditFilters
 from tests.portal.conftest import KEY, flush
 
 SCHEMA = json.loads((Path(__file__).parent / "har-1.2.schema.json").read_text())
