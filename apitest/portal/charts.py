@@ -126,7 +126,7 @@ def requests_chart(series: dict[str, Any]) -> Chart:
             f"{when} UTC: {_plural(b['count'], 'request')}, {_plural(b['errors'], 'error')}, "
             f"avg {b['avg_duration_ms']:g} ms"
         )
-        begin = start + timedelta(seconds=i * bucket_seconds)
+        begin = parse_iso(b["time"])  # the bucket the store counted, so the list shows exactly these rows
         end = begin + timedelta(seconds=bucket_seconds) - timedelta(milliseconds=1)
         drill = {"from": _iso(begin), "to": _iso(end)}
         bar = Bar(x, y, max(1.0, step * 0.8), h, "ok", title, PAD_TOP + plot_h - err_h, err_h, drill)

@@ -281,10 +281,12 @@ def test_chart_bars_and_top_lists_drill_into_the_audit_list(server: LiveServer, 
     assert dict(query_of(page.url))["status"] == "5xx"
     assert page.locator("#events tbody tr").count() == 1
     page.goto(server.url + "/portal/")
-    page.locator("#requests-chart a").first.click()
+    bar = page.locator("#requests-chart a").first
+    counted = int((bar.get_attribute("aria-label") or "").split("UTC: ")[1].split(" request")[0])
+    bar.click()
     page.wait_for_url("**/portal/audit?**")
     assert {"from", "to"} <= dict(query_of(page.url)).keys()
-    assert page.locator("#events tbody tr").count() == 2
+    assert page.locator("#events tbody tr").count() == counted >= 1
     page.goto(server.url + "/portal/")
     page.locator("#top-callers a", has_text="tester").click()
     page.wait_for_url("**caller=tester**")
