@@ -122,14 +122,20 @@ class AuditFilters:
     q: str | None = None  # case-insensitive substring of path, error message, headers, query and bodies
     raw_target: str | None = None  # substring of raw_target (case-sensitive: %2F and %2f are different bytes)
     fingerprint: str | None = None  # a credential fingerprint, "sha256:" + 12 hex digits
+    duration_min_ms: float | None = None  # duration_ms >= this
+    duration_max_ms: float | None = None  # duration_ms <= this
+    header: tuple[str, str | None] | None = None  # a request header (lower-case name) and value (None: any value)
+    sort: str = "time"  # list order: "time" (newest first) or "duration" (slowest first)
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Keyset position: the (ts, id) of the last row of the previous page (newest first)."""
+    """Keyset position: the (ts, id) of the last row of the previous page (newest first); with the duration
+    sort also its ``duration_ms`` (the page is then ordered by ``(duration_ms, id)``)."""
 
     ts: datetime
     id: str
+    duration_ms: float | None = None
 
 
 @dataclass

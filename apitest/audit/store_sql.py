@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from apitest.audit.filter_registry import conditions
 from apitest.audit.records import (
     AuditFilters,
     Bucket,
@@ -32,7 +33,7 @@ from apitest.audit.records import (
     PayloadRecord,
     Stats,
 )
-from apitest.audit.sql_filters import EVENTS, PAYLOADS, E, P, breakdown_key, conditions, error_count, source
+from apitest.audit.sql_filters import EVENTS, PAYLOADS, E, P, breakdown_key, error_count, source
 from apitest.db.engine import Database
 
 MAX_PAGE = 1000
@@ -107,6 +108,11 @@ def payload_from(row: RowMapping) -> PayloadRecord:
         if values[name] is not None:
             values[name] = bytes(values[name])
     return PayloadRecord(**values)
+
+
+def page_cursor(last: EventRecord, by_duration: bool) -> Cursor:
+    """The keyset position after ``last``: ``(ts, id)``, plus its duration when the page is slowest first."""
+    return Cursor(last.ts, last.id, last.duration_ms if by_duration else None)
 
 
 def clamp_limit(limit: int) -> int:
@@ -191,13 +197,17 @@ class SQLAuditStore:
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         limit = clamp_limit(limit)
         stmt = select(*EVENTS.c).select_from(source(filters)).where(*self._where(filters))
-        if after is not None:
+        by_duration = filters.sort == "duration"
+        if after is not None and by_duration:
+            stmt = stmt.where(tuple_(E.duration_ms, E.id) < tuple_(after.duration_ms or 0.0, after.id))
+        elif after is not None:
             stmt = stmt.where(tuple_(E.ts, E.id) < tuple_(after.ts, after.id))
-        stmt = stmt.order_by(E.ts.desc(), E.id.desc()).limit(limit + 1)
+        order = (E.duration_ms.desc(), E.id.desc()) if by_duration else (E.ts.desc(), E.id.desc())
+        stmt = stmt.order_by(*order).limit(limit + 1)
         events = await self._events(stmt)
         more = len(events) > limit
         events = events[:limit]
-        return Page(events, Cursor(events[-1].ts, events[-1].id) if more else None)
+        return Page(events, page_cursor(events[-1], by_duration) if more else None)
 
     async def tail(self, filters: AuditFilters, after: Cursor, limit: int = 1000) -> Page:
         """Rows stored after ``after`` (a ``(recorded_at, id)`` position), oldest write first; ``next`` is the

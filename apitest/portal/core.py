@@ -27,6 +27,7 @@ from apitest.portal import auth
 from apitest.portal.oidc_login import OIDCLogin
 from apitest.portal.render import Renderer
 from apitest.portal.revocations import MemoryRevokedSessions, RevokedSessions, SQLRevokedSessions
+from apitest.portal.saved_views import MemorySavedViews, SavedViews, SQLSavedViews
 from apitest.portal.session import ReadStatus, Session, SessionCodec, new_csrf_token
 from apitest.services import Services
 
@@ -35,6 +36,7 @@ log = logs.get("portal")
 NAV = (
     ("portal:dashboard", "Dashboard"),
     ("portal:audit", "Audit"),
+    ("portal:saved_views", "Saved views"),
     ("portal:endpoints", "Endpoints"),
     ("portal:keys", "API keys"),
     ("portal:webhooks", "Webhooks"),
@@ -65,6 +67,7 @@ class Portal:
         self.oidc = OIDCLogin(settings, self.sessions) if settings.oidc.enabled else None
         self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
         self.revoked: RevokedSessions = MemoryRevokedSessions()
+        self.saved_views: SavedViews = MemorySavedViews()
         self.file_keys = {k.name for k in settings.api_keys.file if k.name}
         self.bearer_tokens = {t.name for t in settings.bearer.tokens if t.name}
         for warning in boot_warnings(services):
@@ -75,6 +78,7 @@ class Portal:
             self.oidc.start(services.oidc)
         if services.database is not None:
             self.revoked = SQLRevokedSessions(services.database)
+            self.saved_views = SQLSavedViews(services.database)
         services.portal = self
 
     async def stop(self, services: Services) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from apitest.audit.filter_registry import FILTERS, PARAMS, SORTS
 from apitest.audit.records import AuditFilters, AuditStore, EventRecord, Group
 from apitest.audit.serialize import event_json
 from apitest.audit.store_sql import MAX_BUCKETS
@@ -113,6 +114,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
         "total_capped": total is not None and total >= COUNT_CAP,
         "filters": parsed.params,
         "described": parsed.described,
+        "chips": [{"param": p, "text": t} for p, t in parsed.chips],
         "errors": parsed.errors,
         **({"wait": waited} if waited is not None else {}),
     }
@@ -328,8 +330,11 @@ async def dashboard(services: Services, query: Mapping[str, str]) -> dict[str, A
 def audit_meta(services: Services) -> dict[str, Any]:
     enabled = services.audit_store is not None
     return {
-        "filters": ["from", "to", "last", "method", "route_name", "group", "path", "path_exact", "status", "success"]
-        + ["auth_type", "caller", "user", "session", "request_id", "category", "source", "q", "raw_target", "fp"],
+        "filters": list(PARAMS),
+        "filter_help": [
+            {"param": s.param, "aliases": list(s.aliases), "search_key": s.search_key, "help": s.help} for s in FILTERS
+        ],
+        "sorts": list(SORTS),
         "pagination": {"kind": "keyset", "param": "next", "limit_default": PAGE_SIZE, "limit_max": MAX_PAGE_SIZE},
         "features": {
             "timeseries": enabled,

@@ -23,11 +23,10 @@ from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
 from apitest.endpoints.helpers import services_of
-from apitest.portal import actions, charts, csrf, data, info
+from apitest.portal import actions, csrf, data, info
 from apitest.portal.auth import context_of, page
 from apitest.portal.core import portal_of
 from apitest.portal.data import DataError
-from apitest.portal.filters import LAST_CHOICES
 from apitest.portal.oidc_login import LoginFailure, safe_return
 from apitest.portal.session import PortalIdentity
 from apitest.portal.wire import wire_view
@@ -154,23 +153,7 @@ async def oidc_callback(request: Request) -> Response:
         return error_page(request, exc.status, exc.title, exc.detail)
 
 
-# Audit pages -------------------------------------------------------------------------------------------
-
-
-async def _dashboard(request: Request) -> dict[str, Any]:
-    query = {k: v for k, v in request.query_params.items() if k == "last" and v in LAST_CHOICES}
-    d = await data.dashboard(services_of(request), query)
-    return {
-        **d,
-        "windows": LAST_CHOICES,
-        "requests_chart": charts.requests_chart(d["timeseries"]),
-        "status_chart": charts.status_histogram(d["status_classes"]),
-    }
-
-
-async def _audit(request: Request) -> dict[str, Any]:
-    d = await data.audit_list(services_of(request), dict(request.query_params), strict=False)
-    return {**d, "windows": LAST_CHOICES, "methods": METHODS, "query": dict(request.query_params)}
+# Event pages (dashboard, audit list, compare: list_pages.py) ------------------------------------------------
 
 
 def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
@@ -209,11 +192,6 @@ async def _event(request: Request) -> dict[str, Any]:
         "replayed_from_param": replayed if replayed and replayed == payload.get("replayed_from") else "",
         "wire": wire_view(event),
     }
-
-
-async def _compare(request: Request) -> dict[str, Any]:
-    q = request.query_params
-    return await data.compare(services_of(request), q.get("a", ""), q.get("b", ""))
 
 
 @page
@@ -280,10 +258,7 @@ async def _about(request: Request) -> dict[str, Any]:
     return await info.about(services_of(request))
 
 
-dashboard = rendered("dashboard.html", _dashboard)
-audit = rendered("audit.html", _audit)
 event = rendered("event.html", _event)
-compare = rendered("compare.html", _compare)
 endpoints = rendered("endpoints.html", _endpoints)
 endpoint = rendered("endpoint.html", _endpoint)
 config = rendered("config.html", _config)
