@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from apitest.middleware.prefix import PREFIX_KEY
+from apitest.portal.inspect import visible, visible_block
 
 # The repository's top-level templates/ (an image links it next to the installed package);
 # APITEST_TEMPLATES_DIR points elsewhere.
@@ -80,6 +81,13 @@ def number(n: int | float | None) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.1f}"
 
 
+def duration(ms: float | None) -> str:
+    """``12.345 ms``: the audit keeps durations to the microsecond, so the page shows them to the microsecond."""
+    if ms is None:
+        return ""
+    return f"{ms:,.3f} ms"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
@@ -99,6 +107,7 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, iso=iso, bytes=human_bytes, number=number, pretty_json=pretty_json)
+    env.filters.update(visible=visible, visible_block=visible_block, duration=duration)
     return env
 
 
