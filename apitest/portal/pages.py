@@ -269,7 +269,8 @@ async def _endpoint(request: Request) -> dict[str, Any]:
     the answer of a send (read back from its audit event: reloading it sends nothing)."""
     services = services_of(request)
     spec = info.find_endpoint(services, request.path_params["name"])
-    form: dict[str, str] = {"body": tryit.example_body(spec)}
+    example = tryit.example_body(spec)
+    form: dict[str, str] = {"body": example, "headers": "Content-Type: application/json" if example else ""}
     result = None
     source = request.query_params.get("result") or request.query_params.get("from")
     if source:

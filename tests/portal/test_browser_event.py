@@ -232,3 +232,29 @@ def test_durations_show_microseconds(server: LiveServer, user: Watched) -> None:
     event = newest(server, q="timing")
     user.page.goto(f"{server.url}/portal/audit/{event['id']}")
     assert user.page.inner_text("#lead-duration") == f"{event['duration_ms']:,.3f} ms"
+
+
+def test_try_it_query_line_example_body_pretty_result_and_reload(server: LiveServer, user: Watched) -> None:
+    page = user.page
+    page.goto(server.url + "/portal/endpoints/streaming_ndjson")
+    page.fill("#try-query", "count=3&delay_ms=100")
+    page.click("#try-send")
+    page.wait_for_url("**/portal/endpoints/streaming_ndjson?result=*")
+    event = newest(server, source="tryit")
+    assert event["payload"]["request_query"] == {"count": ["3"], "delay_ms": ["100"]}
+
+    page.goto(server.url + "/portal/endpoints/validate")
+    example = page.input_value("#try-body")
+    assert '"customer_email": "ada@example.com"' in example and '"sku": "ABC-1234"' in example
+    page.click("#try-send")
+    page.wait_for_url("**/portal/endpoints/validate?result=*")
+    assert page.inner_text("#try-result h2").endswith("200")
+    assert page.locator("#try-body-out-tree details").count() >= 1  # a JSON answer is a tree
+    pretty = page.evaluate("document.querySelector('#try-body-out-pretty').textContent")
+    assert '\n  "customer_email": "ada@example.com",\n' in pretty  # and pretty-printed, one field a line
+    count = len(send(server, "GET", "/api/v1/portal/audit/events", params={"source": "tryit"}).json()["events"])
+    page.reload()
+    assert page.locator("#try-result").is_visible()
+    settle(server)
+    again = len(send(server, "GET", "/api/v1/portal/audit/events", params={"source": "tryit"}).json()["events"])
+    assert again == count  # the reload was a GET: nothing was sent again
