@@ -147,5 +147,6 @@ async def test_sign_in_moves_to_the_configured_loopback_name_first(
     r = await client.get("/portal/auth/login", headers={"Host": "localhost:8080"})
     assert r.status_code == 302 and r.headers["location"].startswith(issuer)
     # A callback without the state cookie names both hosts.
+    client.cookies.clear()
     r = await client.get("/portal/auth/callback?state=x&code=y", headers={"Host": "127.0.0.1:8080"})
     assert "opened as 127.0.0.1:8080" in r.text and "localhost:8080 (server.base_url)" in r.text
