@@ -258,3 +258,29 @@ def test_try_it_query_line_example_body_pretty_result_and_reload(server: LiveSer
     settle(server)
     again = len(send(server, "GET", "/api/v1/portal/audit/events", params={"source": "tryit"}).json()["events"])
     assert again == count  # the reload was a GET: nothing was sent again
+
+
+def test_the_event_page_is_keyboard_reachable(server: LiveServer, user: Watched) -> None:
+    send(server, "POST", "/v1/echo?kind=keys", json={"deep": {"er": [1, 2]}})
+    event = newest(server, q="kind=keys")
+    page = user.page
+    page.goto(f"{server.url}/portal/audit/{event['id']}")
+
+    def tab_to(predicate: str, limit: int = 60) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(predicate):
+                return
+        pytest.fail(f"not reachable with Tab: {predicate}")
+
+    tab_to("document.activeElement.id === 'edit-resend'")
+    tab_to("document.activeElement.getAttribute('href') === '#overview'")
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert page.locator("#request").is_visible()
+    tab_to("document.activeElement.id === 'request-body-search'")
+    page.keyboard.type("er")
+    page.wait_for_selector("#request-body-shown mark.hit")
+    tab_to("document.activeElement.tagName === 'SUMMARY'")
+    page.keyboard.press("Enter")  # a tree node folds with the keyboard
