@@ -150,6 +150,8 @@ def test_the_body_inspector(server: LiveServer, user: Watched) -> None:
     page.fill("#request-body-search", "pear")
     page.wait_for_selector("#request-body-shown mark.hit")
     assert page.inner_text("#request-body-search-count") == "2 matches"  # in the tree and in the pretty JSON
+    page.locator("#request-body-tree").scroll_into_view_if_needed()
+    user.shot("event-body")
     page.click("#request-body-tree summary >> nth=0")  # collapsible
     open_tab(page, "response")
     assert page.locator("#response-body-pretty .hl-nt").count() >= 1 or page.locator("#response-body-tree").count()
