@@ -125,9 +125,8 @@ def _node(label: str, value: Any, depth: int) -> str:
     if isinstance(value, dict | list):
         items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
         brackets = "{}" if isinstance(value, dict) else "[]"
-        summary = (
-            f'{label}{brackets[0]} <span class="muted">{len(items)} {"keys" if brackets == "{}" else "items"}</span>'
-        )
+        noun = ("key" if brackets == "{}" else "item") + ("" if len(items) == 1 else "s")
+        summary = f'{label}{brackets[0]} <span class="muted">{len(items)} {noun}</span>'
         children = "".join(f"<li>{_node(_key(k, isinstance(value, dict)), v, depth + 1)}</li>" for k, v in items)
         opened = " open" if depth < 3 else ""
         return f"<details{opened}><summary>{summary}</summary><ul>{children}</ul>{brackets[1]}</details>"
