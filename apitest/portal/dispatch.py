@@ -119,6 +119,98 @@ def try_it_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def _headers(parent: Scope, outgoing: Outgoing) -> list[tuple[bytes, bytes]]:
+    """The parent request's Host, the outgoing headers, and a Content-Length for a body."""
+    host = next((v for k, v in parent.get("headers", []) if k == b"host"), b"localhost")
+    headers: list[tuple[bytes, bytes]] = [(b"host", host)]
+    headers += [(n.lower().encode("latin-1"), v.encode("utf-8")) for n, v in outgoing.headers]
+    if outgoing.body:
+        headers.append((b"content-length", str(len(outgoing.body)).encode()))
+    return headers
+
+
+def _state(parent: Scope, source: str, identity: Identity | None, replayed_from: str | None) -> dict[str, Any]:
+    """What the /v1 pipeline reads from ``scope["state"]`` (see the module docstring)."""
+    state: dict[str, Any] = {
+        "request_id": parent.get("state", {}).get("request_id", ""),
+        "dispatch_source": source,
+        "replayed_from": replayed_from,
+    }
+    if identity is not None and identity.auth_type != "anonymous":
+        state["preset_identity"] = identity
+    return state
+
+
+def build_scope(parent: Scope, outgoing: Outgoing, state: dict[str, Any]) -> Scope:
+    """A new HTTP scope for ``outgoing``, on the parent's connection details."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": outgoing.method,
+        "scheme": parent.get("scheme", "http"),
+        "path": outgoing.path,
+        "raw_path": outgoing.raw_path.encode("ascii"),
+        "root_path": "",
+        "query_string": urlencode(outgoing.query).encode("latin-1"),
+        "headers": _headers(parent, outgoing),
+        "client": parent.get("client"),
+        "server": parent.get("server"),
+        "state": state,
+        "app": parent.get("app"),
+        "extensions": {},
+    }
+
+
+class Capture:
+    """The ASGI ``receive``/``send`` pair of one dispatch: hands over the body once, keeps the response up to
+    :data:`MAX_BODY` and tells a streaming handler the client has gone once it has that much."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.finished = asyncio.Event()
+        self.sent_body = False
+        self.status = 500
+        self.headers: dict[str, list[str]] = {}
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+
+    async def receive(self) -> Message:
+        if not self.sent_body:
+            self.sent_body = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            for raw_name, raw_value in message.get("headers", []):
+                name = canonical_header_name(raw_name.decode("latin-1"))
+                self.headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+        elif message["type"] == "http.response.body":
+            self._keep(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.finished.set()
+
+    def _keep(self, data: bytes) -> None:
+        room = max(0, MAX_BODY - self.size)
+        if len(data) > room:
+            self.truncated = True
+            self.finished.set()  # tell a streaming handler the client has gone
+        self.chunks.append(data[:room])
+        self.size += min(len(data), room)
+
+    def routing_error(self, exc: HTTPException) -> None:
+        """The path is no longer routed (its group was disabled since): answer as the router would."""
+        self.status = exc.status_code
+        status = exc.status_code
+        message = "no such endpoint" if status == 404 else "method not allowed" if status == 405 else str(exc.detail)
+        self.headers = {"Content-Type": ["application/json"]}
+        self.chunks = [json_bytes({"error": message})]
+
+
 async def dispatch(
     router: ASGIApp,
     parent: Scope,
@@ -130,86 +222,23 @@ async def dispatch(
     limit_seconds: float = TIMEOUT,
 ) -> DispatchResult:
     """Run ``outgoing`` through ``router`` as a new request; capture the response up to 1 MiB."""
-    parent_state = parent.get("state", {})
-    host = next((v for k, v in parent.get("headers", []) if k == b"host"), b"localhost")
-    headers: list[tuple[bytes, bytes]] = [(b"host", host)]
-    headers += [(n.lower().encode("latin-1"), v.encode("utf-8")) for n, v in outgoing.headers]
-    if outgoing.body:
-        headers.append((b"content-length", str(len(outgoing.body)).encode()))
-    state: dict[str, Any] = {
-        "request_id": parent_state.get("request_id", ""),
-        "dispatch_source": source,
-        "replayed_from": replayed_from,
-    }
-    if identity is not None and identity.auth_type != "anonymous":
-        state["preset_identity"] = identity
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": outgoing.method,
-        "scheme": parent.get("scheme", "http"),
-        "path": outgoing.path,
-        "raw_path": outgoing.raw_path.encode("ascii"),
-        "root_path": "",
-        "query_string": urlencode(outgoing.query).encode("latin-1"),
-        "headers": headers,
-        "client": parent.get("client"),
-        "server": parent.get("server"),
-        "state": state,
-        "app": parent.get("app"),
-        "extensions": {},
-    }
-    finished = asyncio.Event()
-    sent_body = False
-    status = 500
-    response_headers: dict[str, list[str]] = {}
-    chunks: list[bytes] = []
-    size = 0
-    truncated = False
-
-    async def receive() -> Message:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": outgoing.body, "more_body": False}
-        await finished.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        nonlocal status, size, truncated
-        if message["type"] == "http.response.start":
-            status = int(message["status"])
-            for raw_name, raw_value in message.get("headers", []):
-                name = canonical_header_name(raw_name.decode("latin-1"))
-                response_headers.setdefault(name, []).append(raw_value.decode("latin-1"))
-        elif message["type"] == "http.response.body":
-            data = message.get("body", b"")
-            room = MAX_BODY - size
-            if len(data) > room:
-                truncated = True
-                finished.set()  # tell a streaming handler the client has gone
-            chunks.append(data[: max(0, room)])
-            size += min(len(data), max(0, room))
-            if not message.get("more_body", False):
-                finished.set()
-
+    state = _state(parent, source, identity, replayed_from)
+    capture = Capture(outgoing.body)
     try:
-        await asyncio.wait_for(router(scope, receive, send), limit_seconds)
-    except HTTPException as exc:  # the path is no longer routed (its group was disabled since)
-        status = exc.status_code
-        message = "no such endpoint" if status == 404 else "method not allowed" if status == 405 else str(exc.detail)
-        response_headers = {"Content-Type": ["application/json"]}
-        chunks = [json_bytes({"error": message})]
+        await asyncio.wait_for(
+            router(build_scope(parent, outgoing, state), capture.receive, capture.send), limit_seconds
+        )
+    except HTTPException as exc:
+        capture.routing_error(exc)
     except TimeoutError:
-        truncated = True
+        capture.truncated = True
     finally:
-        finished.set()
+        capture.finished.set()
     return DispatchResult(
-        status=status,
-        headers=response_headers,
-        body=b"".join(chunks),
-        body_truncated=truncated,
+        status=capture.status,
+        headers=capture.headers,
+        body=b"".join(capture.chunks),
+        body_truncated=capture.truncated,
         event_id=state.get("audit_event_id"),
         target=outgoing.target,
     )

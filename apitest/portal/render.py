@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse
 
 from apitest.middleware.prefix import PREFIX_KEY
 from apitest.portal import listing
+from apitest.portal.inspect import visible, visible_block
 
 # The repository's top-level templates/ (an image links it next to the installed package);
 # APITEST_TEMPLATES_DIR points elsewhere.
@@ -95,6 +96,13 @@ def number(n: int | float | None) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.1f}"
 
 
+def duration(ms: float | None) -> str:
+    """``12.345 ms``: the audit keeps durations to the microsecond, so the page shows them to the microsecond."""
+    if ms is None:
+        return ""
+    return f"{ms:,.3f} ms"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
@@ -117,6 +125,7 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env.filters.update(
         when=when_tag, when_text=when, iso=iso, bytes=human_bytes, number=number, pretty_json=pretty_json
     )
+    env.filters.update(visible=visible, visible_block=visible_block, duration=duration)
     return env
 
 

@@ -1,5 +1,5 @@
 // apitest portal: small enhancements on top of pages that work without script.
-// Theme toggle, copy buttons, tabs, live tail of the audit list (EventSource), dashboard auto-refresh.
+// Theme toggle, copy buttons, tabs, body search / on-demand load / copy, live tail of the audit list (EventSource), dashboard auto-refresh.
 // Captured data is only ever inserted with textContent, never as HTML.
 (function () {
   "use strict";
@@ -359,7 +359,91 @@
     });
   }
 
+  // Bodies on the event page: load a big body on demand, copy a body from its route, search within a body.
+  function fetchBody(url) {
+    return window.fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); });
+  }
+
+  function setupBodies() {
+    $all("button[data-load-body]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var into = $(button.getAttribute("data-into"));
+        button.disabled = true;
+        fetchBody(button.getAttribute("data-load-body")).then(function (data) {
+          into.textContent = data.body_encoding === "base64" ? "(base64) " + data.body : data.body;
+          into.hidden = false;
+          into.setAttribute("tabindex", "-1");
+          into.focus();
+        }, function (error) { button.disabled = false; button.textContent = "Load failed (" + error.message + "): retry"; });
+      });
+    });
+    $all("button[data-copy-url]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var label = button.textContent;
+        fetchBody(button.getAttribute("data-copy-url")).then(function (data) { return copyText(data.body); })
+          .then(function () { button.textContent = "Copied"; }, function () { button.textContent = "Copy failed"; });
+        window.setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    });
+    $all("input[data-search]").forEach(function (input) {
+      var root = $(input.getAttribute("data-search"));
+      var count = document.getElementById(input.getAttribute("aria-describedby"));
+      if (!root) { return; }
+      input.parentElement.hidden = false;
+      function clear() {
+        $all("mark.hit", root).forEach(function (mark) {
+          var parent = mark.parentNode;
+          parent.replaceChild(document.createTextNode(mark.textContent), mark);
+          parent.normalize();
+        });
+      }
+      function search() {
+        clear();
+        var needle = input.value.toLowerCase();
+        if (!needle) { if (count) { count.textContent = ""; } return; }
+        var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        var nodes = [];
+        while (walker.nextNode()) { nodes.push(walker.currentNode); }
+        var found = 0;
+        nodes.forEach(function (node) {
+          var text = node.nodeValue;
+          var lower = text.toLowerCase();
+          var at = lower.indexOf(needle);
+          if (at < 0 || found >= 1000) { return; }
+          var frag = document.createDocumentFragment();
+          var from = 0;
+          while (at >= 0 && found < 1000) {
+            frag.appendChild(document.createTextNode(text.slice(from, at)));
+            var mark = document.createElement("mark");
+            mark.className = "hit";
+            mark.textContent = text.slice(at, at + needle.length);
+            frag.appendChild(mark);
+            found += 1;
+            from = at + needle.length;
+            at = lower.indexOf(needle, from);
+          }
+          frag.appendChild(document.createTextNode(text.slice(from)));
+          node.parentNode.replaceChild(frag, node);
+        });
+        var marks = $all("mark.hit", root);
+        marks.forEach(function (mark) {  // open the collapsed tree nodes and expanders that hold a match
+          for (var el = mark.parentElement; el && el !== root; el = el.parentElement) {
+            if (el.tagName === "DETAILS") { el.open = true; }
+          }
+        });
+        if (marks.length) { marks[0].classList.add("current"); marks[0].scrollIntoView({ block: "nearest" }); }
+        if (count) { count.textContent = found + (found === 1 ? " match" : " matches") + (found >= 1000 ? " (first 1000)" : ""); }
+      }
+      var timer = null;
+      input.addEventListener("input", function () { window.clearTimeout(timer); timer = window.setTimeout(search, 150); });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupBodies();
     setupTheme();
     setupCopy();
     setupTabs();
