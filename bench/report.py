@@ -61,7 +61,7 @@ def _os_name() -> str:
 
 
 def ratio_text(outcome: Outcome) -> str:
-    if outcome.error:
+    if outcome.error or outcome.skipped:
         return "-"
     return f"{outcome.ratio:.2f}"
 
@@ -69,7 +69,10 @@ def ratio_text(outcome: Outcome) -> str:
 def rows(outcomes: list[Outcome]) -> list[list[str]]:
     out = []
     for o in outcomes:
-        result = "pass" if o.passed else ("error" if o.error else "FAIL")
+        if o.skipped:
+            out.append([o.scenario, "-", "-", "-", "-", "-", f"skipped: {o.skipped}"])
+            continue
+        result = ("info" if o.op == "info" else "pass") if o.passed else ("error" if o.error else "FAIL")
         failed_checks = [name for name, ok in o.checks.items() if not ok]
         if failed_checks:
             result += " (" + "; ".join(failed_checks) + ")"
@@ -82,7 +85,7 @@ def rows(outcomes: list[Outcome]) -> list[list[str]]:
                 o.baseline.text() if not o.error else "-",
                 o.ratio_name or "-",
                 ratio_text(o),
-                f"{o.op} {fmt(o.bar)}" if not o.error else "-",
+                f"{o.op} {fmt(o.bar)}" if not o.error and o.op != "info" else "-",
                 result,
             ]
         )
@@ -143,16 +146,52 @@ def highlights(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+# (scenario, side, server, what was requested) for the side-by-side table, in the order of the issue's table.
+SIDE_BY_SIDE: list[tuple[str, str, str, str]] = [
+    ("overhead", "baseline", "bare Starlette", "`GET /v1/whoami` (apitest's bytes, same uvicorn settings)"),
+    ("healthz", "baseline", "bare Starlette", "`GET /healthz`"),
+    ("peer-go-get", "subject", "bare Starlette", "go-httpbin's `/get` bytes"),
+    ("peer-go-get", "baseline", "go-httpbin (`GOMAXPROCS=1`)", "`GET /get`"),
+    ("healthz", "subject", "apitest", "`GET /healthz`, full middleware stack (no auth, no audit)"),
+    ("overhead", "subject", "apitest", "`GET /v1/whoami`, file key, PostgreSQL audit with payloads"),
+    ("db_keys_sqlite", "subject", "apitest", "`GET /v1/whoami`, database key, SQLite (audit off)"),
+    ("db_keys_sqlite", "baseline", "apitest", "`GET /v1/whoami`, file key, same server (audit off)"),
+    ("db_keys_postgres", "subject", "apitest", "`GET /v1/whoami`, database key, PostgreSQL (audit off)"),
+    ("db_keys_postgres", "baseline", "apitest", "`GET /v1/whoami`, file key, same server (audit off)"),
+    ("peer-echo", "subject", "apitest", "`POST /v1/echo` 1 KB JSON, anonymous, audited with payloads"),
+    ("peer-go-echo", "baseline", "go-httpbin (`GOMAXPROCS=1`)", "`POST /anything` 1 KB JSON"),
+    ("peer-echo", "baseline", "httpbin (gunicorn `-k gevent`)", "`POST /anything` 1 KB JSON"),
+    ("workers", "baseline", "apitest `--workers 1`", "`GET /v1/whoami`, file key, audited (servers unpinned)"),
+    ("workers", "subject", "apitest `--workers 2`", "`GET /v1/whoami`, file key, audited (servers unpinned)"),
+]
+
+
+def side_by_side(outcomes: list[Outcome]) -> str:
+    """Requests per second of every server and route of the run, apitest beside its peers."""
+    by_name = {o.scenario: o for o in outcomes if not o.error and not o.skipped}
+    lines = ["| server | request | req/s |", "|---|---|---:|"]
+    for scenario, side, server, what in SIDE_BY_SIDE:
+        outcome = by_name.get(scenario)
+        if outcome is None:
+            continue
+        measure = outcome.subject if side == "subject" else outcome.baseline
+        lines.append(f"| {server} | {what} | {fmt(measure.value)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def doc_section(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
     m = meta["machine"]
+    peers = side_by_side(outcomes)
     lines = [
         BEGIN,
         f"Latest full run: {meta['finished']} (UTC), {meta['duration_s']:.0f} s end to end, "
         f"load generator {meta['load_generator']}, commit `{meta['commit']}`.",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}, "
-        f"Python {m['python']}, {m['postgres']}.",
+        f"Machine: {m['cpu']}, **{m['cores']} cores**, {m['memory_gib']} GiB, {m['os']}, kernel {m['kernel']}, "
+        f"Python {m['python']}, {m['postgres']}. Servers pinned to CPU 0 (`taskset -c 0`), wrk `-t1 -c32` on the "
+        "other cores, except the `workers` row (servers unpinned).",
         "",
+        *([peers, ""] if peers else []),
         markdown_table(outcomes),
         "",
         *highlights(outcomes),
