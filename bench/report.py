@@ -72,7 +72,7 @@ def rows(outcomes: list[Outcome]) -> list[list[str]]:
         if o.skipped:
             out.append([o.scenario, "-", "-", "-", "-", "-", f"skipped: {o.skipped}"])
             continue
-        result = ("info" if o.op == "info" else "pass") if o.passed else ("error" if o.error else "FAIL")
+        result = ("info" if o.op == "info" else "pass") if o.passed else ("FAIL, not measured" if o.error else "FAIL")
         failed_checks = [name for name, ok in o.checks.items() if not ok]
         if failed_checks:
             result += " (" + "; ".join(failed_checks) + ")"

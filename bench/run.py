@@ -60,8 +60,8 @@ def run_one(name: str, title: str, ctx: Context) -> list[Outcome]:
         outcomes = [failed(name, title, f"{type(exc).__name__}: {exc}")]
     for o in outcomes:
         o.details["scenario_seconds"] = round(time.monotonic() - started, 1)
-        if o.skipped:
-            print(f"   {o.scenario}: skipped ({o.skipped})", flush=True)
+        if o.skipped or o.error:
+            print(f"   {o.scenario}: {'skipped' if o.skipped else 'FAIL, not measured'} ({o.skipped or o.error})")
             continue
         status = ("info" if o.op == "info" else "pass") if o.passed else "FAIL"
         print(f"   {o.scenario}: {o.subject.text()} vs {o.baseline.text()}, ratio {o.ratio:.3f} ({status})", flush=True)

@@ -25,7 +25,7 @@ def test_rows_say_skipped_info_pass_fail_and_error() -> None:
     assert results["overhead"] == "FAIL"
     assert results["peer-go-echo"] == "info"
     assert results["peer-go-get"] == "skipped: go-httpbin not found"
-    assert results["portal-search-postgres"] == "error: bench.portal_scale is missing"
+    assert results["portal-search-postgres"] == "FAIL, not measured: bench.portal_scale is missing"
     assert {r[0]: r[5] for r in rows}["peer-go-echo"] == "-"  # no bar for an informational ratio
 
 
