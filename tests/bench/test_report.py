@@ -37,3 +37,14 @@ def test_side_by_side_lists_the_servers_measured_and_leaves_out_the_rest() -> No
     assert "| apitest | `GET /v1/whoami`, file key, PostgreSQL audit with payloads | 3,000 |" in lines
     assert not any("httpbin (gunicorn" in line for line in lines)
     assert report.side_by_side([]) == ""
+
+
+def test_a_saved_run_rebuilds_the_same_rows() -> None:
+    outcomes = [
+        measured("healthz", 90, 100),
+        measured("peer-go-echo", 10, 100, "info"),
+        skipped("peer-go-get", "go", "go-httpbin not found"),
+        failed("portal-search-postgres", "search", "missing"),
+    ]
+    again = [report._outcome(o.as_dict()) for o in outcomes]
+    assert report.rows(again) == report.rows(outcomes)
