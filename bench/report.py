@@ -75,7 +75,7 @@ def rows(outcomes: list[Outcome]) -> list[list[str]]:
         result = ("info" if o.op == "info" else "pass") if o.passed else ("FAIL, not measured" if o.error else "FAIL")
         failed_checks = [name for name, ok in o.checks.items() if not ok]
         if failed_checks:
-            result += " (" + "; ".join(failed_checks) + ")"
+            result += " (failed: " + "; ".join(failed_checks) + ")"
         if o.error:
             result += f": {o.error}"
         out.append(
