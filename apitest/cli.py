@@ -32,16 +32,14 @@ def _load(args: argparse.Namespace) -> Settings:
     workers = getattr(args, "workers", None)
     if workers is not None:
         environ["APITEST__SERVER__WORKERS"] = str(workers)
-    settings = load_settings(args.config, environ)
-    os.environ.update({k: v for k, v in environ.items() if k.startswith("APITEST__")})
-    return settings
+    return load_settings(args.config, environ)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from apitest.server import serve
 
     settings = _load(args)
-    serve(settings, args.config)
+    serve(settings)  # workers get this validated object, not the file or the environment again
     return 0
 
 
