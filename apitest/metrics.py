@@ -1,6 +1,6 @@
 """Prometheus metrics: request counts and latency, the audit pipeline, the database pool, build info.
 
-Request metrics are recorded by :class:`~apitest.middleware.metrics.MetricsMiddleware`. Everything
+Request metrics are recorded by :class:`~apitest.middleware.observe.ObserverMiddleware`. Everything
 else lives in other components (the audit writer's :class:`~apitest.audit.buffer.AuditStats`, the
 SQLAlchemy pool) and is copied into the metric objects by :meth:`Metrics.sync`: at every scrape, and,
 with several workers, once a second in every worker.
@@ -294,7 +294,7 @@ class Metrics:
         self.audit_capacity_bytes.set(stats.buffer_bytes)
         self.audit_last_batch_size.set(stats.last_batch_size)
         self.audit_last_batch_seconds.set(stats.last_batch_ms / 1000)
-        current = {attr: float(getattr(stats, attr)) for attr in AUDIT_COUNTERS}
+        current = {attr: float(getattr(stats, attr, 0)) for attr in AUDIT_COUNTERS}  # older stats lack some
         if self._seen.source != id(stats) or self._seen.values is None:
             previous = dict.fromkeys(current, 0.0)
         else:

@@ -76,6 +76,19 @@ class RequestOutcome:
         self.error_category = category
         self.error_message = message
 
+    def as_state(self) -> dict[str, Any]:
+        """The stage facts that are set, under the names the untyped ``scope["state"]`` keys had (for logs,
+        debugging and tests that compare whole states)."""
+        names = ("request_id", "identity", "credentials", "error_category", "error_message", "replayed_from")
+        found: dict[str, Any] = {name: getattr(self, name) for name in names if getattr(self, name) not in (None, "")}
+        if self.preset_identity is not None:
+            found["preset_identity"] = self.preset_identity
+        if self.dispatch_source != "wire":
+            found["dispatch_source"] = self.dispatch_source
+        if self.audit_event_id:
+            found["audit_event_id"] = self.audit_event_id
+        return found
+
 
 def outcome_of(scope: Scope) -> RequestOutcome:
     """This request's outcome, created on first use."""

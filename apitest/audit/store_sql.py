@@ -116,15 +116,17 @@ STAGE_DDL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_EVENTS} (LIKE audit_events) ON COMMIT DELETE ROWS;"
     f" CREATE TEMP TABLE IF NOT EXISTS {STAGE_PAYLOADS} (LIKE audit_payloads) ON COMMIT DELETE ROWS"
 )
-_EVENT_COLS = ", ".join(COPY_EVENT_COLUMNS)
-_PAYLOAD_COLS = ", ".join(COPY_PAYLOAD_COLUMNS)
-# Fixed identifiers, no values: nothing here comes from a request.
-INSERT_EVENTS = (
-    f"INSERT INTO audit_events ({_EVENT_COLS}) SELECT {_EVENT_COLS} FROM {STAGE_EVENTS} ON CONFLICT DO NOTHING"
-)
-INSERT_PAYLOADS = (
-    f"INSERT INTO audit_payloads ({_PAYLOAD_COLS}) SELECT {_PAYLOAD_COLS} FROM {STAGE_PAYLOADS} ON CONFLICT DO NOTHING"
-)
+
+
+def _insert_select(table: str, stage: str, columns: list[str]) -> str:
+    """Fixed identifiers only (no value ever comes from a request)."""
+    cols = ", ".join(columns)
+    sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"  # noqa: S608
+    return sql + " ON CONFLICT DO NOTHING"
+
+
+INSERT_EVENTS = _insert_select("audit_events", STAGE_EVENTS, COPY_EVENT_COLUMNS)
+INSERT_PAYLOADS = _insert_select("audit_payloads", STAGE_PAYLOADS, COPY_PAYLOAD_COLUMNS)
 
 
 def _json(value: Any) -> str | None:

@@ -1,11 +1,11 @@
 """Inbound auth stage of the ``/v1`` pipeline: authenticate, then enforce the route's scope.
 
-Every outcome is left in ``scope["state"]`` for the audit: ``identity`` on success (and on a 403, so
+Every outcome is left in the request's :class:`~apitest.outcome.RequestOutcome` for the audit: ``identity`` on success (and on a 403, so
 the row says who lacked the scope), or ``error_category`` / ``error_message`` through
 :func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
 ``insufficient_scope``, ``auth_error``). The reason never contains the credential.
 
-Pre-set identity (portal Try-It and replay): when ``scope["state"]["preset_identity"]`` holds an
+Pre-set identity (portal Try-It and replay): when the request outcome's ``preset_identity`` holds an
 :class:`Identity` and the request carries no wire credential (the configured API-key header or query
 parameter, or ``Authorization: Bearer``), it is used without running the chain. A wire credential
 wins: the chain runs and its answer stands.

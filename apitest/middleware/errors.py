@@ -50,7 +50,7 @@ class ErrorMiddleware:
 async def send_internal_error(scope: Scope, send: Send, exc: BaseException, *, debug: bool) -> None:
     """Log ``exc`` with the request id and answer 500 with the internal-error envelope."""
     state = scope.setdefault("state", {})
-    request_id = state.get("request_id", "")
+    request_id = outcome_of(scope).request_id
     log.error("unhandled exception", exc_info=exc, extra={"request_id": request_id, "path": scope["path"]})
     body: dict[str, object] = {"error": "internal error", "request_id": request_id}
     if debug:
