@@ -1,8 +1,8 @@
 """Inbound auth stage of the ``/v1`` pipeline: authenticate, then enforce the route's scope.
 
 Every outcome is left in the request's :class:`~apitest.outcome.RequestOutcome` for the audit:
-``identity`` on success (and on a 403, so the row says who lacked the scope), or ``error_category`` / ``error_message`` through
-:func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
+``identity`` on success (and on a 403, so the row says who lacked the scope), or ``error_category`` /
+``error_message`` through :func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
 ``insufficient_scope``, ``auth_error``). The reason never contains the credential.
 
 Pre-set identity (portal Try-It and replay): when the request outcome's ``preset_identity`` holds an
