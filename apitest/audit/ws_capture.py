@@ -136,7 +136,7 @@ class WebSocketAuditMiddleware:
                 writer.discard("capture failed")
             else:
                 if record is not None:
-                    await writer.put(record)
+                    writer.offer(record)  # a session ends once: no backpressure
 
     def outcome(
         self, scope: Scope, session: Session, error: BaseException | None
