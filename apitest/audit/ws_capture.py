@@ -119,6 +119,7 @@ class WebSocketAuditMiddleware:
             return
         event_id = str(uuid.uuid4())
         outcome_of(scope).audit_event_id = event_id
+        scope.setdefault("state", {})  # where the session facts go (note_detail)
         ts, started = datetime.now(UTC), time.perf_counter()
         session = Session()
         error: BaseException | None = None
