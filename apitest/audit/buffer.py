@@ -300,6 +300,8 @@ class AuditWriter:
             self._queue.popleft()
             batch.append(record)
         self._inflight_bytes = size
+        if batch:
+            self._room.set()  # the queue has room again (its bytes are released when the batch settles)
         return batch
 
     def _settle(self, count: int, size: int) -> None:

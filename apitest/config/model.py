@@ -232,7 +232,7 @@ class AuditSettings:
         " up to this many bytes each (truncation flagged).",
     )
     backpressure_wait_ms: int = setting(
-        1000,
+        10_000,
         "When the buffer is full while the database is healthy (slower than the traffic), a request waits up"
         " to this long for room before it is answered; an event still without room then is dropped and counted."
         " No wait during a database outage (events are dropped and counted at once). 0 never waits.",
