@@ -35,13 +35,12 @@ from apitest.docs import DocsSite
 from apitest.idempotency import IdempotencyComponent
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite
-from apitest.middleware.access_log import AccessLogMiddleware
 from apitest.middleware.body_limit import BodyLimitMiddleware
 from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
 from apitest.middleware.isolation import IsolationMiddleware
-from apitest.middleware.metrics import MetricsMiddleware
+from apitest.middleware.observe import ObserverMiddleware
 from apitest.middleware.prefix import PrefixMiddleware, may_have_prefix
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
@@ -50,6 +49,7 @@ from apitest.portal.core import Portal
 from apitest.portal.routes import portal_routes
 from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import RouteSpec, enabled_routes
+from apitest.routing import index_static_routes
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
 from apitest.tls.peer import ClientCertMiddleware
@@ -183,8 +183,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(RequestIdMiddleware),
         *([Middleware(PrefixMiddleware, settings=settings)] if may_have_prefix(settings) else []),  # portal URLs
         Middleware(ClientCertMiddleware),  # mutual TLS: the client certificate for /v1/whoami and the audit row
-        Middleware(AccessLogMiddleware),
-        *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
+        # one response observer: the access log line and the request metrics
+        Middleware(ObserverMiddleware, metrics=metrics.metrics if metrics.enabled else None),
         # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.
         Middleware(IsolationMiddleware, allowed_hosts=settings.portal.allowed_hosts),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
@@ -203,5 +203,6 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    index_static_routes(app.router)  # exact-path lookup before the linear scan (docs/performance.md)
     app.state.services = services
     return app

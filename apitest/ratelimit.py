@@ -43,6 +43,7 @@ from apitest.db.models import RateLimitCounter
 from apitest.endpoints.helpers import ParamError, json_response
 from apitest.endpoints.lab_limits import EXPLICIT_ROUTE, STATE_KEY, Decision, Limit, explicit_limit
 from apitest.failures import note_failure
+from apitest.outcome import outcome_of
 from apitest.pipeline import route_of
 from apitest.services import Services
 
@@ -53,7 +54,7 @@ Clock = Callable[[], float]
 
 
 def caller_of(scope: Scope) -> str:
-    identity = scope.get("state", {}).get("identity")
+    identity = outcome_of(scope).identity
     if not isinstance(identity, Identity) or identity.auth_type == ANONYMOUS.auth_type:
         client = scope.get("client")
         return f"anonymous@{client[0] if client else 'unknown'}"

@@ -17,6 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.db.engine import Database
 from apitest.endpoints.lab_limits import Decision
+from apitest.outcome import OUTCOME_KEY, RequestOutcome, outcome_of
 from apitest.pipeline import ROUTE_KEY
 from apitest.ratelimit import MemoryCounters, RateLimitMiddleware, SQLCounters
 from apitest.registry import RouteSpec
@@ -73,7 +74,8 @@ class Harness:
             "headers": [],
             "query_string": query,
             "client": (client, 5000),
-            "state": {"identity": identity},
+            "state": {},
+            OUTCOME_KEY: RequestOutcome(identity=identity),
             ROUTE_KEY: spec,
         }
         sent: list[Message] = []
@@ -88,7 +90,7 @@ class Harness:
         names = [n.decode() for n, _ in sent[0]["headers"]]
         assert len(names) == len(set(names)), f"duplicate headers: {names}"
         headers = {n.decode(): v.decode() for n, v in sent[0]["headers"]}
-        return sent[0]["status"], headers, sent[1]["body"], scope["state"]
+        return sent[0]["status"], headers, sent[1]["body"], {**scope.get("state", {}), **outcome_of(scope).as_state()}
 
 
 def settings(**rate_limit: Any) -> Any:

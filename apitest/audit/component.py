@@ -40,6 +40,7 @@ class AuditComponent:
             buffer_bytes=audit.buffer_bytes,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_ms / 1000,
+            backpressure_wait=max(0, audit.backpressure_wait_ms) / 1000,
         )
         retention = RetentionJob(store, retention_days=audit.retention_days, interval=audit.retention_interval)
         writer.start()

@@ -10,27 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-SOURCES = ("wire", "tryit", "replay")
-ERROR_CATEGORIES = (
-    "missing_credential",
-    "invalid_credential",
-    "insufficient_scope",
-    "auth_error",
-    "bad_request",
-    "not_found",
-    "no_route",
-    "method_not_allowed",
-    "conflict",
-    "payload_too_large",
-    "rate_limited",
-    "internal_error",
-    "server_error",
-    "upstream_error",
-    "client_disconnected",
-    "fault_injected",
-)
-# Categories of a request the inbound chain refused; ``audit.include_rejected: false`` leaves them out.
-REJECTED_CATEGORIES = frozenset({"missing_credential", "invalid_credential", "insufficient_scope"})
+from apitest.outcome import ERROR_CATEGORIES as _ERROR_CATEGORIES
+from apitest.outcome import REJECTED_CATEGORIES as _REJECTED_CATEGORIES
+from apitest.outcome import SOURCES as _SOURCES
+
+# The vocabularies live in apitest.outcome, where the stages that set them read them; re-exported here.
+SOURCES = _SOURCES
+ERROR_CATEGORIES = _ERROR_CATEGORIES
+REJECTED_CATEGORIES = _REJECTED_CATEGORIES
 
 
 class InvalidRecordError(Exception):

@@ -34,6 +34,7 @@ from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyNameTaken, KeyStore, check_scopes
 from apitest.db.models import utcnow
 from apitest.endpoints.helpers import error_response, json_response
+from apitest.outcome import outcome_of
 from apitest.services import Services
 
 log = logs.get("auth.admin")
@@ -90,7 +91,7 @@ class AdminAuth:
             reason = result.message if isinstance(result, Invalid) else "no credential"
             log.info("admin api: credential refused", extra={"reason": reason, "path": request.url.path})
             return unauthorized()
-        request.scope.setdefault("state", {})["identity"] = result
+        outcome_of(request.scope).identity = result
         return result
 
 

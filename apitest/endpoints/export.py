@@ -17,6 +17,7 @@ from apitest.endpoints.helpers import (
     sleep_unless_disconnected,
 )
 from apitest.endpoints.seeded import export_value
+from apitest.failures import note_failure
 from apitest.registry import CSV, INT, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
 SIZE_KB_DEFAULT, SIZE_KB_MAX = 64, 10240
@@ -72,8 +73,7 @@ async def long_running(request: Request) -> Response:
     if await sleep_unless_disconnected(request, duration / 1000):
         return json_response({"slept_ms": duration})
     # The client is gone, so nothing reaches it; the status is for the access log and the audit.
-    request.state.error_category = "client_disconnected"
-    request.state.error_message = f"client disconnected before {duration} ms passed"
+    note_failure(request.scope, "client_disconnected", f"client disconnected before {duration} ms passed")
     return Response(status_code=CANCELLED_STATUS)
 
 

@@ -35,7 +35,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from apitest.auth.identity import identity_of
 from apitest.endpoints.helpers import (
     ParamError,
     error_response,
@@ -50,6 +49,7 @@ from apitest.endpoints.lab_validation import parse_order, validation_failed
 from apitest.failures import note_detail, note_failure
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
 from apitest.middleware.connection import transport_of
+from apitest.outcome import identity_of
 
 DELAY_MAX_MS = 60000
 KEY_MAX = 255

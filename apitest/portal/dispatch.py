@@ -2,7 +2,7 @@
 
 The request is built as an ASGI scope and handed to the app's router, so the whole ``/v1`` pipeline
 (audit capture, inbound auth, rate limits, the handler) runs and records it like any other request. What
-the pipeline reads from ``scope["state"]``:
+the pipeline reads from the request's :class:`~apitest.outcome.RequestOutcome`:
 
 - ``dispatch_source``: ``"tryit"`` or ``"replay"`` (the audit row's ``source``);
 - ``replayed_from``: the id of the replayed event (the payload's ``replayed_from``);
@@ -10,7 +10,7 @@ the pipeline reads from ``scope["state"]``:
   carries no credential of its own (a Try-It request may add an ``X-API-Key`` to test as that key);
 - ``request_id``: the portal request's id, so the dispatched row can be traced to the portal action.
 
-The audit capture stores the new event's id in ``scope["state"]["audit_event_id"]``; the result hands
+The audit capture stores the new event's id in the outcome's ``audit_event_id``; the result hands
 it back so the page can link to the new row. Markers on the wire: ``X-Plexara-Try-It: true`` and
 ``X-Plexara-Replay-From: <id>``. Responses are captured up to 1 MiB.
 """
@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Scope
 
 from apitest.auth.identity import Identity
 from apitest.endpoints.helpers import canonical_header_name, json_bytes
+from apitest.outcome import OUTCOME_KEY, DispatchSource, RequestOutcome, peek
 
 MAX_BODY = 1024 * 1024
 TIMEOUT = 90.0  # longer than the slowest fixture endpoint (/v1/slow allows 60 s)
@@ -129,19 +130,20 @@ def _headers(parent: Scope, outgoing: Outgoing) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def _state(parent: Scope, source: str, identity: Identity | None, replayed_from: str | None) -> dict[str, Any]:
-    """What the /v1 pipeline reads from ``scope["state"]`` (see the module docstring)."""
-    state: dict[str, Any] = {
-        "request_id": parent.get("state", {}).get("request_id", ""),
-        "dispatch_source": source,
-        "replayed_from": replayed_from,
-    }
-    if identity is not None and identity.auth_type != "anonymous":
-        state["preset_identity"] = identity
-    return state
+def _outcome(
+    parent: Scope, source: DispatchSource, identity: Identity | None, replayed_from: str | None
+) -> RequestOutcome:
+    """What the /v1 pipeline reads from the request's outcome (see the module docstring)."""
+    parent_outcome = peek(parent)
+    return RequestOutcome(
+        request_id=parent_outcome.request_id if parent_outcome else "",
+        dispatch_source=source,
+        replayed_from=replayed_from,
+        preset_identity=identity if identity is not None and identity.auth_type != "anonymous" else None,
+    )
 
 
-def build_scope(parent: Scope, outgoing: Outgoing, state: dict[str, Any]) -> Scope:
+def build_scope(parent: Scope, outgoing: Outgoing, outcome: RequestOutcome) -> Scope:
     """A new HTTP scope for ``outgoing``, on the parent's connection details."""
     return {
         "type": "http",
@@ -156,7 +158,8 @@ def build_scope(parent: Scope, outgoing: Outgoing, state: dict[str, Any]) -> Sco
         "headers": _headers(parent, outgoing),
         "client": parent.get("client"),
         "server": parent.get("server"),
-        "state": state,
+        "state": {},
+        OUTCOME_KEY: outcome,
         "app": parent.get("app"),
         "extensions": {},
     }
@@ -216,17 +219,17 @@ async def dispatch(
     parent: Scope,
     outgoing: Outgoing,
     *,
-    source: str,
+    source: DispatchSource,
     identity: Identity | None,
     replayed_from: str | None = None,
     limit_seconds: float = TIMEOUT,
 ) -> DispatchResult:
     """Run ``outgoing`` through ``router`` as a new request; capture the response up to 1 MiB."""
-    state = _state(parent, source, identity, replayed_from)
+    outcome = _outcome(parent, source, identity, replayed_from)
     capture = Capture(outgoing.body)
     try:
         await asyncio.wait_for(
-            router(build_scope(parent, outgoing, state), capture.receive, capture.send), limit_seconds
+            router(build_scope(parent, outgoing, outcome), capture.receive, capture.send), limit_seconds
         )
     except HTTPException as exc:
         capture.routing_error(exc)
@@ -239,6 +242,6 @@ async def dispatch(
         headers=capture.headers,
         body=b"".join(capture.chunks),
         body_truncated=capture.truncated,
-        event_id=state.get("audit_event_id"),
+        event_id=outcome.audit_event_id or None,
         target=outgoing.target,
     )

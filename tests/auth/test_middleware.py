@@ -14,9 +14,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.app import v1_routes
-from apitest.auth.identity import Identity, identity_of
+from apitest.auth.identity import Identity
 from apitest.auth.middleware import AuthMiddleware
 from apitest.endpoints.helpers import json_response
+from apitest.outcome import identity_of, outcome_of
 from apitest.pipeline import HandlerApp
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -48,9 +49,9 @@ class Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.preset is not None:
-            scope.setdefault("state", {})["preset_identity"] = self.preset
+            outcome_of(scope).preset_identity = self.preset
         await self.app(scope, receive, send)
-        self.states.append(dict(scope["state"]))
+        self.states.append({**scope.get("state", {}), **outcome_of(scope).as_state()})
 
     @property
     def last(self) -> dict[str, Any]:
