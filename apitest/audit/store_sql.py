@@ -20,7 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apitest.audit import rollup_reads, rollups
 from apitest.audit.records import (
     AuditFilters,
     Bucket,
@@ -164,6 +166,7 @@ class SQLAuditStore:
                 await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(), events)
                 if payloads:
                     await conn.execute(self._insert(PAYLOADS).on_conflict_do_nothing(), payloads)
+                await self.roll_up(conn, records)
         except DBAPIError as exc:
             if refuses_record(exc):
                 raise InvalidRecordError(describe(exc)) from exc
@@ -172,6 +175,10 @@ class SQLAuditStore:
             if not refuses_record(exc):
                 raise
             raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]!r}") from exc
+
+    async def roll_up(self, conn: AsyncConnection, records: list[EventRecord]) -> None:
+        """Count a stored batch into the dashboard's rollup, in the batch's transaction (apitest.audit.rollups)."""
+        await rollups.add(conn, self.dialect, records)
 
     async def get(self, event_id: str) -> EventRecord | None:
         stmt = (
@@ -239,6 +246,9 @@ class SQLAuditStore:
         n = bucket_count(since, until, bucket_seconds)
         if n > MAX_BUCKETS:
             raise ValueError(f"too many buckets ({n} > {MAX_BUCKETS}); use a larger bucket_seconds")
+        if bucket_seconds % 60 == 0 and rollups.usable(filters, failed_ok=True):
+            async with self.engine.connect() as conn:
+                return await rollup_reads.timeseries(conn, filters, since, until, bucket_seconds, n)
         start = int(since.timestamp())
         index: ColumnElement[Any]
         if self.dialect == "postgresql":
@@ -264,6 +274,9 @@ class SQLAuditStore:
         return out
 
     async def breakdown(self, filters: AuditFilters, dimension: str, top: int) -> list[Group]:
+        if dimension in rollups.BREAKDOWNS and rollups.usable(filters, failed_ok=True):
+            async with self.engine.connect() as conn:
+                return await rollup_reads.breakdown(conn, filters, dimension, top)
         key = breakdown_key(dimension).label("key")
         stmt = (
             select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
@@ -282,6 +295,10 @@ class SQLAuditStore:
         rows = source(filters)
         totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
         async with self.engine.connect() as conn:
+            if rollups.usable(filters, failed_ok=False):
+                estimated = await rollup_reads.stats_from_rollup(conn, filters)
+                if estimated is not None:
+                    return estimated
             total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
             if self.dialect == "postgresql":
                 fractions = [disc_fraction(int(total), p) if total else 0.5 for p in PERCENTILES]
@@ -309,6 +326,8 @@ class SQLAuditStore:
             deleted = max(0, result.rowcount or 0)
             total += deleted
             if deleted < batch_size:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(rollups.prune, cutoff)
                 return total
             await asyncio.sleep(0)  # let the writer and requests in between batches
 

@@ -1,0 +1,148 @@
+"""The dashboard's aggregates read from ``audit_rollup_minute`` (:mod:`apitest.audit.rollups`).
+
+Each function answers exactly what the store's row-scanning query answers for the same filters (the store
+calls them only when :func:`~apitest.audit.rollups.usable` says the rollup can): sums over the covering
+periods, plus the same sums over the raw partial minutes at the window's ends. Percentiles over more than
+:data:`~apitest.audit.rollups.EXACT_PERCENTILES_UP_TO` events are estimated from the latency histogram;
+``stats_from_rollup`` returns ``None`` below that, and the store computes them exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apitest.audit.records import AuditFilters, Bucket, Group, Stats
+from apitest.audit.rollups import (
+    BREAKDOWNS,
+    EXACT_PERCENTILES_UP_TO,
+    Cover,
+    R,
+    epoch,
+    latency_bucket,
+    latency_value,
+)
+from apitest.audit.sql_filters import E, breakdown_key
+
+SUMS = [func.sum(R.count), func.sum(R.errors), func.sum(R.duration_sum), func.sum(R.error_duration_sum)]
+PERCENTILES = (0.5, 0.95, 0.99)
+
+
+def _until(filters: AuditFilters) -> datetime:
+    return filters.until or datetime.now(UTC)
+
+
+def _failed_only(filters: AuditFilters) -> list[object]:
+    return [E.success.is_(False)] if filters.success is False else []
+
+
+async def breakdown(conn: AsyncConnection, filters: AuditFilters, dimension: str, top: int) -> list[Group]:
+    assert filters.since is not None
+    failed = filters.success is False
+    cover = Cover(filters.since, _until(filters), inclusive=True)
+    sums: dict[str, list[float]] = {}
+    stmt = select(R.key, *SUMS).where(*cover.rollup_where(BREAKDOWNS[dimension])).group_by(R.key)
+    for key, count, errors, duration, failed_duration in await conn.execute(stmt):
+        sums[str(key)] = [count, errors, duration, failed_duration]
+    key_of = breakdown_key(dimension).label("k")
+    raw = (
+        select(key_of, func.count(), func.coalesce(func.sum(E.duration_ms), 0), E.success)
+        .where(cover.raw_where(), *_failed_only(filters))  # type: ignore[arg-type]
+        .group_by(key_of, E.success)
+    )
+    for key, count, duration, success in await conn.execute(raw):
+        entry = sums.setdefault(str(key), [0, 0, 0.0, 0.0])
+        entry[0] += count
+        entry[2] += duration
+        if not success:
+            entry[1] += count
+            entry[3] += duration
+    groups = []
+    for key, (count, errors, duration, failed_duration) in sums.items():
+        if failed:
+            count, duration = errors, failed_duration
+        if count:
+            groups.append(Group(key, int(count), int(errors), round(float(duration) / count, 1)))
+    groups.sort(key=lambda g: (-g.count, g.key))
+    return groups[: max(1, top)]
+
+
+async def timeseries(
+    conn: AsyncConnection, filters: AuditFilters, since: datetime, until: datetime, bucket_seconds: int, n: int
+) -> list[Bucket]:
+    failed = filters.success is False
+    start = epoch(since)
+    cover = Cover(since, until, inclusive=False)
+    slots = [[0, 0, 0.0] for _ in range(n)]  # count, errors, duration sum
+    raw_minutes: list[int] = []
+    if cover.periods:
+        stmt = select(R.bucket, R.count, R.errors, R.duration_sum, R.error_duration_sum).where(
+            R.dimension == "total",
+            R.span == 60,
+            R.bucket >= epoch(cover.head_end),
+            R.bucket < epoch(cover.tail_start),
+        )
+        for minute, count, errors, duration, failed_duration in await conn.execute(stmt):
+            first, last = (minute - start) // bucket_seconds, (minute + 59 - start) // bucket_seconds
+            if first != last:
+                raw_minutes.append(minute)  # the minute straddles two buckets: count its rows one by one
+                continue
+            slot = slots[first]
+            slot[0] += errors if failed else count
+            slot[1] += errors
+            slot[2] += failed_duration if failed else duration
+    ranges = [cover.raw_where()]
+    ranges += [and_(E.ts >= _at(m), E.ts < _at(m + 60)) for m in raw_minutes]
+    raw = select(E.ts, E.success, E.duration_ms).where(or_(*ranges), *_failed_only(filters))  # type: ignore[arg-type]
+    for ts, success, duration in await conn.execute(raw):
+        index = (epoch(ts) - start) // bucket_seconds
+        if 0 <= index < n:
+            slots[index][0] += 1
+            slots[index][1] += 0 if success else 1
+            slots[index][2] += duration
+    step = timedelta(seconds=bucket_seconds)
+    return [
+        Bucket(since + i * step, int(c), int(e), round(float(d) / c, 1) if c else 0.0)
+        for i, (c, e, d) in enumerate(slots)
+    ]
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+async def stats_from_rollup(conn: AsyncConnection, filters: AuditFilters) -> Stats | None:
+    """Totals and estimated percentiles; ``None`` when the window holds few enough events to rank exactly."""
+    assert filters.since is not None
+    cover = Cover(filters.since, _until(filters), inclusive=True)
+    totals = select(*SUMS[:3], func.max(R.duration_max)).where(*cover.rollup_where("total"))
+    row = (await conn.execute(totals)).one()
+    count, errors, duration, peak = int(row[0] or 0), int(row[1] or 0), float(row[2] or 0), float(row[3] or 0)
+    rows = (await conn.execute(select(E.duration_ms, E.success).where(cover.raw_where()))).all()
+    edge = [float(d) for d, _ in rows]
+    edge_errors = sum(1 for _, ok in rows if not ok)
+    total = count + len(edge)
+    if total <= EXACT_PERCENTILES_UP_TO:
+        return None
+    histogram: dict[int, int] = {}
+    stmt = select(R.key, func.sum(R.count)).where(*cover.rollup_where("latency")).group_by(R.key)
+    for key, n in await conn.execute(stmt):
+        histogram[int(key)] = histogram.get(int(key), 0) + int(n)
+    for d in edge:
+        histogram[latency_bucket(d)] = histogram.get(latency_bucket(d), 0) + 1
+    peak = max([peak, *edge])
+    values = [min(peak, _rank(histogram, math.floor((total - 1) * p))) for p in PERCENTILES]
+    extra = {"avg_ms": round((duration + sum(edge)) / total, 1), "max_ms": round(peak, 3)}
+    return Stats(total, errors + edge_errors, values[0], values[1], values[2], extra)
+
+
+def _rank(histogram: dict[int, int], index: int) -> float:
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen > index:
+            return round(latency_value(bucket), 3)
+    return 0.0
