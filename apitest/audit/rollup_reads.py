@@ -46,7 +46,7 @@ async def breakdown(conn: AsyncConnection, filters: AuditFilters, dimension: str
     sums: dict[str, list[float]] = {}
     stmt = select(R.key, *SUMS).where(*cover.rollup_where(BREAKDOWNS[dimension])).group_by(R.key)
     for key, count, errors, duration, failed_duration in await conn.execute(stmt):
-        sums[str(key)] = [count, errors, duration, failed_duration]
+        sums[str(key)] = [int(count), int(errors), float(duration), float(failed_duration)]
     key_of = breakdown_key(dimension).label("k")
     raw = (
         select(key_of, func.count(), func.coalesce(func.sum(E.duration_ms), 0), E.success)
