@@ -28,7 +28,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -173,18 +173,26 @@ def rebuild(conn: Connection, since: datetime | None = None, until: datetime | N
         where = [E.ts >= datetime.fromtimestamp(first, UTC), E.ts < datetime.fromtimestamp(last, UTC)]
     read = 0
     sums = Accumulator()
-    result = conn.execute(select(*RAW_COLUMNS).where(*where).execution_options(yield_per=READ_CHUNK))
-    for chunk in result.partitions():
+    # Keyset pages rather than a server-side cursor: a cursor left open blocks the DDL of later migrations.
+    after: tuple[datetime, str] | None = None
+    while True:
+        stmt = select(*RAW_COLUMNS, E.id).where(*where).order_by(E.ts, E.id).limit(READ_CHUNK)
+        if after is not None:
+            stmt = stmt.where(tuple_(E.ts, E.id) > tuple_(*after))
+        chunk = conn.execute(stmt).all()
         for row in chunk:
             if ranges:
                 at = epoch(row[0])
-                sums.add(row, [s for s, (a, b) in ranges.items() if a <= at < b])
+                sums.add(row[:-1], [s for s, (a, b) in ranges.items() if a <= at < b])
             else:
-                sums.add(row)
+                sums.add(row[:-1])
         read += len(chunk)
         if len(sums.sums) >= READ_CHUNK:
             conn.execute(upsert(dialect), sums.rows())
             sums = Accumulator()
+        if len(chunk) < READ_CHUNK:
+            break
+        after = (chunk[-1][0], chunk[-1][-1])
     if sums.sums:
         conn.execute(upsert(dialect), sums.rows())
     return read
