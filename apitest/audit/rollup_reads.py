@@ -9,10 +9,11 @@ periods, plus the same sums over the raw partial minutes at the window's ends. P
 
 from __future__ import annotations
 
+import bisect
 import math
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Boolean, Float, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apitest.audit.records import AuditFilters, Bucket, Group, Stats
@@ -26,6 +27,7 @@ from apitest.audit.rollups import (
     latency_value,
 )
 from apitest.audit.sql_filters import E, breakdown_key
+from apitest.db.models import UTCDateTime
 
 SUMS = [func.sum(R.count), func.sum(R.errors), func.sum(R.duration_sum), func.sum(R.error_duration_sum)]
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -73,41 +75,83 @@ async def breakdown(conn: AsyncConnection, filters: AuditFilters, dimension: str
 async def timeseries(
     conn: AsyncConnection, filters: AuditFilters, since: datetime, until: datetime, bucket_seconds: int, n: int
 ) -> list[Bucket]:
+    """Each chart bucket covered on its own (:class:`Cover`), so every period read lies inside one bucket."""
     failed = filters.success is False
-    start = epoch(since)
-    cover = Cover(since, until, inclusive=False)
+    step = timedelta(seconds=bucket_seconds)
+    covers = [Cover(since + i * step, min(until, since + (i + 1) * step), inclusive=False) for i in range(n)]
     slots = [[0, 0, 0.0] for _ in range(n)]  # count, errors, duration sum
-    raw_minutes: list[int] = []
-    if cover.periods:
-        stmt = select(R.bucket, R.count, R.errors, R.duration_sum, R.error_duration_sum).where(
-            R.dimension == "total",
-            R.span == 60,
-            R.bucket >= epoch(cover.head_end),
-            R.bucket < epoch(cover.tail_start),
+    periods = [(i, period) for i, cover in enumerate(covers) for period in cover.periods]
+    # Hand-written SQL text (integers and bound timestamps only): the hundred-odd terms of this window cost more
+    # to build as SQLAlchemy expressions than to run.
+    if periods:
+        terms = " OR ".join(f"(span = {s:d} AND bucket >= {a:d} AND bucket < {b:d})" for _, (s, a, b) in periods)
+        stmt = text(
+            "SELECT span, bucket, count, errors, duration_sum, error_duration_sum FROM audit_rollup_minute "  # noqa: S608
+            f"WHERE dimension = 'total' AND ({terms})"
         )
-        for minute, count, errors, duration, failed_duration in await conn.execute(stmt):
-            first, last = (minute - start) // bucket_seconds, (minute + 59 - start) // bucket_seconds
-            if first != last:
-                raw_minutes.append(minute)  # the minute straddles two buckets: count its rows one by one
-                continue
-            slot = slots[first]
+        owner = _Owners(periods)
+        for span, bucket, count, errors, duration, failed_duration in await conn.execute(stmt):
+            slot = slots[owner(span, bucket)]
             slot[0] += errors if failed else count
             slot[1] += errors
             slot[2] += failed_duration if failed else duration
-    ranges = [cover.raw_where()]
-    ranges += [and_(E.ts >= _at(m), E.ts < _at(m + 60)) for m in raw_minutes]
-    raw = select(E.ts, E.success, E.duration_ms).where(or_(*ranges), *_failed_only(filters))  # type: ignore[arg-type]
+    start = epoch(since)
+    edges = _raw_minutes(covers)
+    ranges = " OR ".join(f"(ts >= :a{i} AND ts < :b{i})" for i in range(len(edges)))
+    params = [bindparam(f"a{i}", lo, UTCDateTime()) for i, (lo, _) in enumerate(edges)]
+    params += [bindparam(f"b{i}", hi, UTCDateTime()) for i, (_, hi) in enumerate(edges)]
+    failed_only = " AND success = false" if failed else ""
+    raw = (
+        text(
+            f"SELECT ts, success, duration_ms FROM audit_events WHERE ({ranges}){failed_only}"  # noqa: S608
+        )
+        .bindparams(*params)
+        .columns(ts=UTCDateTime(), success=Boolean(), duration_ms=Float())
+    )
     for ts, success, duration in await conn.execute(raw):
         index = (epoch(ts) - start) // bucket_seconds
         if 0 <= index < n:
             slots[index][0] += 1
             slots[index][1] += 0 if success else 1
             slots[index][2] += duration
-    step = timedelta(seconds=bucket_seconds)
     return [
         Bucket(since + i * step, int(c), int(e), round(float(d) / c, 1) if c else 0.0)
         for i, (c, e, d) in enumerate(slots)
     ]
+
+
+class _Owners:
+    """Which chart bucket a rollup row (span, bucket) belongs to: its period, found by bisection."""
+
+    def __init__(self, periods: list[tuple[int, tuple[int, int, int]]]) -> None:
+        self.by_span: dict[int, tuple[list[int], list[tuple[int, int]]]] = {}
+        for i, (span, a, b) in sorted(periods, key=lambda p: (p[1][0], p[1][1])):
+            starts, rest = self.by_span.setdefault(span, ([], []))
+            starts.append(a)
+            rest.append((b, i))
+
+    def __call__(self, span: int, bucket: int) -> int:
+        starts, rest = self.by_span[span]
+        k = bisect.bisect_right(starts, bucket) - 1
+        end, index = rest[k]
+        if k < 0 or bucket >= end:
+            raise LookupError((span, bucket))
+        return index
+
+
+def _raw_minutes(covers: list[Cover]) -> list[tuple[datetime, datetime]]:
+    """The raw parts of consecutive covers, adjacent ones merged (a chart bucket's tail and the next one's head)."""
+    out: list[tuple[datetime, datetime]] = []
+    for cover in covers:
+        parts = [(cover.since, cover.head_end), (cover.tail_start, cover.until)] if cover.periods else []
+        for lo, hi in parts or [(cover.since, cover.until)]:
+            if lo >= hi:
+                continue
+            if out and out[-1][1] == lo:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+    return out or [(covers[0].since, covers[0].since)]
 
 
 def _at(seconds: int) -> datetime:

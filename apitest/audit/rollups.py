@@ -44,6 +44,7 @@ LATENCY_STEPS = 4  # buckets per doubling of the duration
 LATENCY_MIN, LATENCY_MAX = -40, 100  # 2^-10 ms (1 µs) .. 2^25 ms (9 h)
 EXACT_PERCENTILES_UP_TO = 20_000
 READ_CHUNK = 20_000
+MAX_COVERED_BUCKETS = 500  # a timeseries of more buckets reads the rows
 # The breakdown dimensions served from the rollup, by their breakdown name.
 BREAKDOWNS = {"status_class": "status_class", "route_name": "route", "user": "caller"}
 RAW_COLUMNS = [E.ts, E.status, E.success, E.duration_ms, E.route_name, E.user_email, E.user_subject]

@@ -246,7 +246,7 @@ class SQLAuditStore:
         n = bucket_count(since, until, bucket_seconds)
         if n > MAX_BUCKETS:
             raise ValueError(f"too many buckets ({n} > {MAX_BUCKETS}); use a larger bucket_seconds")
-        if bucket_seconds % 60 == 0 and rollups.usable(filters, failed_ok=True):
+        if n <= rollups.MAX_COVERED_BUCKETS and rollups.usable(filters, failed_ok=True):
             async with self.engine.connect() as conn:
                 return await rollup_reads.timeseries(conn, filters, since, until, bucket_seconds, n)
         start = int(since.timestamp())
