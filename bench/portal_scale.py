@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run(ctx, backend=backend, rows=args.rows, runs=args.runs)
         verdict = "pass" if outcome.passed else "FAIL"
         print(
-            f"{outcome.scenario}: {outcome.subject.text()} (bar {outcome.baseline.text()}): {verdict}; {outcome.details}"
+            f"{outcome.scenario}: {outcome.subject.text()} (bar {outcome.baseline.text()}): {verdict}; "
+            f"{outcome.details}"
         )
         failed += not outcome.passed
     print(f"server logs in {log_dir}")
