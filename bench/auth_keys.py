@@ -201,7 +201,7 @@ KEY_RATIO_TITLE = "Database key vs file key: /v1/whoami with the audit on"
 def measure_db_vs_file(ctx: Context, backend: str, seconds: float, rounds: int) -> Outcome:
     """Two identical servers on one database (audit on, payloads captured), loaded at the same time: one with
     a file key, the other with a database key. The ratio is database-key throughput over file-key throughput
-    (issue #14: at least 0.9, the verified-digest cache of apitest.auth.keycache)."""
+    (issue #14: at least 0.9, the verified-digest cache of apitest.auth.digests)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"apitest-bench-keyratio-{backend}-", dir=ctx.log_dir))
     scratch = (
         contextlib.nullcontext(f"sqlite+aiosqlite:///{workdir}/keys.db")

@@ -2,7 +2,7 @@
 
 Every half window (0.5 s) it checks the table's fingerprint (:meth:`KeyStore.refresh`); once a second it
 writes the batched ``last_used_at`` values. On PostgreSQL it also holds one dedicated asyncpg connection
-(outside the pool) that ``LISTEN``s on :data:`~apitest.auth.keycache.NOTIFY_CHANNEL`: a notification marks
+(outside the pool) that ``LISTEN``s on :data:`~apitest.auth.digests.NOTIFY_CHANNEL`: a notification marks
 the cache stale and wakes the task at once. A dropped listener is reconnected by the same loop, backing off
 to :data:`MAX_BACKOFF`; while it is down the polling still bounds a revocation to the window.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from apitest import logs
 from apitest.auth.base import describe
-from apitest.auth.keycache import NOTIFY_CHANNEL
+from apitest.auth.digests import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from apitest.auth.keystore import KeyStore

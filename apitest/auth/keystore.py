@@ -9,7 +9,7 @@
   unique among keys that are not revoked, and never those of a file key or bearer token (a key's name is
   its identity: its subject, rate-limit bucket and idempotency scope), see :func:`reserved_names`.
 - Authenticating reads an in-process cache of verified digests, never more than 1 s behind the table on any
-  worker (:mod:`apitest.auth.keycache`, :mod:`apitest.auth.keykeeper`).
+  worker (:mod:`apitest.auth.digests`, :mod:`apitest.auth.keykeeper`).
 - ``last_used_at`` is written off the request path: each worker batches the keys it saw and writes them once a
   second in one transaction (and on stop), with a conditional update so it never moves back.
 """
@@ -34,8 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from apitest import logs
 from apitest.auth.base import Invalid, describe
-from apitest.auth.identity import Identity
-from apitest.auth.keycache import (
+from apitest.auth.digests import (
     LOOKUP_CONCURRENCY,
     NEGATIVE_SIZE,
     NOTIFY_CHANNEL,
@@ -44,6 +43,7 @@ from apitest.auth.keycache import (
     KeyCache,
     UsageBatch,
 )
+from apitest.auth.identity import Identity
 from apitest.auth.keykeeper import Keeper
 from apitest.config import Settings
 from apitest.db.engine import Database
@@ -58,7 +58,7 @@ DISPLAY_PREFIX_LENGTH = 8
 MAX_NAME_LENGTH = 128
 KEYS = cast(Table, ApiKey.__table__)
 LOOKUP_COLUMNS = [KEYS.c[n] for n in ("id", "name", "prefix", "digest", "scopes", "expires_at", "revoked_at")]
-# Changes on every create and revoke (see apitest.auth.keycache): the per-second check of every worker.
+# Changes on every create and revoke (see apitest.auth.digests): the per-second check of every worker.
 FINGERPRINT = select(
     func.count(), func.count(KEYS.c.revoked_at), func.max(KEYS.c.created_at), func.max(KEYS.c.revoked_at)
 )
@@ -178,7 +178,7 @@ class KeyRecord:
 class KeyStore:
     """Create, list, revoke and authenticate database keys (SQLite and Postgres alike).
 
-    Authenticating reads a :class:`~apitest.auth.keycache.KeyCache` kept within 1 s of the table (see that
+    Authenticating reads a :class:`~apitest.auth.digests.KeyCache` kept within 1 s of the table (see that
     module); :meth:`start` runs the task that keeps it fresh and writes ``last_used_at``, :meth:`close` stops it
     and writes what is pending. Without :meth:`start` (the CLI, tests) requests refresh the cache themselves.
     """
