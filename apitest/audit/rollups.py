@@ -78,33 +78,57 @@ class Accumulator:
     def __init__(self) -> None:
         self.sums: dict[tuple[str, int, int, str], list[float]] = {}
 
-    def add(self, row: Sequence[Any], spans: Iterable[int] = SPANS) -> None:
-        """``row``: the values of :data:`RAW_COLUMNS` of one event."""
-        ts, status, success, duration, route, email, subject, key_name, method = row
-        duration = float(duration or 0)
-        failed = 0 if success else 1
-        at = epoch(ts)
-        keys = (
-            ("total", ""),
-            ("status_class", f"{int(status) // 100}xx"),
-            ("route", route or "(unknown)"),
-            ("caller", caller_key(email, subject, key_name)),
-            ("method", method),
-            ("latency", str(latency_bucket(duration))),
-        )
-        for span in spans:
-            bucket = at - at % span
-            for dimension, key in keys:
-                sums = self.sums.get((dimension, span, bucket, key))
-                if sums is None:
-                    self.sums[(dimension, span, bucket, key)] = [1, failed, duration, duration * failed, duration]
-                else:
-                    sums[0] += 1
-                    sums[1] += failed
-                    sums[2] += duration
-                    sums[3] += duration * failed
-                    if duration > sums[4]:
-                        sums[4] = duration
+    def add_rows(self, rows: Iterable[Sequence[Any]], ranges: dict[int, tuple[int, int]] | None = None) -> None:
+        """``rows``: the values of :data:`RAW_COLUMNS` of events. ``ranges``: per span, the buckets to count
+        (all when ``None``). Rows are first combined per minute and key, so a batch of alike requests costs a
+        dict update each and the periods are added once per combination."""
+        combos: dict[tuple[int, str, str, str, str, int], list[float]] = {}
+        for ts, status, success, duration, route, email, subject, key_name, method in rows:
+            duration = float(duration or 0)
+            failed = 0 if success else 1
+            at = math.floor(ts.timestamp())
+            combo = (
+                at - at % 60,
+                f"{int(status) // 100}xx",
+                route or "(unknown)",
+                caller_key(email, subject, key_name),
+                method,
+                latency_bucket(duration),
+            )
+            sums = combos.get(combo)
+            if sums is None:
+                combos[combo] = [1, failed, duration, duration * failed, duration]
+            else:
+                sums[0] += 1
+                sums[1] += failed
+                sums[2] += duration
+                sums[3] += duration * failed
+                if duration > sums[4]:
+                    sums[4] = duration
+        for (minute, status_class, route, caller, method, latency), add in combos.items():
+            keys = (
+                ("total", ""),
+                ("status_class", status_class),
+                ("route", route),
+                ("caller", caller),
+                ("method", method),
+                ("latency", str(latency)),
+            )
+            for span in SPANS:
+                bucket = minute - minute % span
+                if ranges is not None and not ranges[span][0] <= bucket < ranges[span][1]:
+                    continue
+                for dimension, key in keys:
+                    sums = self.sums.get((dimension, span, bucket, key))
+                    if sums is None:
+                        self.sums[(dimension, span, bucket, key)] = list(add)
+                    else:
+                        sums[0] += add[0]
+                        sums[1] += add[1]
+                        sums[2] += add[2]
+                        sums[3] += add[3]
+                        if add[4] > sums[4]:
+                            sums[4] = add[4]
 
     def rows(self) -> list[dict[str, Any]]:
         """Upsert parameters in key order (every writer locks rows in the same order: no deadlocks)."""
@@ -138,8 +162,7 @@ def record_row(r: EventRecord) -> tuple[Any, ...]:
 async def add(conn: AsyncConnection, dialect: str, records: Sequence[EventRecord]) -> None:
     """Count a stored batch into the rollup, inside the batch's transaction."""
     sums = Accumulator()
-    for r in records:
-        sums.add((*record_row(r), r.method))
+    sums.add_rows((*record_row(r), r.method) for r in records)
     if sums.sums:
         await conn.execute(upsert(dialect), sums.rows())
 
@@ -181,12 +204,7 @@ def rebuild(conn: Connection, since: datetime | None = None, until: datetime | N
         if after is not None:
             stmt = stmt.where(tuple_(E.ts, E.id) > tuple_(*after))
         chunk = conn.execute(stmt).all()
-        for row in chunk:
-            if ranges:
-                at = epoch(row[0])
-                sums.add(row[:-1], [s for s, (a, b) in ranges.items() if a <= at < b])
-            else:
-                sums.add(row[:-1])
+        sums.add_rows((row[:-1] for row in chunk), ranges or None)
         read += len(chunk)
         if len(sums.sums) >= READ_CHUNK:
             conn.execute(upsert(dialect), sums.rows())
