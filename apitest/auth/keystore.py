@@ -314,7 +314,12 @@ class KeyStore:
         """Read one digest not in the cache: one query per digest at a time, at most a few at once."""
         pending = self._inflight.get(digest)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                return await self._lookup(digest)  # the request that looked it up went away
         future: asyncio.Future[CachedKey | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
         try:
@@ -325,6 +330,9 @@ class KeyStore:
             self.cache.store(digest, entry, generation)
             future.set_result(entry)
             return entry
+        except asyncio.CancelledError:
+            future.cancel()  # waiters look it up again themselves (above)
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, and no "never retrieved" warning when none

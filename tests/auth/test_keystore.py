@@ -402,3 +402,29 @@ async def test_concurrent_authentications(store: KeyStore) -> None:
     results = await asyncio.gather(*(store.authenticate(plaintext) for _ in range(20)))
     assert all(isinstance(r, Identity) for r in results)
     await store.close()
+
+
+async def test_a_cancelled_lookup_does_not_fail_the_requests_waiting_for_it(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await store.create("shared-lookup")
+    await store.refresh()
+    real_row, gate = store._row, asyncio.Event()
+    calls = 0
+
+    async def slow_row(digest: str):  # the first lookup hangs until cancelled
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await gate.wait()
+        return await real_row(digest)
+
+    store._row = slow_row  # type: ignore[method-assign]
+    first = asyncio.ensure_future(store.authenticate(plaintext))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(store.authenticate(plaintext))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert isinstance(await second, Identity)
+    assert first.cancelled()
