@@ -1,4 +1,4 @@
-"""Database-key auth costs the same with 10,000 keys as with 1.
+"""Database-key auth costs the same with 10,000 keys as with 1, and about what a file key costs.
 
     .venv/bin/python -m bench.auth_keys [--quick] [--keys 10000] [--seconds 3] [--rounds 5] [--no-postgres]
 
@@ -15,6 +15,10 @@ in one run and on loopback only:
    shared machine hits both alike; the ratio compares the requests each served in the same windows;
 4. the in-process CPU cost of one ``KeyStore.authenticate`` on each database (2,000 calls each,
    interleaved call by call).
+
+``--key-ratio`` measures instead what issue #14 asks (:func:`measure_db_vs_file`, :func:`run_key_ratio`): two
+identical servers on one database with the audit on, one loaded with a file key and one with a database key at
+the same time; database-key throughput is at least 0.9 of file-key throughput.
 
 The bar: throughput with 10,000 keys is at least 0.9 of throughput with 1 (the original's bcrypt scan
 would be thousands of times slower). Time is bounded: about ``rounds * seconds`` of load per backend
@@ -191,6 +195,89 @@ def measure_backend(ctx: Context, backend: str, keys: int, seconds: float, round
     )
 
 
+KEY_RATIO_TITLE = "Database key vs file key: /v1/whoami with the audit on"
+
+
+def measure_db_vs_file(ctx: Context, backend: str, seconds: float, rounds: int) -> Outcome:
+    """Two identical servers on one database (audit on, payloads captured), loaded at the same time: one with
+    a file key, the other with a database key. The ratio is database-key throughput over file-key throughput
+    (issue #14: at least 0.9, the verified-digest cache of apitest.auth.digests)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"apitest-bench-keyratio-{backend}-", dir=ctx.log_dir))
+    scratch = (
+        contextlib.nullcontext(f"sqlite+aiosqlite:///{workdir}/keys.db")
+        if backend == "sqlite"
+        else pg.scratch_database("keyratio")
+    )
+    with scratch as url:
+        upgrade(url)
+        db_key = asyncio.run(_fill(url, 1))
+        file_key = configs.new_key()
+        with contextlib.ExitStack() as stack:
+            targets: dict[str, Target] = {}
+            for label, key in (("file", file_key), ("db", db_key)):
+                port = free_port()
+                config = configs.apitest_config(
+                    workdir / f"{label}.yaml",
+                    port=port,
+                    database_url=url,
+                    key=file_key,
+                    extra={"api_keys": {"db": {"enabled": True}}, "database": {"migrate_on_boot": False}},
+                )
+                app = stack.enter_context(servers.apitest(ctx, f"keyratio-{backend}-{label}", config, port))
+                first = httpx.get(app.url + "/v1/whoami", headers={"X-API-Key": key}, timeout=5)
+                if first.status_code != 200:
+                    raise RuntimeError(f"{label} key: /v1/whoami answered {first.status_code} {first.text[:200]}")
+                targets[label] = Target(port, "/v1/whoami", headers={"X-API-Key": key})
+
+            def both(secs: float = seconds) -> tuple[LoadSummary, LoadSummary]:
+                with ThreadPoolExecutor(2) as pool:
+                    runs = [
+                        pool.submit(
+                            throughput, targets[label], connections=CONNECTIONS, seconds=secs, prefer_wrk=ctx.prefer_wrk
+                        )
+                        for label in ("db", "file")
+                    ]
+                    return runs[0].result(), runs[1].result()
+
+            both(1)
+            pairs = [both() for _ in range(rounds)]
+    db_runs, file_runs = [d for d, _ in pairs], [f for _, f in pairs]
+    name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    return Outcome(
+        f"key_ratio_{backend}",
+        f"{KEY_RATIO_TITLE} ({name})",
+        Measure(f"database key ({name})", statistics.fmean(r.rps for r in db_runs), "req/s"),
+        Measure(f"file key ({name})", statistics.fmean(r.rps for r in file_runs), "req/s"),
+        "throughput database key / file key",
+        ">=",
+        BAR,
+        details={
+            "connections": CONNECTIONS,
+            "round_seconds": seconds,
+            "rounds": rounds,
+            "round_ratios": [round(d.rps / f.rps, 3) if f.rps else None for d, f in pairs],
+            "p50_ms": _sides(db_runs, file_runs, "p50_ms"),
+            "p99_ms": _sides(db_runs, file_runs, "p99_ms"),
+        },
+        checks={"no errors or non-2xx": all(r.errors == 0 and r.non_2xx == 0 for r in db_runs + file_runs)},
+    )
+
+
+def _sides(db: list[LoadSummary], file: list[LoadSummary], field: str) -> dict[str, float]:
+    sides = latency(db, file, field)
+    return {"db_key": sides["apitest"], "file_key": sides["baseline"]}
+
+
+def run_key_ratio(ctx: Context, *, postgres: bool = True) -> list[Outcome]:
+    """Database key vs file key on SQLite and (when reachable) PostgreSQL; one Outcome each."""
+    seconds = ctx.seconds(3, 2)
+    rounds = 1 if ctx.quick else 5
+    outcomes = [measure_db_vs_file(ctx, "sqlite", seconds, rounds)]
+    if postgres and pg.available():
+        outcomes.append(measure_db_vs_file(ctx, "postgres", seconds, rounds))
+    return outcomes
+
+
 def _latency(many: list[LoadSummary], one: list[LoadSummary], field: str) -> dict[str, float]:
     sides = latency(many, one, field)
     return {"many_keys": sides["apitest"], "one_key": sides["baseline"]}
@@ -218,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator even when wrk exists")
+    parser.add_argument("--key-ratio", action="store_true", help="measure database key vs file key (issue #14) instead")
     args = parser.parse_args(argv)
     server_cpus = None
     if len(os.sched_getaffinity(0)) >= 2:
@@ -232,6 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     seconds = args.seconds or ctx.seconds(3, 2)
     rounds = args.rounds or (1 if args.quick else 5)
+    if args.key_ratio:
+        outcomes = [measure_db_vs_file(ctx, "sqlite", seconds, rounds)]
+        if not args.no_postgres and pg.available():
+            outcomes.append(measure_db_vs_file(ctx, "postgres", seconds, rounds))
+        for o in outcomes:
+            print(
+                f"{o.scenario}: {o.subject.text()} vs {o.baseline.text()}: ratio {o.ratio:.3f} "
+                f"(bar >= {BAR}, {'pass' if o.passed else 'FAIL'}); per round {o.details['round_ratios']}; "
+                f"p50 {o.details['p50_ms']}"
+            )
+        return 0 if all(o.passed for o in outcomes) else 1
     outcomes = [measure_backend(ctx, "sqlite", args.keys, seconds, rounds)]
     if not args.no_postgres and pg.available():
         outcomes.append(measure_backend(ctx, "postgres", args.keys, seconds, rounds))

@@ -82,6 +82,7 @@ def scratch_database(server: str) -> Iterator[str]:
 TABLES = (
     "audit_payloads",
     "audit_events",
+    "audit_rollup_minute",
     "api_keys",
     "idempotency_keys",
     "rate_limit_counters",

@@ -273,7 +273,7 @@ def _fp_match(r: EventRecord, f: AuditFilters) -> bool:
 
 
 def _q_sql(f: AuditFilters, dialect: str) -> ColumnElement[bool] | None:
-    return text_search(f.q, dialect) if f.q else None
+    return text_search(f.q, dialect, f.since, f.until) if f.q else None
 
 
 def _text_of(value: object) -> str:

@@ -12,9 +12,29 @@ every payload in the table, however narrow the time window.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, FromClause, LargeBinary, Text, case, cast, func, literal, or_
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    LargeBinary,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+)
 
 from apitest.audit.records import BREAKDOWN_DIMENSIONS, AuditFilters
+from apitest.audit.search import MIN_LENGTH, sqlite_phrase
 from apitest.db.models import Base
 
 EVENTS = Base.metadata.tables["audit_events"]
@@ -37,32 +57,71 @@ def source(f: AuditFilters) -> FromClause:
     return EVENTS.outerjoin(PAYLOADS, P.event_id == E.id) if f.q else EVENTS
 
 
-def text_search(q: str, dialect: str) -> ColumnElement[bool]:
+def text_search(
+    q: str, dialect: str, since: datetime | None = None, until: datetime | None = None
+) -> ColumnElement[bool]:
     """Case-insensitive substring over path, error message, headers, query and both bodies.
 
     Bodies are bytes and need not be UTF-8. They are searched twice without ever decoding them (which
     would fail on invalid UTF-8): as escaped text, case-insensitively for ASCII, and as raw bytes for
-    an exact match of ``q``'s UTF-8 encoding (non-ASCII text, backslashes).
+    an exact match of ``q``'s UTF-8 encoding (non-ASCII text, backslashes; only then, since for other text
+    the escaped form already finds it).
+
+    Served by the search indexes of :mod:`apitest.audit.search` for three characters or more. PostgreSQL:
+    the events that match, found through the ``pg_trgm`` indexes of each table (a ``UNION`` of the two
+    tables' matches, each an OR the indexes serve together), narrowed by the window when there is one.
+    SQLite, without a window: the FTS5 trigram table gives the candidate rows, and the exact condition is
+    checked on them (with a window, the window's rows are read).
     """
+    if dialect == "postgresql":
+        return _pg_search(q, since, until)
+    exact = _match(q, dialect, E, P)
+    if len(q) < MIN_LENGTH or "\x00" in q or since is not None or until is not None:
+        return exact
+    candidates: Select[Any] = select(literal_column("rowid")).select_from(table("audit_search"))
+    candidates = candidates.where(literal_column("audit_search").op("MATCH")(sqlite_phrase(q)))
+    return and_(literal_column("audit_events.rowid").in_(candidates), exact)
+
+
+def _match(q: str, dialect: str, e: Any, p: Any) -> ColumnElement[bool]:
+    return or_(*_event_terms(q, e), *_payload_terms(q, dialect, p))
+
+
+def _event_terms(q: str, e: Any) -> list[ColumnElement[bool]]:
+    pattern = contains_pattern(q)
+    return [e.path.ilike(pattern, escape="\\"), e.error_message.ilike(pattern, escape="\\")]
+
+
+def _payload_terms(q: str, dialect: str, p: Any) -> list[ColumnElement[bool]]:
     pattern = contains_pattern(q)
     needle = q.encode()
-    on_event = [E.path.ilike(pattern, escape="\\"), E.error_message.ilike(pattern, escape="\\")]
-    on_payload: list[ColumnElement[bool]] = [
-        cast(P.request_headers, Text).ilike(pattern, escape="\\"),
-        cast(P.request_query, Text).ilike(pattern, escape="\\"),
-        cast(P.response_headers, Text).ilike(pattern, escape="\\"),
+    exact_bytes = not q.isascii() or "\\" in q
+    terms: list[ColumnElement[bool]] = [
+        cast(p.request_headers, Text).ilike(pattern, escape="\\"),
+        cast(p.request_query, Text).ilike(pattern, escape="\\"),
+        cast(p.response_headers, Text).ilike(pattern, escape="\\"),
     ]
-    for body in (P.request_body, P.response_body):
+    for body in (p.request_body, p.response_body):
         if dialect == "postgresql":
-            raw = literal(b"%" + escape_like_bytes(needle) + b"%", LargeBinary)
-            bytes_like = body.op("LIKE", is_comparison=True)(raw)
-            on_payload += [func.encode(body, "escape").ilike(pattern, escape="\\"), bytes_like]
+            # A literal 'escape' (not a bound parameter), so the expression is the indexed one.
+            terms.append(func.encode(body, literal_column("'escape'")).ilike(pattern, escape="\\"))
+            if exact_bytes:
+                raw = literal(b"%" + escape_like_bytes(needle) + b"%", LargeBinary)
+                terms.append(body.op("LIKE", is_comparison=True)(raw))
         else:
-            on_payload += [
-                cast(body, Text).ilike(pattern, escape="\\"),
-                func.instr(body, literal(needle, LargeBinary)) > 0,
-            ]
-    return or_(*on_event, *on_payload)
+            terms += [cast(body, Text).ilike(pattern, escape="\\"), func.instr(body, literal(needle, LargeBinary)) > 0]
+    return terms
+
+
+def _pg_search(q: str, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+    events, payloads = EVENTS.alias("search_events"), PAYLOADS.alias("search_payloads")
+    window = [events.c.ts >= since] if since is not None else []
+    window += [events.c.ts <= until] if until is not None else []
+    on_events = select(events.c.id).where(or_(*_event_terms(q, events.c)), *window)
+    on_payloads = select(payloads.c.event_id).where(or_(*_payload_terms(q, "postgresql", payloads.c)))
+    if window:
+        on_payloads = on_payloads.join_from(payloads, events, events.c.id == payloads.c.event_id).where(*window)
+    return E.id.in_(union(on_events, on_payloads))
 
 
 def escape_like_bytes(data: bytes) -> bytes:

@@ -21,12 +21,14 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, cast, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, cast, delete, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apitest.audit import rollup_reads, rollups
 from apitest.audit.filter_registry import conditions
 from apitest.audit.records import (
     AuditFilters,
@@ -227,6 +229,7 @@ class SQLAuditStore:
                 await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(), events)
                 if payloads:
                     await conn.execute(self._insert(PAYLOADS).on_conflict_do_nothing(), payloads)
+                await self.roll_up(conn, records)
         except DBAPIError as exc:
             if refuses_record(exc):
                 raise InvalidRecordError(describe(exc)) from exc
@@ -248,18 +251,21 @@ class SQLAuditStore:
                     payloads.append(copy_payload(record, now))
             await asyncio.sleep(0)  # let requests in between chunks
         try:
-            async with self.engine.connect() as conn:
+            async with self.engine.connect() as conn, conn.begin():
+                # SQLAlchemy opens the transaction on its first statement; the COPY on the driver connection and
+                # the rollup upsert below then share it, so a batch and its counts commit together.
+                await conn.execute(select(literal(1)))
                 raw = await conn.get_raw_connection()
                 driver: Any = raw.driver_connection
-                async with driver.transaction():
-                    await driver.execute(STAGE_DDL)
-                    await driver.copy_records_to_table(STAGE_EVENTS, records=events, columns=COPY_EVENT_COLUMNS)
-                    await driver.execute(INSERT_EVENTS)
-                    if payloads:
-                        await driver.copy_records_to_table(
-                            STAGE_PAYLOADS, records=payloads, columns=COPY_PAYLOAD_COLUMNS
-                        )
-                        await driver.execute(INSERT_PAYLOADS)
+                await driver.execute(STAGE_DDL)
+                await driver.copy_records_to_table(STAGE_EVENTS, records=events, columns=COPY_EVENT_COLUMNS)
+                stored = {row[0] for row in await driver.fetch(INSERT_EVENTS + " RETURNING id")}
+                if payloads:
+                    await driver.copy_records_to_table(STAGE_PAYLOADS, records=payloads, columns=COPY_PAYLOAD_COLUMNS)
+                    await driver.execute(INSERT_PAYLOADS)
+                # Only the rows this batch stored: a batch retried after a lost commit acknowledgement is not
+                # counted twice.
+                await self.roll_up(conn, [r for r in records if r.id in stored])
         except DBAPIError as exc:
             if refuses_record(exc):
                 raise InvalidRecordError(describe(exc)) from exc
@@ -268,6 +274,10 @@ class SQLAuditStore:
             if refuses_record(exc):
                 raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
             raise StoreError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    async def roll_up(self, conn: AsyncConnection, records: list[EventRecord]) -> None:
+        """Count a stored batch into the dashboard's rollup, in the batch's transaction (apitest.audit.rollups)."""
+        await rollups.add(conn, self.dialect, records)
 
     async def get(self, event_id: str) -> EventRecord | None:
         stmt = (
@@ -339,6 +349,9 @@ class SQLAuditStore:
         n = bucket_count(since, until, bucket_seconds)
         if n > MAX_BUCKETS:
             raise ValueError(f"too many buckets ({n} > {MAX_BUCKETS}); use a larger bucket_seconds")
+        if n <= rollups.MAX_COVERED_BUCKETS and rollups.usable(filters, failed_ok=True):
+            async with self.engine.connect() as conn:
+                return await rollup_reads.timeseries(conn, filters, since, until, bucket_seconds, n)
         start = int(since.timestamp())
         index: ColumnElement[Any]
         if self.dialect == "postgresql":
@@ -364,6 +377,9 @@ class SQLAuditStore:
         return out
 
     async def breakdown(self, filters: AuditFilters, dimension: str, top: int) -> list[Group]:
+        if dimension in rollups.BREAKDOWNS and rollups.usable(filters, failed_ok=True):
+            async with self.engine.connect() as conn:
+                return await rollup_reads.breakdown(conn, filters, dimension, top)
         key = breakdown_key(dimension).label("key")
         stmt = (
             select(key, func.count().label("count"), error_count().label("errors"), func.avg(E.duration_ms))
@@ -382,6 +398,10 @@ class SQLAuditStore:
         rows = source(filters)
         totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
         async with self.engine.connect() as conn:
+            if rollups.usable(filters, failed_ok=False):
+                estimated = await rollup_reads.stats_from_rollup(conn, filters)
+                if estimated is not None:
+                    return estimated
             total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
             if self.dialect == "postgresql":
                 fractions = [disc_fraction(int(total), p) if total else 0.5 for p in PERCENTILES]
@@ -409,6 +429,8 @@ class SQLAuditStore:
             deleted = max(0, result.rowcount or 0)
             total += deleted
             if deleted < batch_size:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(rollups.prune, cutoff)
                 return total
             await asyncio.sleep(0)  # let the writer and requests in between batches
 

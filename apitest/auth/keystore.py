@@ -8,8 +8,10 @@
 - Revoking sets ``revoked_at``; rows stay so audit rows that name the key keep their meaning. Names are
   unique among keys that are not revoked, and never those of a file key or bearer token (a key's name is
   its identity: its subject, rate-limit bucket and idempotency scope), see :func:`reserved_names`.
-- ``last_used_at`` is written at most once a minute per key, off the request path, with a conditional
-  update so several workers do not each write it.
+- Authenticating reads an in-process cache of verified digests, never more than 1 s behind the table on any
+  worker (:mod:`apitest.auth.digests`, :mod:`apitest.auth.keykeeper`).
+- ``last_used_at`` is written off the request path: each worker batches the keys it saw and writes them once a
+  second in one transaction (and on stop), with a conditional update so it never moves back.
 """
 
 from __future__ import annotations
@@ -19,18 +21,30 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from apitest import logs
 from apitest.auth.base import Invalid, describe
+from apitest.auth.digests import (
+    LOOKUP_CONCURRENCY,
+    NEGATIVE_SIZE,
+    NOTIFY_CHANNEL,
+    WINDOW_SECONDS,
+    CachedKey,
+    KeyCache,
+    UsageBatch,
+)
 from apitest.auth.identity import Identity
+from apitest.auth.keykeeper import Keeper
 from apitest.config import Settings
 from apitest.db.engine import Database
 from apitest.db.models import ApiKey, utcnow
@@ -41,9 +55,14 @@ log = logs.get("auth.keystore")
 KEY_PREFIX = "at_"
 KEY_PATTERN = re.compile(r"at_[A-Za-z0-9_-]{43}")
 DISPLAY_PREFIX_LENGTH = 8
-TOUCH_INTERVAL = timedelta(minutes=1)
 MAX_NAME_LENGTH = 128
-KEYS = ApiKey.__table__
+KEYS = cast(Table, ApiKey.__table__)
+LOOKUP_COLUMNS = [KEYS.c[n] for n in ("id", "name", "prefix", "digest", "scopes", "expires_at", "revoked_at")]
+# Changes on every create and revoke (see apitest.auth.digests): the per-second check of every worker.
+FINGERPRINT = select(
+    func.count(), func.count(KEYS.c.revoked_at), func.max(KEYS.c.created_at), func.max(KEYS.c.revoked_at)
+)
+UNKNOWN = Invalid("unknown key", "no database key has this value")
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
@@ -157,7 +176,12 @@ class KeyRecord:
 
 
 class KeyStore:
-    """Create, list, revoke and authenticate database keys (SQLite and Postgres alike)."""
+    """Create, list, revoke and authenticate database keys (SQLite and Postgres alike).
+
+    Authenticating reads a :class:`~apitest.auth.digests.KeyCache` kept within 1 s of the table (see that
+    module); :meth:`start` runs the task that keeps it fresh and writes ``last_used_at``, :meth:`close` stops it
+    and writes what is pending. Without :meth:`start` (the CLI, tests) requests refresh the cache themselves.
+    """
 
     def __init__(
         self,
@@ -166,13 +190,20 @@ class KeyStore:
         pepper: str = "",
         clock: Callable[[], datetime] = utcnow,
         reserved: Mapping[str, str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        window: float = WINDOW_SECONDS,
+        negative_size: int = NEGATIVE_SIZE,
     ) -> None:
         self.database = database
         self.pepper = pepper
         self.clock = clock
         self.reserved = dict(reserved or {})  # name -> "a file key" | "a bearer token"
-        self._touched: dict[str, datetime] = {}  # key id -> when this process last wrote last_used_at
-        self._pending: set[asyncio.Task[None]] = set()
+        self.cache = KeyCache(window=window, monotonic=monotonic, negative_size=negative_size)
+        self.used = UsageBatch()
+        self._refresh_lock = asyncio.Lock()
+        self._lookups = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+        self._inflight: dict[str, asyncio.Future[CachedKey | None]] = {}
+        self._keeper: Keeper | None = None
 
     async def create(
         self,
@@ -202,8 +233,11 @@ class KeyStore:
         try:
             async with self.database.sessions.begin() as session:
                 session.add(row)
+                await self._notify(session)
         except IntegrityError as exc:
             raise KeyNameTaken(name, "a database key") from exc
+        self.cache.unknown.pop(row.digest, None)
+        self.cache.mark_stale()
         return KeyRecord.from_row(row), plaintext
 
     async def list_keys(self) -> list[KeyRecord]:
@@ -229,62 +263,145 @@ class KeyStore:
         )
         async with self.database.sessions.begin() as session:
             result = await session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+            revoked = bool(getattr(result, "rowcount", 0))
+            if revoked:
+                await self._notify(session)
+        if revoked:
+            self.cache.forget_name(name)
+            self.cache.mark_stale()
+        return revoked
+
+    async def _notify(self, session: AsyncSession) -> None:
+        """Tell every worker's listener (PostgreSQL) at commit; SQLite workers see the change by polling."""
+        if self.database.dialect == "postgresql":
+            await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     async def find(self, plaintext: str) -> KeyRecord | None:
-        """The key with this plaintext, by one lookup on the unique digest index (a Core query: this is
-        the per-request path, and the ORM session roughly doubles its CPU cost)."""
-        stmt = select(KEYS).where(KEYS.c.digest == key_digest(plaintext, self.pepper))
-        async with self.database.engine.connect() as conn:
-            if self.database.dialect == "postgresql":
-                # One read needs no transaction: autocommit saves the BEGIN and ROLLBACK round trips (6 -> 4 per
-                # lookup with the pool's pre-ping). Not on SQLite, where switching modes costs more thread hops.
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await conn.execute(stmt)).first()
+        """The stored key with this plaintext, read from the table (not the cache)."""
+        row = await self._row(key_digest(plaintext, self.pepper))
         return None if row is None else KeyRecord.from_row(row)
 
+    async def _row(self, digest: str) -> Row[Any] | None:
+        """One lookup on the unique digest index (a Core query: the ORM session roughly doubles its CPU cost)."""
+        stmt = select(*LOOKUP_COLUMNS).where(KEYS.c.digest == digest)
+        async with self.database.engine.connect() as conn:
+            if self.database.dialect == "postgresql":
+                # One read needs no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await conn.execute(stmt)).first()
+
     async def authenticate(self, plaintext: str) -> Identity | Invalid:
-        record = await self.find(plaintext)
-        if record is None:
-            return Invalid("unknown key", "no database key has this value")
+        digest = key_digest(plaintext, self.pepper)
+        if not self.cache.is_fresh():
+            await self.refresh(only_if_stale=True)
+        entry = self.cache.get(digest)
+        if entry is None:
+            if self.cache.is_unknown(digest):
+                return UNKNOWN
+            entry = await self._lookup(digest)
+            if entry is None:
+                return UNKNOWN
         now = self.clock()
-        label = f"database key {record.prefix}… ({record.name!r})"
-        if record.revoked_at is not None:
-            return Invalid("revoked key", f"{label} was revoked at {rfc3339(record.revoked_at)}")
-        if record.expires_at is not None and record.expires_at <= now:
-            return Invalid("expired key", f"{label} expired at {rfc3339(record.expires_at)}")
-        self._touch_later(record, now)
-        return Identity(subject=record.name, auth_type="apikey", key_name=record.name, scopes=record.scopes)
+        label = f"database key {entry.prefix}… ({entry.name!r})"
+        if entry.revoked_at is not None:
+            return Invalid("revoked key", f"{label} was revoked at {rfc3339(entry.revoked_at)}")
+        if entry.expires_at is not None and entry.expires_at <= now:
+            return Invalid("expired key", f"{label} expired at {rfc3339(entry.expires_at)}")
+        self.used.mark(entry.key_id, now)
+        return entry.identity
 
-    def _touch_later(self, record: KeyRecord, now: datetime) -> None:
-        last = max((t for t in (record.last_used_at, self._touched.get(record.id)) if t is not None), default=None)
-        if last is not None and now - last < TOUCH_INTERVAL:
-            return
-        self._touched[record.id] = now
-        task = asyncio.ensure_future(self._touch(record.id, now))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _touch(self, key_id: str, now: datetime) -> None:
-        stmt = (
-            update(ApiKey)
-            .where(
-                ApiKey.id == key_id,
-                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - TOUCH_INTERVAL),
-            )
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    async def _lookup(self, digest: str) -> CachedKey | None:
+        """Read one digest not in the cache: one query per digest at a time, at most a few at once."""
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                return await self._lookup(digest)  # the request that looked it up went away
+        future: asyncio.Future[CachedKey | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
         try:
-            async with self.database.sessions.begin() as session:
-                await session.execute(stmt)
+            generation = self.cache.generation
+            async with self._lookups:
+                row = await self._row(digest)
+            entry = None if row is None else cached(row)
+            self.cache.store(digest, entry, generation)
+            future.set_result(entry)
+            return entry
+        except asyncio.CancelledError:
+            future.cancel()  # waiters look it up again themselves (above)
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, and no "never retrieved" warning when none
+            raise
+        finally:
+            del self._inflight[digest]
+
+    async def refresh(self, *, only_if_stale: bool = False) -> bool:
+        """Check the table's fingerprint; when it changed, re-read every cached key. ``True`` when it changed.
+
+        The poll trigger of tests and the background task; requests call it when the cache is stale."""
+        async with self._refresh_lock:
+            if only_if_stale and self.cache.is_fresh():
+                return False
+            started = self.cache.monotonic()
+            async with self.database.engine.connect() as conn:
+                fingerprint = tuple((await conn.execute(FINGERPRINT)).one())
+                changed = self.cache.checked(started, fingerprint)
+                if changed and self.cache.known:
+                    self.cache.replace(await self._reread(conn, list(self.cache.known)))
+            return changed
+
+    async def _reread(self, conn: AsyncConnection, digests: list[str]) -> dict[str, CachedKey]:
+        out: dict[str, CachedKey] = {}
+        for first in range(0, len(digests), 500):
+            stmt = select(*LOOKUP_COLUMNS).where(KEYS.c.digest.in_(digests[first : first + 500]))
+            for row in await conn.execute(stmt):
+                out[row.digest] = cached(row)
+        return out
+
+    async def flush_last_used(self) -> int:
+        """Write the pending ``last_used_at`` values in one transaction; returns how many keys."""
+        pending = self.used.take()
+        if not pending:
+            return 0
+        stmt = (
+            update(KEYS)
+            .where(
+                KEYS.c.id == bindparam("key_id"),
+                or_(KEYS.c.last_used_at.is_(None), KEYS.c.last_used_at < bindparam("used_at")),
+            )
+            .values(last_used_at=bindparam("used_at"))
+        )
+        params = [{"key_id": key_id, "used_at": used_at} for key_id, used_at in pending.items()]
+        try:
+            async with self.database.engine.begin() as conn:
+                await conn.execute(stmt, params)
         except Exception as exc:  # best effort: a failed bookkeeping write must not fail requests
-            log.warning("api key last_used_at update failed", extra={"key_id": key_id, "err": describe(exc)})
+            log.warning("api key last_used_at update failed", extra={"keys": len(params), "err": describe(exc)})
+            return 0
+        return len(params)
+
+    def start(self) -> None:
+        """Start the task that keeps the cache fresh (and listens on PostgreSQL) and writes ``last_used_at``."""
+        if self._keeper is None:
+            self._keeper = Keeper(self)
+            self._keeper.start()
 
     async def close(self) -> None:
-        """Wait for pending ``last_used_at`` writes."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Stop the task and write the pending ``last_used_at`` values."""
+        if self._keeper is not None:
+            await self._keeper.stop()
+            self._keeper = None
+        await self.flush_last_used()
+
+
+def cached(row: Row[Any]) -> CachedKey:
+    identity = Identity(subject=row.name, auth_type="apikey", key_name=row.name, scopes=tuple(row.scopes or ()))
+    return CachedKey(row.digest, row.id, row.name, row.prefix, row.expires_at, row.revoked_at, identity)
 
 
 class KeyStoreComponent:
@@ -300,6 +417,7 @@ class KeyStoreComponent:
         if services.database is None:
             raise RuntimeError("api_keys.db.enabled needs database.url (the database component did not start)")
         services.key_store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
+        services.key_store.start()
 
     async def stop(self, services: Services) -> None:
         if services.key_store is not None:

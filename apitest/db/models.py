@@ -139,6 +139,23 @@ class AuditEvent(Base):
     client_complete: Mapped[bool | None] = mapped_column(Boolean)
 
 
+class AuditRollup(Base):
+    """Per-minute (and per-hour, per-day) sums of audit events by one dashboard dimension, kept by the writer in
+    the batch's own transaction (apitest.audit.rollups). ``bucket`` is the period's start in epoch seconds."""
+
+    __tablename__ = "audit_rollup_minute"
+
+    dimension: Mapped[str] = mapped_column(Text, primary_key=True)  # total | status_class | route | caller | ...
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # 60 | 3600 | 86400 seconds
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds, a multiple of span
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    errors: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    duration_sum: Mapped[float] = mapped_column(Float, nullable=False)
+    error_duration_sum: Mapped[float] = mapped_column(Float, nullable=False)
+    duration_max: Mapped[float] = mapped_column(Float, nullable=False)
+
+
 class AuditPayload(Base):
     __tablename__ = "audit_payloads"
     __table_args__ = (

@@ -1,7 +1,7 @@
 """Saved views of the portal's audit list: a name and a filter query string, per portal identity.
 
 Revision ID: 0013_saved_views
-Revises: 0010_wire_exact
+Revises: 0012_audit_search
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_saved_views"
-down_revision = "0010_wire_exact"
+down_revision = "0012_audit_search"
 branch_labels = None
 depends_on = None
 

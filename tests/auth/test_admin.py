@@ -256,3 +256,23 @@ async def test_key_management_is_logged_without_the_key(
     assert records["api key created"].prefix == plaintext[:8]  # type: ignore[attr-defined]
     assert records["api key revoked"].key_name == "logged"  # type: ignore[attr-defined]
     assert plaintext not in caplog.text and "admin-secret" not in caplog.text
+
+
+async def test_a_revocation_on_one_app_reaches_a_second_app_on_the_same_database(
+    client_factory: ClientFactory, sqlite_url: str
+) -> None:
+    import asyncio
+
+    first = await client_factory(overrides(sqlite_url), groups=["identity"])
+    second = await client_factory(overrides(sqlite_url), groups=["identity"])  # another worker
+    created = await first.post("/api/v1/admin/keys", json={"name": "roaming"}, headers=ADMIN)
+    plaintext = created.json()["plaintext"]
+    assert (await second.get("/v1/whoami", headers={"X-API-Key": plaintext})).status_code == 200  # at once
+    assert (await first.delete("/api/v1/admin/keys/roaming", headers=ADMIN)).status_code == 204
+    status = 200
+    for _ in range(100):  # the second app's cache check (twice a second); bounded, not a timing assertion
+        status = (await second.get("/v1/whoami", headers={"X-API-Key": plaintext})).status_code
+        if status == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 401

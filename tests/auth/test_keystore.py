@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -172,51 +172,88 @@ async def test_list_is_newest_first_with_json_shape(store: KeyStore, clock: Cloc
     assert "digest" not in keys[1].to_json(clock.now)
 
 
-async def test_last_used_is_written_at_most_once_a_minute(store: KeyStore, clock: Clock) -> None:
-    _, plaintext = await store.create("busy")
+class Ticks:
+    """An injected monotonic clock: the cache's freshness moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    return Ticks()
+
+
+def statements_of(database: Database) -> tuple[list[str], Callable[[], None]]:
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_last_used_is_batched_and_written_off_the_request_path(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, busy = await store.create("busy")
+    _, quiet = await store.create("quiet")
+    for _ in range(5):
+        assert isinstance(await store.authenticate(busy), Identity)
+        clock.now += timedelta(milliseconds=100)
+    assert isinstance(await store.authenticate(quiet), Identity)
+    assert all(k.last_used_at is None for k in await store.list_keys())  # nothing written by requests
+    seen, stop = statements_of(database)
+    try:
+        assert await store.flush_last_used() == 2
+    finally:
+        stop()
+    assert len([s for s in seen if s.lstrip().upper().startswith("UPDATE")]) == 1  # one executemany
+    used = {k.name: k.last_used_at for k in await store.list_keys()}
+    assert used == {"busy": clock.now - timedelta(milliseconds=100), "quiet": clock.now}
+    assert await store.flush_last_used() == 0  # nothing pending
+
+
+async def test_last_used_never_moves_back_and_close_flushes(database: Database, clock: Clock) -> None:
+    store = KeyStore(database, clock=clock)
+    _, plaintext = await store.create("shared")
     await store.authenticate(plaintext)
-    await store.close()
-    first = (await store.list_keys())[0].last_used_at
-    assert first == clock.now
-    clock.now += timedelta(seconds=30)
-    await store.authenticate(plaintext)
-    await store.close()
-    assert (await store.list_keys())[0].last_used_at == first
-    clock.now += timedelta(seconds=31)
-    await store.authenticate(plaintext)
-    await store.close()
+    await store.close()  # close writes what is pending
+    assert (await store.list_keys())[0].last_used_at == clock.now
+    other = KeyStore(database, clock=lambda: clock.now - timedelta(seconds=10))  # a worker that is behind
+    await other.authenticate(plaintext)
+    await other.close()
     assert (await store.list_keys())[0].last_used_at == clock.now
 
 
-async def test_other_workers_do_not_rewrite_a_fresh_last_used(
-    store: KeyStore, database: Database, clock: Clock
-) -> None:
-    _, plaintext = await store.create("shared")
-    await store.authenticate(plaintext)
-    await store.close()
-    other = KeyStore(database, clock=clock)  # another worker: its own memory, same table
-    clock.now += timedelta(seconds=10)
-    await other.authenticate(plaintext)
-    await other.close()
-    assert (await store.list_keys())[0].last_used_at == clock.now - timedelta(seconds=10)
-
-
-async def test_authentication_is_one_indexed_query(store: KeyStore, database: Database) -> None:
+async def test_a_cached_key_costs_no_query(database: Database, clock: Clock, ticks: Ticks) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
     _, plaintext = await store.create("indexed")
-    await store.authenticate(plaintext)
-    await store.close()  # last_used_at written; the next call within a minute only reads
-    statements: list[str] = []
+    await store.authenticate(plaintext)  # the fingerprint check and one lookup fill the cache
+    seen, stop = statements_of(database)
+    try:
+        for _ in range(10):
+            assert isinstance(await store.authenticate(plaintext), Identity)
+    finally:
+        stop()
+    assert seen == []
 
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+async def test_a_lookup_is_one_indexed_query(database: Database, clock: Clock, ticks: Ticks) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await store.create("indexed")
+    await store.refresh()
+    seen, stop = statements_of(database)
     try:
         await store.authenticate(plaintext)
     finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
-    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(queries) == 1 and "digest" in queries[0]
+        stop()
+    assert len(seen) == 1 and "digest" in seen[0]
     plan_sql = "EXPLAIN QUERY PLAN " if database.dialect == "sqlite" else "EXPLAIN "
     async with database.engine.connect() as conn:
         if database.dialect == "postgresql":
@@ -225,6 +262,131 @@ async def test_authentication_is_one_indexed_query(store: KeyStore, database: Da
             str(row[-1]) for row in await conn.execute(text(plan_sql + "SELECT * FROM api_keys WHERE digest = 'x'"))
         )
     assert "api_keys_digest_idx" in plan
+
+
+async def test_a_revocation_on_another_worker_is_seen_within_the_window(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    admin = KeyStore(database, clock=clock)  # worker 1 revokes
+    worker = KeyStore(database, clock=clock, monotonic=ticks)  # worker 2 serves from its cache
+    _, plaintext = await admin.create("short-lived")
+    assert isinstance(await worker.authenticate(plaintext), Identity)
+    assert await admin.revoke("short-lived")
+    # Within the window worker 2 may still accept it from memory, without a query ...
+    assert isinstance(await worker.authenticate(plaintext), Identity)
+    # ... and once the window has passed, the next request checks, sees the change and refuses it.
+    ticks.now += worker.cache.window
+    result = await worker.authenticate(plaintext)
+    assert isinstance(result, Invalid) and result.description == "revoked key"
+
+
+async def test_a_poll_notices_a_revocation_before_the_window_ends(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    admin = KeyStore(database, clock=clock)
+    worker = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await admin.create("polled")
+    _, other = await admin.create("untouched")
+    assert isinstance(await worker.authenticate(plaintext), Identity)
+    assert isinstance(await worker.authenticate(other), Identity)
+    assert not await worker.refresh()  # nothing changed
+    await admin.revoke("polled")
+    assert await worker.refresh()  # the background task's poll (here triggered by hand)
+    seen, stop = statements_of(database)
+    try:
+        result = await worker.authenticate(plaintext)
+        assert isinstance(await worker.authenticate(other), Identity)
+    finally:
+        stop()
+    assert isinstance(result, Invalid) and result.description == "revoked key"
+    assert seen == []  # the change re-read every cached key at once
+
+
+async def test_a_key_created_on_another_worker_works_at_once(database: Database, clock: Clock, ticks: Ticks) -> None:
+    admin = KeyStore(database, clock=clock)
+    worker = KeyStore(database, clock=clock, monotonic=ticks)
+    await worker.refresh()
+    _, plaintext = await admin.create("fresh")
+    assert isinstance(await worker.authenticate(plaintext), Identity)
+
+
+async def test_expiry_is_enforced_from_the_cache(database: Database, clock: Clock, ticks: Ticks) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await store.create("timed", expires_at=clock.now + timedelta(seconds=5))
+    assert isinstance(await store.authenticate(plaintext), Identity)
+    clock.now += timedelta(seconds=5)
+    seen, stop = statements_of(database)
+    try:
+        result = await store.authenticate(plaintext)
+    finally:
+        stop()
+    assert isinstance(result, Invalid) and result.description == "expired key" and seen == []
+
+
+async def test_unknown_keys_are_remembered_until_the_table_changes(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    await store.refresh()
+    stranger = generate_key()
+    seen, stop = statements_of(database)
+    try:
+        results = await asyncio.gather(*(store.authenticate(stranger) for _ in range(20)))
+        for _ in range(20):
+            results.append(await store.authenticate(stranger))
+    finally:
+        stop()
+    assert all(r == Invalid("unknown key", "no database key has this value") for r in results)
+    assert len(seen) == 1  # one lookup for 40 requests
+    await KeyStore(database, clock=clock).create("anything")  # another worker changes the table
+    assert await store.refresh()  # the change empties the memory of unknown digests
+    assert not store.cache.is_unknown(key_digest(stranger))
+
+
+async def test_the_memory_of_unknown_keys_is_bounded(database: Database, clock: Clock, ticks: Ticks) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks, negative_size=3)
+    strangers = [generate_key() for _ in range(5)]
+    for stranger in strangers:
+        await store.authenticate(stranger)
+    assert [store.cache.is_unknown(key_digest(s)) for s in strangers] == [False, False, True, True, True]
+
+
+async def test_a_lookup_older_than_a_noticed_change_is_not_kept(database: Database, ticks: Ticks) -> None:
+    store = KeyStore(database, monotonic=ticks)
+    await store.refresh()
+    generation = store.cache.generation
+    store.cache.checked(ticks(), ("changed",))  # a change noticed while a lookup was running
+    store.cache.store("d" * 64, None, generation)
+    assert not store.cache.is_unknown("d" * 64)
+
+
+@pytest.mark.integration
+async def test_postgres_workers_hear_a_revocation_at_once(pg_url: str, clock: Clock, ticks: Ticks) -> None:
+    admin_db, worker_db = Database(pg_url), Database(pg_url)
+    admin = KeyStore(admin_db, clock=clock)
+    # A window of a minute on a clock that never moves: only the NOTIFY can make this worker look again.
+    worker = KeyStore(worker_db, clock=clock, monotonic=ticks, window=60.0)
+    try:
+        _, plaintext = await admin.create("listened")
+        worker.start()
+        for _ in range(200):
+            if worker._keeper is not None and worker._keeper.listener is not None:
+                break
+            await asyncio.sleep(0.025)
+        assert isinstance(await worker.authenticate(plaintext), Identity)
+        await admin.revoke("listened")
+        result: Identity | Invalid = Identity(subject="", auth_type="apikey")
+        for _ in range(200):  # waits for the notification; bounded, not a timing assertion
+            result = await worker.authenticate(plaintext)
+            if isinstance(result, Invalid):
+                break
+            await asyncio.sleep(0.025)
+        assert isinstance(result, Invalid) and result.description == "revoked key"
+    finally:
+        await worker.close()
+        await admin.close()
+        await worker_db.dispose()
+        await admin_db.dispose()
 
 
 async def test_pepper_changes_the_stored_digest(database: Database, clock: Clock) -> None:
@@ -240,3 +402,29 @@ async def test_concurrent_authentications(store: KeyStore) -> None:
     results = await asyncio.gather(*(store.authenticate(plaintext) for _ in range(20)))
     assert all(isinstance(r, Identity) for r in results)
     await store.close()
+
+
+async def test_a_cancelled_lookup_does_not_fail_the_requests_waiting_for_it(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await store.create("shared-lookup")
+    await store.refresh()
+    real_row, gate = store._row, asyncio.Event()
+    calls = 0
+
+    async def slow_row(digest: str):  # the first lookup hangs until cancelled
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await gate.wait()
+        return await real_row(digest)
+
+    store._row = slow_row  # type: ignore[method-assign]
+    first = asyncio.ensure_future(store.authenticate(plaintext))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(store.authenticate(plaintext))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert isinstance(await second, Identity)
+    assert first.cancelled()
