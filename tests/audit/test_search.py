@@ -110,7 +110,8 @@ async def test_postgres_searches_through_the_trigram_indexes(pg_url: str) -> Non
         await store.append_many(dataset())
         from sqlalchemy import select
 
-        from apitest.audit.sql_filters import EVENTS, conditions, source
+        from apitest.audit.filter_registry import conditions
+        from apitest.audit.sql_filters import EVENTS, source
 
         filters = AuditFilters(q="query-needle")
         stmt = select(EVENTS.c.id).select_from(source(filters)).where(*conditions(filters, "postgresql"))
