@@ -47,7 +47,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import __version__, logs
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
 from apitest.http_guard import GUARD_STATS, SLOW_BODY_REASONS
 
 if TYPE_CHECKING:

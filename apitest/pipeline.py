@@ -11,8 +11,8 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from apitest.endpoints.helpers import ParamError, error_response
 from apitest.failures import note_failure as note_failure  # re-exported: the stages import it from here
+from apitest.http import ParamError, error_response
 from apitest.http_guard import BODY_TIMEOUT_KEY
 from apitest.middleware.errors import send_internal_error
 from apitest.registry import RouteSpec

@@ -40,9 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from apitest import logs
 from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.db.models import RateLimitCounter
-from apitest.endpoints.helpers import ParamError, json_response
 from apitest.endpoints.lab_limits import EXPLICIT_ROUTE, STATE_KEY, Decision, Limit, explicit_limit
 from apitest.failures import note_failure
+from apitest.http import ParamError, json_response
 from apitest.pipeline import route_of
 from apitest.services import Services
 

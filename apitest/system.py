@@ -6,8 +6,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from apitest.endpoints.helpers import error_response, json_response, services_of
+from apitest.endpoints.helpers import services_of
 from apitest.forwarded import public_origin
+from apitest.http import error_response, json_response
 
 
 async def root(request: Request) -> Response:

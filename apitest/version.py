@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import __version__
-from apitest.endpoints.helpers import json_response, services_of
+from apitest.endpoints.helpers import services_of
+from apitest.http import json_response
 
 UNKNOWN = "unknown"
 

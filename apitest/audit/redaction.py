@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from apitest.endpoints.helpers import canonical_header_name
+from apitest.http import canonical_header_name
 from apitest.sensitive import REDACTED, Sensitive
 from apitest.storable import decode, storable
 

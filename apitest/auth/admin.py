@@ -33,7 +33,7 @@ from apitest.auth.credentials import read_credentials
 from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyNameTaken, KeyStore, check_scopes
 from apitest.db.models import utcnow
-from apitest.endpoints.helpers import error_response, json_response
+from apitest.http import error_response, json_response
 from apitest.services import Services
 
 log = logs.get("auth.admin")

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from apitest.config import Settings
-from apitest.endpoints.helpers import json_response, services_of
+from apitest.endpoints.helpers import services_of
+from apitest.http import json_response
 
 
 def scopes_supported(request: Request) -> list[str]:

@@ -16,8 +16,9 @@ from typing import ClassVar
 
 from starlette.requests import Request
 
-from apitest.endpoints.helpers import ParamError, non_negative_bounded, parse_int, positive_bounded, query
+from apitest.endpoints.helpers import non_negative_bounded, positive_bounded, query
 from apitest.endpoints.seeded import PCG
+from apitest.http import ParamError, parse_int
 
 SLOW_MAX_MS = 60000
 SIGMA_DEFAULT = 0.5

@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import header_map, json_response, query_map, sensitive_of
+from apitest.endpoints.helpers import header_map, query_map, sensitive_of
+from apitest.http import json_response
 from apitest.registry import INT, PLAIN, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 from apitest.wirehead import dump, head_fields
 

@@ -8,15 +8,9 @@ from collections.abc import AsyncGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    JSON_TYPE,
-    StreamResponse,
-    json_response,
-    positive_bounded,
-    query,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import positive_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.seeded import export_value
+from apitest.http import JSON_TYPE, StreamResponse, json_response
 from apitest.registry import CSV, INT, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
 SIZE_KB_DEFAULT, SIZE_KB_MAX = 64, 10240

@@ -23,8 +23,9 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, error_response, json_response, non_negative_bounded
+from apitest.endpoints.helpers import non_negative_bounded
 from apitest.endpoints.httpbin_support import settings_of
+from apitest.http import ParamError, error_response, json_response
 
 BASIC_REALM = 'Basic realm="Fake Realm"'
 DIGEST_REALM = "httpbin@api-test"

@@ -15,8 +15,9 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response, parse_int, query
+from apitest.endpoints.helpers import query
 from apitest.endpoints.httpbin_support import request_summary
+from apitest.http import ParamError, json_response, parse_int
 
 _ETAGC = re.compile(r"[\x21\x23-\x7e]+")
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e]*)"\s*')

@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.endpoints.echo import _MISSING, BODY_CAP, parse_json, read_capped
-from apitest.endpoints.helpers import ParamError, error_response, json_response, query
+from apitest.endpoints.helpers import query
 from apitest.endpoints.httpbin_support import MAX_BODY, request_summary
 from apitest.endpoints.seeded import pcg_bytes, seeded_rng
+from apitest.http import ParamError, error_response, json_response
 
 TEXT = "text/plain; charset=utf-8"
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "svg": "image/svg+xml"}

@@ -16,8 +16,9 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, is_redacted, json_response
+from apitest.endpoints.helpers import is_redacted
 from apitest.endpoints.httpbin_support import settings_of
+from apitest.http import ParamError, json_response
 
 OPTIONS = ("path", "domain")  # query names that are attributes, not cookies
 MAX_COOKIES = 20

@@ -20,8 +20,8 @@ import brotli  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import JSON_TYPE, json_bytes
 from apitest.endpoints.httpbin_support import request_summary
+from apitest.http import JSON_TYPE, json_bytes
 
 CODINGS = ("br", "gzip", "deflate")  # server preference on equal q
 MAX_MEMBERS = 64  # an Accept-Encoding longer than this is read up to here

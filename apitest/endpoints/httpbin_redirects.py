@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import INT64_MAX, ParamError, parse_int, query, request_origin
+from apitest.endpoints.helpers import query, request_origin
 from apitest.endpoints.httpbin_support import settings_of
+from apitest.http import INT64_MAX, ParamError, parse_int
 
 REDIRECT_CODES = frozenset({300, 301, 302, 303, 305, 307, 308})  # registered redirects (documented one by one)
 

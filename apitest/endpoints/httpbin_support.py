@@ -13,15 +13,8 @@ from typing import Any
 from starlette.requests import Request
 
 from apitest.config import Settings
-from apitest.endpoints.helpers import (
-    ParamError,
-    header_map,
-    query,
-    query_map,
-    request_origin,
-    sensitive_of,
-    services_of,
-)
+from apitest.endpoints.helpers import header_map, query, query_map, request_origin, sensitive_of, services_of
+from apitest.http import ParamError
 from apitest.registry import STR, STR_LIST_MAP, obj
 
 GROUP = "httpbin"

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
 from apitest.endpoints.echo import HEADER_LIST
-from apitest.endpoints.helpers import header_map, json_response, sensitive_of
+from apitest.endpoints.helpers import header_map, sensitive_of
+from apitest.http import json_response
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
 from apitest.wirehead import head_fields

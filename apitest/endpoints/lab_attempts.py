@@ -23,9 +23,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from apitest.endpoints.helpers import (
-    ParamError,
-    error_response,
-    json_response,
     non_negative_bounded,
     positive_bounded,
     query,
@@ -35,6 +32,7 @@ from apitest.endpoints.helpers import (
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.failures import note_detail, note_failure
+from apitest.http import ParamError, error_response, json_response
 from apitest.middleware.connection import transport_of
 
 MODES = ("status", "timeout", "reset")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from apitest.endpoints.helpers import positive_bounded_in
+from apitest.http import positive_bounded_in
 
 EXPLICIT_ROUTE = "limited"  # operationId of /v1/limited
 LIMIT_DEFAULT, LIMIT_MAX = 10, 10000

@@ -36,18 +36,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from apitest.auth.identity import identity_of
-from apitest.endpoints.helpers import (
-    ParamError,
-    error_response,
-    json_bytes,
-    non_negative_bounded,
-    query,
-    services_of,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import non_negative_bounded, query, services_of, sleep_unless_disconnected
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.lab_validation import parse_order, validation_failed
 from apitest.failures import note_detail, note_failure
+from apitest.http import ParamError, error_response, json_bytes
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
 from apitest.middleware.connection import transport_of
 

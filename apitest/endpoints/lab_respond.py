@@ -27,17 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.config.hosts import host_name
-from apitest.endpoints.helpers import (
-    ParamError,
-    json_bytes,
-    non_negative_bounded,
-    parse_int,
-    query,
-    services_of,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import non_negative_bounded, query, services_of, sleep_unless_disconnected
 from apitest.endpoints.statuses import status_text
 from apitest.failures import note_failure
+from apitest.http import ParamError, json_bytes, parse_int
 
 DELAY_MAX_MS = 60000  # the /v1/slow limit
 MAX_HEADERS = 20

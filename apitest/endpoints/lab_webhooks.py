@@ -24,8 +24,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, error_response, json_response, services_of
+from apitest.endpoints.helpers import services_of
 from apitest.failures import note_failure
+from apitest.http import ParamError, error_response, json_response
 from apitest.registry import BOOL, INT, JSON, STR, Reply, RouteSpec, obj, ok
 from apitest.webhooks.events import check_event_type
 from apitest.webhooks.signing import AGENT_PREFIX, Signed, Verdict, matches, verify

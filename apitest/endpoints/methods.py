@@ -11,7 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import json_response, query_map, sensitive_of
+from apitest.endpoints.helpers import query_map, sensitive_of
+from apitest.http import json_response
 from apitest.registry import STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")

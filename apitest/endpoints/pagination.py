@@ -15,18 +15,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    INT64_MAX,
-    ParamError,
-    json_response,
-    non_negative_bounded,
-    parse_int,
-    positive_bounded,
-    query,
-    services_of,
-)
+from apitest.endpoints.helpers import non_negative_bounded, positive_bounded, query, services_of
 from apitest.endpoints.seeded import item_value
 from apitest.forwarded import public_origin
+from apitest.http import INT64_MAX, ParamError, json_response, parse_int
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
 
 TOTAL_DEFAULT, TOTAL_MAX = 100, 10000

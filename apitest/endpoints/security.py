@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response, query
+from apitest.endpoints.helpers import query
+from apitest.http import ParamError, json_response
 from apitest.registry import BOOL, INT, STR, Param, RouteSpec, bad_request, obj, ok
 
 ADMIN_MESSAGE = (  # the original's sentence, word for word (gateway tests written against it compare it)

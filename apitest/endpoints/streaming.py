@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import StreamResponse, dumps, non_negative_bounded, query
+from apitest.endpoints.helpers import non_negative_bounded, query
 from apitest.endpoints.seeded import stream_word
 from apitest.endpoints.websockets import upgrade_required
+from apitest.http import StreamResponse, dumps
 from apitest.registry import (
     ERROR_SCHEMA,
     INT,

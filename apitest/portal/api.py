@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import safejson
-from apitest.endpoints.helpers import error_response, json_response, services_of
+from apitest.endpoints.helpers import services_of
+from apitest.http import error_response, json_response
 from apitest.portal import actions, data, info, stream
 from apitest.portal.auth import api, context_of
 from apitest.portal.data import DataError

@@ -30,7 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import read_credentials
 from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
 from apitest.portal import csrf
 from apitest.portal.session import ANONYMOUS_PORTAL, PortalIdentity, ReadStatus, Session, new_csrf_token
 

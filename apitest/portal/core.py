@@ -22,7 +22,8 @@ from apitest.auth.chain import ChainProvider
 from apitest.auth.credentials import Presented, read_credentials
 from apitest.auth.identity import Identity
 from apitest.db.models import utcnow
-from apitest.endpoints.helpers import error_response, services_of
+from apitest.endpoints.helpers import services_of
+from apitest.http import error_response
 from apitest.portal import auth
 from apitest.portal.oidc_login import OIDCLogin
 from apitest.portal.render import Renderer

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Scope
 
 from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import canonical_header_name, json_bytes
+from apitest.http import canonical_header_name, json_bytes
 
 MAX_BODY = 1024 * 1024
 TIMEOUT = 90.0  # longer than the slowest fixture endpoint (/v1/slow allows 60 s)

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
 from apitest.portal import api, keys, pages
 from apitest.portal.api import json_route as j
 from apitest.portal.core import Portal, portal_of

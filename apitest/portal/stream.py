@@ -31,7 +31,8 @@ from starlette.responses import Response
 from apitest import logs
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
 from apitest.audit.serialize import event_json
-from apitest.endpoints.helpers import StreamResponse, error_response, services_of
+from apitest.endpoints.helpers import services_of
+from apitest.http import StreamResponse, error_response
 from apitest.portal.data import DataError, parse_or_raise, store_of
 from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
 

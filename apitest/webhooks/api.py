@@ -34,7 +34,7 @@ from apitest.audit.records import Cursor
 from apitest.auth.admin import AdminAuth, read_json_body
 from apitest.auth.base import describe
 from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response, json_response
+from apitest.http import error_response, json_response
 from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
 from apitest.services import Services
 from apitest.webhooks.records import STATES, DeliveryCursor, DeliveryFilters, DeliveryPage, Subscription

@@ -27,7 +27,7 @@ from apitest.audit.records import EventRecord
 from apitest.audit.serialize import event_json
 from apitest.audit.store_memory import MemoryAuditStore
 from apitest.auth.identity import Identity, identity_of
-from apitest.endpoints.helpers import ParamError, json_response
+from apitest.http import ParamError, json_response
 from apitest.pipeline import RouteDispatch
 from apitest.registry import RouteSpec
 from tests.audit.conftest import event

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from apitest.auth.admin import AdminAuth, parse_expiry
 from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
 from tests.conftest import ClientFactory
 
 ADMIN = {"X-API-Key": "admin-secret"}

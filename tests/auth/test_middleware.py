@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from apitest.app import v1_routes
 from apitest.auth.identity import Identity, identity_of
 from apitest.auth.middleware import AuthMiddleware
-from apitest.endpoints.helpers import json_response
+from apitest.http import json_response
 from apitest.pipeline import HandlerApp
 from apitest.registry import RouteSpec
 from apitest.services import Services
