@@ -32,6 +32,7 @@ from apitest.auth.wellknown import wellknown_routes
 from apitest.config import Settings
 from apitest.db.engine import DatabaseComponent
 from apitest.docs import DocsSite
+from apitest.endpoints import enabled_routes
 from apitest.idempotency import IdempotencyComponent
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite
@@ -49,7 +50,7 @@ from apitest.pipeline import HandlerApp, RouteDispatch
 from apitest.portal.core import Portal
 from apitest.portal.routes import portal_routes
 from apitest.ratelimit import RateLimitMiddleware
-from apitest.registry import RouteSpec, enabled_routes
+from apitest.registry import RouteSpec
 from apitest.services import Services
 from apitest.system import healthz, http_error, readyz, root
 from apitest.tls.peer import ClientCertMiddleware

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from apitest.app import create_app
 from apitest.config import Settings, load_settings
-from apitest.config.model import GROUPS
+from apitest.registry import GROUP_NAMES as GROUPS
 
 ALL_GROUPS = list(GROUPS)  # every endpoint group, from the settings model
 

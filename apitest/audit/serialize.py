@@ -18,12 +18,6 @@ def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_rfc3339(text: str) -> datetime:
-    """Inverse of :func:`rfc3339`; any ISO 8601 offset is accepted, naive times are taken as UTC."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def body_fields(prefix: str, body: bytes | None) -> dict[str, str]:
     if not body:
         return {}

@@ -105,10 +105,6 @@ def call_rng(seed: str, call_id: int) -> PCG:
     return PCG(fnv1a64(key), fnv1a64("salt|" + key))
 
 
-def flaky_roll(seed: str, call_id: int) -> float:
-    return call_rng(seed, call_id).float64()
-
-
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
