@@ -14,11 +14,11 @@ import httpx
 from apitest import __version__, logs
 from apitest.auth.keys_cli import register as register_keys
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
+from apitest.config.option import DEFAULT_CONFIG
 from apitest.config.reference import register as register_config_docs
 from apitest.doctor import register as register_doctor
 from apitest.tls.cli import register as register_tls
 
-DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:8080/healthz"
 
 Command = Callable[[argparse.Namespace], int]

@@ -2,8 +2,8 @@
 ``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends;
 :func:`note_detail` adds one fact to the row's ``details`` object.
 
-A leaf module (it imports nothing from the app), so endpoint modules can use it without an import cycle
-through ``apitest.endpoints`` (whose package imports every group). ``apitest.pipeline`` re-exports it.
+On the bottom floor (it imports nothing from the package): every ``/v1`` stage that can refuse or fail a
+request (auth, rate limit, handlers, the pipeline) records why through it, and the audit stage reads it.
 """
 
 from __future__ import annotations

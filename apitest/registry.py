@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -104,6 +105,15 @@ class RouteSpec:
     @property
     def path_params(self) -> list[str]:
         return re.findall(r"{([^}:]+)(?::[^}]*)?}", self.path)
+
+
+ROUTE_KEY = "apitest.route"  # scope key: the RouteSpec of a /v1 request (set by apitest.pipeline.RouteDispatch)
+
+
+def route_of(scope: Scope) -> RouteSpec:
+    spec = scope.get(ROUTE_KEY)
+    assert isinstance(spec, RouteSpec), "the /v1 pipeline runs only behind RouteDispatch"
+    return spec
 
 
 def bad_request(description: str = "Invalid parameter.") -> Reply:

@@ -34,17 +34,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.audit import wire
-from apitest.audit.evidence import EvidenceReader, Fingerprinter
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.raw import RawCapture
 from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor
 from apitest.audit.timing import WireClock
+from apitest.auth.evidence import EvidenceReader, Fingerprinter
 from apitest.auth.identity import Identity
+from apitest.config import Settings
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
-from apitest.pipeline import ROUTE_KEY
-from apitest.registry import RouteSpec
+from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
-from apitest.services import Services
 from apitest.storable import decode, storable, storable_value
 
 log = logs.get("audit")
@@ -198,13 +198,15 @@ def remote_addr(scope: Scope) -> str | None:
 
 
 class AuditMiddleware:
-    """Records every request of the ``/v1`` pipeline into ``services.audit`` (a no-op while it is None)."""
+    """Records every request of the ``/v1`` pipeline into the audit ``writer``."""
 
-    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, writer: AuditWriter, fingerprints: Fingerprinter | None = None
+    ) -> None:
         self.app = app
-        self.services = services
-        audit = services.settings.audit
-        keys = services.settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
+        self.writer = writer
+        audit = settings.audit
+        keys = settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
         self.evidence = EvidenceReader(
             fingerprints or Fingerprinter(), header_name=keys.header_name, query_name=keys.query_param_name
         )
@@ -214,7 +216,6 @@ class AuditMiddleware:
         self.include_rejected = audit.include_rejected
         self.max_header_bytes = max(0, audit.max_header_bytes)
         self.rejected_cap = max(0, audit.rejected_payload_bytes)
-        keys = services.settings.api_keys
         self.redactor = Redactor(sensitive_for(audit.redact_keys, keys.header_name, keys.query_param_name))
         self.raw = RawCapture(self.redactor)
 
@@ -222,9 +223,9 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        writer = self.services.audit
+        writer = self.writer
         spec = scope.get(ROUTE_KEY)
-        if writer is None or (isinstance(spec, RouteSpec) and not spec.audited):
+        if isinstance(spec, RouteSpec) and not spec.audited:
             await self.app(scope, receive, send)
             return
         event_id = str(uuid.uuid4())

@@ -66,7 +66,7 @@ class SecretTable(Generic[T]):
 
     Every entry is compared, with no early exit, and the comparison runs over SHA-256 digests so its
     time does not depend on how long the candidate or the secret is. Empty secrets (an unset
-    ``${VAR}``) never match. When several entries match, the last one wins, as in the original.
+    ``${VAR}``) never match. When several entries match, the last one wins (a later entry overrides an earlier one).
     """
 
     def __init__(self, entries: Iterable[tuple[str, T]]) -> None:

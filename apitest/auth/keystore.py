@@ -34,7 +34,6 @@ from apitest.auth.identity import Identity
 from apitest.config import Settings
 from apitest.db.engine import Database
 from apitest.db.models import ApiKey, utcnow
-from apitest.services import Services
 
 log = logs.get("auth.keystore")
 
@@ -288,20 +287,15 @@ class KeyStore:
 
 
 class KeyStoreComponent:
-    """Creates the key store over the database the database component opened."""
+    """Waits for the key store's pending ``last_used_at`` writes at shutdown."""
 
     name = "api key store"
 
-    def __init__(self, pepper: str = "", reserved: Mapping[str, str] | None = None) -> None:
-        self.pepper = pepper
-        self.reserved = dict(reserved or {})
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
 
-    async def start(self, services: Services) -> None:
-        if services.database is None:
-            raise RuntimeError("api_keys.db.enabled needs database.url (the database component did not start)")
-        services.key_store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
+    async def start(self) -> None:
+        return None
 
-    async def stop(self, services: Services) -> None:
-        if services.key_store is not None:
-            await services.key_store.close()
-            services.key_store = None
+    async def stop(self) -> None:
+        await self.store.close()

@@ -179,8 +179,8 @@ class BearerSettings:
 @dataclass
 class AuthSettings:
     allow_anonymous: bool = setting(False, "Requests carrying no credential at all proceed as 'anonymous'.")
-    require_for_api: bool = setting(False, "Reserved (kept for config compatibility with the original).")
-    require_for_portal: bool = setting(False, "Reserved (kept for config compatibility with the original).")
+    require_for_api: bool = setting(False, "Reserved: accepted and ignored, so older profiles still load.")
+    require_for_portal: bool = setting(False, "Reserved: accepted and ignored, so older profiles still load.")
 
 
 @dataclass

@@ -80,7 +80,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``apitest doctor``: the CLI extension hook (see ``apitest.cli.EXTENSIONS``)."""
-    from apitest.cli import DEFAULT_CONFIG
+    from apitest.config.option import DEFAULT_CONFIG
 
     p = sub.add_parser(
         "doctor",

@@ -52,7 +52,7 @@ def parse_go_float(text: str) -> float | None:
 
 
 def flaky_rate(text: str) -> float:
-    """``fail_rate`` clamped into [0, 1]; unparsable or NaN → 0 (the original writes an empty body for NaN)."""
+    """``fail_rate`` clamped into [0, 1]; unparsable or NaN → 0."""
     rate = parse_go_float(text)
     if rate is None or math.isnan(rate):
         return 0.0

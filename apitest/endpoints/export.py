@@ -25,8 +25,8 @@ def big_body_row(seed: str, index: int) -> str:
 
 
 async def big_body_chunks(size_kb: int, seed: str) -> AsyncGenerator[bytes, None]:
-    """The original's length rule: count ``[`` and every row with its leading comma; add rows while the
-    count is below size_kb·1024 and fewer than size_kb·1024/40 + 64 rows were written; then ``]``."""
+    """The length rule (docs/endpoints.md): count ``[`` and every row with its leading comma; add rows
+    while the count is below size_kb·1024 and fewer than size_kb·1024/40 + 64 rows were written; then ``]``."""
     target = size_kb * 1024
     max_rows = target // 40 + 64
     written = 1

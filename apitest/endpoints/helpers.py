@@ -12,15 +12,7 @@ import contextlib
 from starlette.requests import Request
 
 from apitest.http import canonical_header_name, non_negative_bounded_in, positive_bounded_in, wait_for_disconnect
-from apitest.sensitive import REDACTED, Sensitive, sensitive_for
-from apitest.services import Services
-
-
-def services_of(request: Request) -> Services:
-    """The app's :class:`Services` (settings, lifecycle, routes, stores)."""
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
+from apitest.sensitive import REDACTED, Sensitive
 
 
 def request_origin(request: Request) -> str:
@@ -54,7 +46,7 @@ def header_map(request: Request, sensitive: Sensitive) -> dict[str, list[str]]:
     """Request headers as canonical name → values (arrival order), credentials redacted (see
     :mod:`apitest.sensitive`), keys sorted.
 
-    ``Host`` and ``Transfer-Encoding`` are left out, as the original's header map has neither.
+    ``Host`` (reported as ``host``) and ``Transfer-Encoding`` (hop-by-hop) are left out.
     """
     out: dict[str, list[str]] = {}
     for raw_name, raw_value in request.scope["headers"]:
@@ -79,12 +71,6 @@ def query_map(request: Request, sensitive: Sensitive) -> dict[str, list[str]]:
         if sensitive.param(key):
             out[key] = [REDACTED]
     return dict(sorted(out.items()))
-
-
-def sensitive_of(request: Request) -> Sensitive:
-    """The credential names of the running configuration (cached per configuration)."""
-    settings = services_of(request).settings
-    return sensitive_for(settings.audit.redact_keys, settings.api_keys.header_name, settings.api_keys.query_param_name)
 
 
 def go_number(value: float) -> int | float:

@@ -6,14 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.identity import identity_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.echo import HEADER_LIST
-from apitest.endpoints.helpers import header_map, sensitive_of
+from apitest.endpoints.helpers import header_map
 from apitest.http import json_response
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
 from apitest.wirehead import head_fields
 
-CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.audit.evidence.CREDENTIALS_KEY)
+CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.auth.evidence.CREDENTIALS_KEY)
 
 
 async def whoami(request: Request) -> Response:
@@ -25,8 +26,9 @@ async def whoami(request: Request) -> Response:
     return json_response(body)
 
 
-async def headers(request: Request) -> Response:
-    sensitive = sensitive_of(request)
+@needs_deps
+async def headers(request: Request, *, deps: EndpointDeps) -> Response:
+    sensitive = deps.sensitive
     found = header_map(request, sensitive)
     head = head_fields(request.scope, sensitive.name, sensitive.value)
     return json_response({"headers": found, "count": len(found), **head})

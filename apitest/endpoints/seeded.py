@@ -1,5 +1,5 @@
-"""Deterministic primitives, bit-exact with the original: FNV-1a 64, Go's PCG-DXSM source
-(``math/rand/v2``), ``IntN`` and ``Float64``, and the SHA-256 derivations.
+"""Deterministic primitives, bit-exact with Go's, so seeded answers match Go fixtures: FNV-1a 64, Go's
+PCG-DXSM source (``math/rand/v2``), ``IntN`` and ``Float64``, and the SHA-256 derivations.
 
 References: Go ``math/rand/v2`` (pcg.go, rand.go); FNV-1a (draft-eastlake-fnv).
 """

@@ -7,7 +7,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest.metrics import Metrics
-from apitest.pipeline import ROUTE_KEY
+from apitest.registry import ROUTE_KEY
 
 UNMATCHED = "unmatched"  # 404s: any path can be sent, so it must not become a label value
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

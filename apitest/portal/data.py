@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from apitest.audit.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
 from apitest.audit.records import AuditFilters, AuditStore, EventRecord, Group
 from apitest.audit.serialize import event_json
 from apitest.audit.store_sql import MAX_BUCKETS
@@ -20,7 +21,6 @@ from apitest.portal import charts
 from apitest.portal.counting import COUNT_CAP, bounded_count
 from apitest.portal.curl import curl_command
 from apitest.portal.diff import diff_bodies, diff_maps
-from apitest.portal.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
 from apitest.portal.waiting import parse_wait, wait_for_rows
 from apitest.services import Services
 

@@ -19,15 +19,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest import safejson
+from apitest.audit.filters import LAST_CHOICES
 from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
 from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import services_of
 from apitest.portal import actions, charts, csrf, data, info
-from apitest.portal.auth import context_of, page
-from apitest.portal.core import portal_of
+from apitest.portal.auth import context_of
+from apitest.portal.core import page, portal_of
 from apitest.portal.data import DataError
-from apitest.portal.filters import LAST_CHOICES
 from apitest.portal.oidc_login import LoginFailure, safe_return
 from apitest.portal.session import PortalIdentity
 from apitest.portal.wire import wire_view
@@ -159,7 +158,7 @@ async def oidc_callback(request: Request) -> Response:
 
 async def _dashboard(request: Request) -> dict[str, Any]:
     query = {k: v for k, v in request.query_params.items() if k == "last" and v in LAST_CHOICES}
-    d = await data.dashboard(services_of(request), query)
+    d = await data.dashboard(portal_of(request).services, query)
     return {
         **d,
         "windows": LAST_CHOICES,
@@ -169,7 +168,7 @@ async def _dashboard(request: Request) -> dict[str, Any]:
 
 
 async def _audit(request: Request) -> dict[str, Any]:
-    d = await data.audit_list(services_of(request), dict(request.query_params), strict=False)
+    d = await data.audit_list(portal_of(request).services, dict(request.query_params), strict=False)
     return {**d, "windows": LAST_CHOICES, "methods": METHODS, "query": dict(request.query_params)}
 
 
@@ -198,7 +197,7 @@ def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
 
 
 async def _event(request: Request) -> dict[str, Any]:
-    event = await data.event_detail(services_of(request), request.path_params["id"])
+    event = await data.event_detail(portal_of(request).services, request.path_params["id"])
     payload = event.get("payload") or {}
     pairs = [(k, v) for k, vs in (payload.get("request_query") or {}).items() for v in vs]
     replayed = request.query_params.get("replayed_from", "")
@@ -213,7 +212,7 @@ async def _event(request: Request) -> dict[str, Any]:
 
 async def _compare(request: Request) -> dict[str, Any]:
     q = request.query_params
-    return await data.compare(services_of(request), q.get("a", ""), q.get("b", ""))
+    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
 
 
 @page
@@ -221,7 +220,7 @@ async def replay(request: Request) -> Response:
     identity = context_of(request).identity
     assert identity is not None
     try:
-        result = await actions.replay(services_of(request), request, request.path_params["id"], identity)
+        result = await actions.replay(portal_of(request).services, request, request.path_params["id"], identity)
     except DataError as exc:
         return error_page(request, exc.status, "Replay refused", exc.message)
     if result["event_id"]:
@@ -234,16 +233,20 @@ async def replay(request: Request) -> Response:
 
 
 async def _endpoints(request: Request) -> dict[str, Any]:
-    return info.endpoints(services_of(request))
+    return info.endpoints(portal_of(request).services)
 
 
 async def _endpoint(request: Request) -> dict[str, Any]:
-    return {"endpoint": info.endpoint(services_of(request), request.path_params["name"]), "result": None, "form": {}}
+    return {
+        "endpoint": info.endpoint(portal_of(request).services, request.path_params["name"]),
+        "result": None,
+        "form": {},
+    }
 
 
 @page
 async def try_it(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     identity = context_of(request).identity
     assert identity is not None
     name = request.path_params["name"]
@@ -269,7 +272,7 @@ async def try_it(request: Request) -> Response:
 
 
 async def _config(request: Request) -> dict[str, Any]:
-    return info.config(services_of(request).settings)
+    return info.config(portal_of(request).services.settings)
 
 
 async def _discovery(request: Request) -> dict[str, Any]:
@@ -277,7 +280,7 @@ async def _discovery(request: Request) -> dict[str, Any]:
 
 
 async def _about(request: Request) -> dict[str, Any]:
-    return await info.about(services_of(request))
+    return await info.about(portal_of(request).services)
 
 
 dashboard = rendered("dashboard.html", _dashboard)

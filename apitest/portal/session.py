@@ -42,7 +42,7 @@ class PortalIdentity:
     auth_type: str  # anonymous | apikey | bearer | oidc
     email: str = ""
     name: str = ""
-    api_key_id: str = ""  # the credential's name: key or token name, the subject for a JWT (as the original)
+    api_key_id: str = ""  # the credential's name: key or token name, the subject for a JWT
     scopes: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
 

@@ -29,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import logs
+from apitest.audit.filters import FilterError, decode_cursor, encode_cursor
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
 from apitest.audit.serialize import event_json
-from apitest.endpoints.helpers import services_of
 from apitest.http import StreamResponse, error_response
+from apitest.portal.core import portal_of
 from apitest.portal.data import DataError, parse_or_raise, store_of
-from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
 
 log = logs.get("portal.stream")
 
@@ -114,7 +114,7 @@ async def tail_events(
 
 
 async def stream(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     query = dict(request.query_params)
     try:
         store = store_of(services)
@@ -194,7 +194,7 @@ async def csv_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -
 
 
 async def export(request: Request, kind: str) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     query = dict(request.query_params)
     try:
         store = store_of(services)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from apitest.auth.chain import build_chain
 from apitest.auth.identity import Identity
 from apitest.auth.ws import WebSocketAuth
-from apitest.services import Services
 from tests.support import make_settings
 
 SETTINGS = make_settings(
@@ -38,7 +38,7 @@ async def run(scope: Scope) -> tuple[list[Message], list[Scope]]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await WebSocketAuth(inner, services=Services(settings=SETTINGS))(scope, receive, send)
+    await WebSocketAuth(inner, settings=SETTINGS, chain=build_chain(SETTINGS))(scope, receive, send)
     return sent, reached
 
 

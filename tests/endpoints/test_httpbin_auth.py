@@ -11,7 +11,7 @@ import pytest
 from apitest.auth.middleware import credential_optional
 from apitest.endpoints import ROUTES_BY_GROUP, httpbin_auth
 from apitest.endpoints.httpbin_auth import DIGEST_REALM, digest_params, make_nonce, opaque_of
-from apitest.pipeline import ROUTE_KEY
+from apitest.registry import ROUTE_KEY
 from tests.conftest import ClientFactory
 
 KEYS: dict[str, Any] = {
