@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.applications import Starlette
@@ -131,14 +132,19 @@ def require_database(database: Database | None, feature: str) -> Database:
     return database
 
 
-def create_app(
-    settings: Settings, *, lifecycle: Lifecycle | None = None, audit_writer: AuditWriter | None = None
-) -> Starlette:
-    """The app of ``settings``. ``audit_writer`` replaces the writer built on the database (and turns the
-    audit on): tests pass one over an in-memory store."""
-    lifecycle = lifecycle or Lifecycle()
-    components: list[Component] = []  # in start order; stopped in reverse
+@dataclass(frozen=True)
+class Graph:
+    """What :func:`build_graph` constructs for one app."""
 
+    services: Services
+    components: list[Component]  # in start order; stopped in reverse
+    chain: AuthChain
+    counters: CounterStore  # rate-limit windows
+
+
+def build_graph(settings: Settings, lifecycle: Lifecycle, audit_writer: AuditWriter | None = None) -> Graph:
+    """Construct every long-lived collaborator of the app once, each over the ones it needs."""
+    components: list[Component] = []
     # Storage first: everything below may keep its state in the database.
     database = Database.from_settings(settings) if settings.database.url else None
     if database is not None:
@@ -153,30 +159,25 @@ def create_app(
     audit = None
     if audit_writer is not None:
         audit = AuditComponent(settings, audit_writer, backend=database.dialect if database else "memory")
-    if audit is not None:
         components.append(audit)  # after the database: stops (drains) before it closes
     key_store = None
     if settings.api_keys.db.enabled:
-        key_store = KeyStore(
-            require_database(database, "api_keys.db.enabled"),
-            pepper=settings.api_keys.db.pepper,
-            reserved=reserved_names(settings),
-        )
+        database = require_database(database, "api_keys.db.enabled")
+        key_store = KeyStore(database, pepper=settings.api_keys.db.pepper, reserved=reserved_names(settings))
         components.append(KeyStoreComponent(key_store))
     oidc = OIDCComponent(settings.oidc) if settings.oidc.enabled else None
     if oidc is not None:
         components.append(oidc)
     webhooks = None
     if settings.webhooks.enabled:
-        webhooks = WebhookComponent(
-            settings, require_database(database, "webhooks.enabled"), audit.store if audit else None
-        )
+        database = require_database(database, "webhooks.enabled")
+        webhooks = WebhookComponent(settings, database, audit.store if audit else None)
         components.append(webhooks)  # after the audit: its poller reads the audit store
-    writer = audit.writer if audit else None
-    chain = build_chain(settings, key_store, oidc.validator if oidc else None)
-
-    deps = EndpointDeps(settings, attempts, idempotency, webhooks.service if webhooks else None)
-    routes = bind_routes(enabled_routes(settings.enabled_groups()), deps)
+    validator = oidc.validator if oidc else None
+    service = webhooks.service if webhooks else None
+    routes = bind_routes(
+        enabled_routes(settings.enabled_groups()), EndpointDeps(settings, attempts, idempotency, service)
+    )
     services = Services(
         settings=settings,
         lifecycle=lifecycle,
@@ -186,13 +187,24 @@ def create_app(
         idempotency=idempotency,
         attempts=attempts,
         database=database,
-        audit=writer,
+        audit=audit.writer if audit else None,
         audit_store=audit.store if audit else None,
         audit_retention=audit.retention if audit else None,
         key_store=key_store,
-        oidc=oidc.validator if oidc else None,
-        webhooks=webhooks.service if webhooks else None,
+        oidc=validator,
+        webhooks=service,
     )
+    return Graph(services, components, build_chain(settings, key_store, validator), counters)
+
+
+def create_app(
+    settings: Settings, *, lifecycle: Lifecycle | None = None, audit_writer: AuditWriter | None = None
+) -> Starlette:
+    """The app of ``settings``. ``audit_writer`` replaces the writer built on the database (and turns the
+    audit on): tests pass one over an in-memory store."""
+    graph = build_graph(settings, lifecycle or Lifecycle(), audit_writer)
+    services, components, chain = graph.services, graph.components, graph.chain
+    lifecycle, routes, writer, fingerprints = services.lifecycle, services.routes, services.audit, services.fingerprints
     metrics = MetricsSite(services)
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
@@ -225,18 +237,18 @@ def create_app(
     def protect(inner: ASGIApp) -> ASGIApp:
         return AuthMiddleware(inner, settings=settings, chain=chain)
 
-    pipeline = build_pipeline(settings, chain=chain, counters=counters, writer=writer, fingerprints=fingerprints)
+    pipeline = build_pipeline(settings, chain=chain, counters=graph.counters, writer=writer, fingerprints=fingerprints)
     # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     app_routes: list[BaseRoute] = v1_routes(routes, pipeline, audited)
     app_routes += websocket_routes(routes, settings=settings, chain=chain, writer=writer)
     app_routes += [
         *System(settings, lifecycle, len(routes)).routes(),
-        version_route(database),
+        version_route(services.database),
         *metrics.routes(protect=protect),
         *DocsSite(settings, services.openapi).routes(),
         *WellKnown(settings, routes).routes(),
-        *KeysAPI(settings, key_store, admin_auth).routes(),
-        *(WebhooksAPI(settings, webhooks.service, admin_auth).routes() if webhooks else []),
+        *KeysAPI(settings, services.key_store, admin_auth).routes(),
+        *(WebhooksAPI(settings, services.webhooks, admin_auth).routes() if services.webhooks else []),
         *(portal_routes(portal) if portal else []),
         *unrouted_v1_routes(audited),
     ]
