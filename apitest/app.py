@@ -278,5 +278,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
-    app.state.services = services  # for tests and operators poking at a running app; no handler reads it
+    # For tests and operators poking at a running app; no handler reads them.
+    app.state.services = services
+    app.state.portal = portal
     return app
