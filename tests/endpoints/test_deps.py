@@ -51,3 +51,10 @@ async def test_the_bound_handler_gets_the_apps_deps() -> None:
     [spec] = bind_routes([RouteSpec("probe", "GET", "/v1/probe", "t", "probe", probe)], given)
     response = await spec.handler(request("/v1/probe"))
     assert response.body == b'{"cookie":"probe_cookie"}\n' and seen == [given]
+
+
+def test_a_plain_handler_is_kept_as_it_is() -> None:
+    from apitest.endpoints.deps import bind_handler
+
+    [spec] = [r for r in ALL if r.name == "whoami"]
+    assert bind_handler(spec.handler, deps()) is spec.handler
