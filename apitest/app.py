@@ -45,13 +45,12 @@ from apitest.endpoints.deps import EndpointDeps
 from apitest.idempotency import idempotency_store
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite
-from apitest.middleware.access_log import AccessLogMiddleware
 from apitest.middleware.body_limit import BodyLimitMiddleware
 from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
 from apitest.middleware.errors import ErrorMiddleware
 from apitest.middleware.isolation import IsolationMiddleware
-from apitest.middleware.metrics import MetricsMiddleware
+from apitest.middleware.observe import ObserverMiddleware
 from apitest.middleware.prefix import PrefixMiddleware, may_have_prefix
 from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
@@ -60,6 +59,7 @@ from apitest.portal.core import Portal
 from apitest.portal.routes import portal_routes
 from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import RouteSpec
+from apitest.routing import index_static_routes
 from apitest.services import Services
 from apitest.system import System, http_error
 from apitest.tls.peer import ClientCertMiddleware
@@ -258,8 +258,8 @@ def create_app(
         Middleware(RequestIdMiddleware),
         *([Middleware(PrefixMiddleware, settings=settings)] if may_have_prefix(settings) else []),  # portal URLs
         Middleware(ClientCertMiddleware),  # mutual TLS: the client certificate for /v1/whoami and the audit row
-        Middleware(AccessLogMiddleware),
-        *([Middleware(MetricsMiddleware, metrics=metrics.metrics)] if metrics.enabled else []),
+        # one response observer: the access log line and the request metrics
+        Middleware(ObserverMiddleware, metrics=metrics.metrics if metrics.enabled else None),
         # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.
         Middleware(IsolationMiddleware, allowed_hosts=settings.portal.allowed_hosts),
         Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
@@ -279,6 +279,7 @@ def create_app(
     )
     app.router.redirect_slashes = False
     # For tests and operators poking at a running app; no handler reads them.
+    index_static_routes(app.router)  # exact-path lookup before the linear scan (docs/performance.md)
     app.state.services = services
     app.state.portal = portal
     return app

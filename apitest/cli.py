@@ -14,7 +14,7 @@ import httpx
 from apitest import __version__, logs
 from apitest.auth.keys_cli import register as register_keys
 from apitest.config import ConfigError, Settings, load_settings, masked_dict
-from apitest.config.option import DEFAULT_CONFIG
+from apitest.config.option import add_config_option
 from apitest.config.reference import register as register_config_docs
 from apitest.doctor import register as register_doctor
 from apitest.tls.cli import register as register_tls
@@ -32,16 +32,14 @@ def _load(args: argparse.Namespace) -> Settings:
     workers = getattr(args, "workers", None)
     if workers is not None:
         environ["APITEST__SERVER__WORKERS"] = str(workers)
-    settings = load_settings(args.config, environ)
-    os.environ.update({k: v for k, v in environ.items() if k.startswith("APITEST__")})
-    return settings
+    return load_settings(args.config, environ)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from apitest.server import serve
 
     settings = _load(args)
-    serve(settings, args.config)
+    serve(settings)  # workers get this validated object, not the file or the environment again
     return 0
 
 
@@ -110,12 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Command, help: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         if config:
-            p.add_argument(
-                "--config",
-                "-c",
-                default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-                help=f"YAML profile (default: $APITEST_CONFIG or {DEFAULT_CONFIG})",
-            )
+            add_config_option(p)
         p.set_defaults(func=func)
         return p
 

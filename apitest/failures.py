@@ -1,21 +1,23 @@
 """Why a request failed, for the audit row: :func:`note_failure` sets ``error_category`` and
-``error_message`` in ``scope["state"]``, where the audit stage reads them when the request ends;
+``error_message`` in the request's :class:`~apitest.outcome.RequestOutcome`, where the audit stage reads
+them when the request ends;
 :func:`note_detail` adds one fact to the row's ``details`` object.
 
-On the bottom floor (it imports nothing from the package): every ``/v1`` stage that can refuse or fail a
-request (auth, rate limit, handlers, the pipeline) records why through it, and the audit stage reads it.
+On the leaves' floor (it imports only :mod:`apitest.outcome`, a floor below): every ``/v1`` stage that
+can refuse or fail a request (auth, rate limit, handlers, the pipeline) records why through it, and the
+audit stage reads it.
 """
 
 from __future__ import annotations
 
 from starlette.types import Scope
 
+from apitest.outcome import ErrorCategory, outcome_of
 
-def note_failure(scope: Scope, category: str, message: str) -> None:
+
+def note_failure(scope: Scope, category: ErrorCategory, message: str) -> None:
     """Tell the audit why this request failed (``error_category`` / ``error_message`` of its row)."""
-    state = scope.setdefault("state", {})
-    state["error_category"] = category
-    state["error_message"] = message
+    outcome_of(scope).fail(category, message)
 
 
 AUDIT_DETAILS_KEY = "audit_details"  # a dict of facts for the audit row's ``details`` column

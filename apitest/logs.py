@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -101,3 +102,46 @@ def get(name: str) -> logging.Logger:
     if type(logger) is logging.Logger:
         logger.__class__ = _SafeLogger  # the same state plus one method: safe for a plain Logger
     return logger
+
+
+def fast_write(logger: logging.Logger, msg: str, extra: dict[str, object]) -> bool:
+    """Write one INFO line for ``logger`` straight to the JSON handler :func:`configure` installed, without a
+    ``LogRecord``: the same JSON :class:`JSONFormatter` renders for ``logger.info(msg, extra=extra)`` (the
+    extras here are plain values whose names no LogRecord field shadows). ``False`` when the logger is set
+    up any other way (tests capturing records, a handler added by an embedding app): then the caller logs
+    normally."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:  # the handlers a record would reach, as Logger.callHandlers walks them
+        if current.filters or current.disabled:
+            return False
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if len(handlers) != 1:
+        return False
+    handler = handlers[0]
+    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter or handler.filters:
+        return False
+    if handler.level > logging.INFO:
+        return False
+    entry: dict[str, Any] = {
+        "time": _now_text(),
+        "level": "info",
+        "logger": logger.name,
+        "msg": msg,
+        **extra,
+    }
+    line = one_line(json.dumps(entry, default=str, ensure_ascii=False))
+    handler.acquire()
+    try:
+        handler.stream.write(line + handler.terminator)
+        handler.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": msg}))
+    finally:
+        handler.release()
+    return True
+
+
+def _now_text() -> str:
+    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

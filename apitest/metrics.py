@@ -1,6 +1,6 @@
 """Prometheus metrics: request counts and latency, the audit pipeline, the database pool, build info.
 
-Request metrics are recorded by :class:`~apitest.middleware.metrics.MetricsMiddleware`. Everything
+Request metrics are recorded by :class:`~apitest.middleware.observe.ObserverMiddleware`. Everything
 else lives in other components (the audit writer's :class:`~apitest.audit.buffer.AuditStats`, the
 SQLAlchemy pool) and is copied into the metric objects by :meth:`Metrics.sync`: at every scrape, and,
 with several workers, once a second in every worker.
@@ -50,6 +50,7 @@ from apitest import __version__, logs
 from apitest.config import Settings
 from apitest.http import error_response
 from apitest.http_guard import GUARD_STATS, SLOW_BODY_REASONS
+from apitest.outcome import outcome_of
 
 
 class Sources(Protocol):
@@ -141,6 +142,14 @@ AUDIT_COUNTERS: dict[str, tuple[str, str]] = {
     "write_errors_total": ("apitest_audit_write_errors", "Failed audit write attempts (each retry counts)."),
     "batches_total": ("apitest_audit_batches", "Successful audit batch writes."),
     "batch_seconds_total": ("apitest_audit_batch_duration_seconds", "Time spent in successful audit batch writes."),
+    "backpressure_waits_total": (
+        "apitest_audit_backpressure_waits",
+        "Requests that waited for room in a full audit buffer before being answered (audit.backpressure_wait_ms).",
+    ),
+    "backpressure_seconds_total": (
+        "apitest_audit_backpressure_seconds",
+        "Time requests waited for room in a full audit buffer before being answered.",
+    ),
 }
 
 # WebhookStats counter -> metric name (without the _total suffix)
@@ -300,7 +309,7 @@ class Metrics:
         self.audit_capacity_bytes.set(stats.buffer_bytes)
         self.audit_last_batch_size.set(stats.last_batch_size)
         self.audit_last_batch_seconds.set(stats.last_batch_ms / 1000)
-        current = {attr: float(getattr(stats, attr)) for attr in AUDIT_COUNTERS}
+        current = {attr: float(getattr(stats, attr, 0)) for attr in AUDIT_COUNTERS}  # older stats lack some
         if self._seen.source != id(stats) or self._seen.values is None:
             previous = dict.fromkeys(current, 0.0)
         else:
@@ -427,8 +436,8 @@ class RequireCredential:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        identity = scope.get("state", {}).get("identity")
-        if getattr(identity, "auth_type", "anonymous") == "anonymous":
+        identity = outcome_of(scope).identity
+        if identity is None or identity.auth_type == "anonymous":
             response = error_response("missing credential", 401, {"WWW-Authenticate": 'Bearer realm="api-test"'})
             await response(scope, receive, send)
             return

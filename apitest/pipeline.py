@@ -2,8 +2,8 @@
 
 The router maps each ``/v1`` path to a :class:`RouteDispatch`, which picks the operation by method and
 runs the shared pipeline: audit capture → inbound auth → rate limit → :class:`HandlerApp`. Each stage
-is a pure ASGI app; stages talk through ``scope["state"]`` (``identity``, ``error_category``,
-``error_message``) and ``scope[ROUTE_KEY]`` (the :class:`RouteSpec`).
+is a pure ASGI app; stages talk through the typed :class:`~apitest.outcome.RequestOutcome` (``identity``,
+``error_category``, ``error_message``...) and ``scope[ROUTE_KEY]`` (the :class:`RouteSpec`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from apitest.failures import note_failure
 from apitest.http import ParamError, error_response
 from apitest.http_guard import BODY_TIMEOUT_KEY
 from apitest.middleware.errors import send_internal_error
+from apitest.outcome import ErrorCategory
 from apitest.registry import ROUTE_KEY, RouteSpec, route_of
 from apitest.unrouted import NotAllowed
 
@@ -50,7 +51,7 @@ class HandlerApp:
         try:
             response = await spec.handler(request)
         except ParamError as exc:
-            category = "bad_request" if exc.status < 500 else "server_error"
+            category: ErrorCategory = "bad_request" if exc.status < 500 else "server_error"
             category = "payload_too_large" if exc.status == 413 else category
             note_failure(scope, category, exc.message)
             response = error_response(exc.message, exc.status, exc.headers)

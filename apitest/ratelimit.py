@@ -33,19 +33,20 @@ from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
-from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.config.model import RateLimitSettings
 from apitest.counters import Clock, CounterStore, MemoryCounters
 from apitest.endpoints.lab_limits import EXPLICIT_ROUTE, STATE_KEY, Decision, Limit, explicit_limit
 from apitest.failures import note_failure
 from apitest.http import ParamError, json_response
+from apitest.identity import ANONYMOUS, Identity
+from apitest.outcome import outcome_of
 from apitest.registry import route_of
 
 log = logs.get("ratelimit")
 
 
 def caller_of(scope: Scope) -> str:
-    identity = scope.get("state", {}).get("identity")
+    identity = outcome_of(scope).identity
     if not isinstance(identity, Identity) or identity.auth_type == ANONYMOUS.auth_type:
         client = scope.get("client")
         return f"anonymous@{client[0] if client else 'unknown'}"

@@ -5,8 +5,27 @@ On SIGTERM or SIGINT: ``/readyz`` turns 503 at once, the server keeps serving fo
 gives in-flight requests ``server.shutdown.grace_period`` to finish; the lifespan then drains the audit
 buffer and closes the database. A second signal exits immediately.
 
-With ``server.workers > 1`` the parent binds the socket and supervises worker processes (uvicorn's
-own small supervisor); each worker loads the same configuration file and runs this sequence.
+With ``server.workers > 1`` the parent binds the sockets once and supervises worker processes; each worker
+receives the parent's validated :class:`Settings` (pickled into the spawned process, never re-read from the
+file or the environment), builds its own app (so its own audit writer and database pool) and runs the
+sequence above. A worker that dies is replaced; SIGTERM/SIGINT are forwarded to every worker.
+
+Why a supervisor of our own (about 40 lines) instead of a library's, checked against uvicorn 0.55 and
+gunicorn 23:
+
+- ``uvicorn.supervisors.Multiprocess`` restarts dead workers, but each worker runs the server built by
+  ``uvicorn.supervisors.multiprocess.Process.server``, hard-wired to ``uvicorn.Server(config=...)``; there is
+  no hook for a ``Server`` subclass, and ``Multiprocess`` constructs ``Process`` by name in four methods
+  (``init_processes``, ``keep_subprocess_alive``, ``restart_all``, ``handle_ttin``). A plain ``uvicorn.Server``
+  stops accepting on the first SIGTERM (``handle_exit`` sets ``should_exit``), so the readiness flip and the
+  pre-shutdown delay of :class:`GracefulServer` and its TLS accept loops would be lost in every worker unless
+  we copied those four methods. It has no hook when a worker dies either, where prometheus-client's
+  multiprocess mode needs ``mark_process_dead`` (:func:`apitest.metrics.mark_worker_dead`). It also kills a
+  worker that does not answer its health ping within ``timeout_worker_healthcheck`` (5 s), which on a loaded
+  machine includes a spawned worker still importing the app.
+- gunicorn's ``UvicornWorker`` (``uvicorn.workers``, deprecated in favour of the ``uvicorn-worker`` package)
+  also runs a plain ``uvicorn.Server`` (its ``_serve``), binds only gunicorn's own listeners (not the TLS lab
+  ports), and gunicorn is not a dependency of apitest.
 
 TLS (``server.tls`` and the ``tls_lab`` listeners) is served by :mod:`apitest.tls.listeners`' accept loops
 on the same event loop and app, not by uvicorn's ``ssl_*`` options: they detect plain HTTP on a TLS port and
@@ -30,7 +49,7 @@ from starlette.applications import Starlette
 
 from apitest import logs
 from apitest.app import create_app
-from apitest.config import Settings, load_settings
+from apitest.config import Settings
 from apitest.http_guard import configure_body_guard
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import mark_worker_dead, prepare_multiprocess_dir
@@ -38,9 +57,6 @@ from apitest.tls.listeners import ListenerSpec, TLSAwareProtocol, TLSListener
 from apitest.tls.serving import MAIN, bind_listeners, specs_for
 
 log = logs.get("server")
-CONFIG_ENV = "APITEST_CONFIG_PATH"
-
-_worker_lifecycle: Lifecycle | None = None
 
 
 class GracefulServer(uvicorn.Server):
@@ -101,11 +117,10 @@ def body_guard(settings: Settings) -> None:
     configure_body_guard(server.read_body_timeout, server.min_body_rate, server.min_body_rate_grace)
 
 
-def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = False) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: Starlette | str) -> uvicorn.Config:
     body_guard(settings)
     return uvicorn.Config(
         app,
-        factory=factory,
         host=settings.listen_host(),
         port=settings.listen_port(),
         loop="uvloop",
@@ -122,40 +137,33 @@ def uvicorn_config(settings: Settings, app: Starlette | str, *, factory: bool = 
     )
 
 
-def worker_app() -> Starlette:
-    """App factory for worker processes: reload the same configuration the parent validated."""
-    global _worker_lifecycle
-    logs.configure()
-    settings = load_settings(os.environ[CONFIG_ENV])
-    body_guard(settings)
-    _worker_lifecycle = Lifecycle()
-    return create_app(settings, lifecycle=_worker_lifecycle)
-
-
 def _worker_main(
-    config: uvicorn.Config,
-    pre_shutdown_delay: float,
+    settings: Settings,
     sockets: list[socket.socket],
     tls_sockets: list[tuple[str, socket.socket]],
 ) -> None:
-    """Entry point of a spawned worker process."""
-    config.load()  # builds the app through worker_app(), which sets _worker_lifecycle
-    assert _worker_lifecycle is not None
-    tls = specs_for(load_settings(os.environ[CONFIG_ENV]), tls_sockets)
-    GracefulServer(config, _worker_lifecycle, pre_shutdown_delay, tls).run(sockets=sockets)
+    """Entry point of a spawned worker process: ``settings`` is the parent's validated copy (pickled)."""
+    logs.configure()
+    lifecycle = Lifecycle()
+    app = create_app(settings, lifecycle=lifecycle)
+    config = uvicorn_config(settings, app)
+    delay = settings.server.shutdown.pre_shutdown_delay
+    GracefulServer(config, lifecycle, delay, specs_for(settings, tls_sockets)).run(sockets=sockets)
 
 
-def _supervise(
-    config: uvicorn.Config, workers: int, pre_shutdown_delay: float, tls_sockets: list[tuple[str, socket.socket]]
-) -> None:
-    """Bind once, spawn ``workers`` processes sharing the sockets, forward SIGTERM/SIGINT, restart crashes."""
-    plain = [] if any(name == MAIN for name, _ in tls_sockets) else [config.bind_socket()]
+def _supervise(settings: Settings, tls_sockets: list[tuple[str, socket.socket]]) -> None:
+    """Bind once, spawn ``server.workers`` processes sharing the sockets, forward SIGTERM/SIGINT, restart
+    crashes."""
+    workers = settings.server.workers
+    main_is_tls = any(name == MAIN for name, _ in tls_sockets)
+    # The parent only binds (the app string is never imported here); the workers build their own apps.
+    plain = [] if main_is_tls else [uvicorn_config(settings, "apitest.app:create_app").bind_socket()]
     metrics_dir, own_metrics_dir = prepare_multiprocess_dir()  # before any worker imports prometheus-client
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
     def spawn() -> multiprocessing.process.BaseProcess:
-        proc = ctx.Process(target=_worker_main, args=(config, pre_shutdown_delay, plain, tls_sockets), daemon=False)
+        proc = ctx.Process(target=_worker_main, args=(settings, plain, tls_sockets), daemon=False)
         proc.start()
         return proc
 
@@ -184,7 +192,7 @@ def _supervise(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def serve(settings: Settings, config_path: str) -> None:
+def serve(settings: Settings) -> None:
     """Run until a signal; returns after the shutdown sequence completes."""
     delay = settings.server.shutdown.pre_shutdown_delay
     log.info(
@@ -208,7 +216,5 @@ def serve(settings: Settings, config_path: str) -> None:
                 sock.close()
         log.info("shutdown complete")
         return
-    os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    config = uvicorn_config(settings, "apitest.server:worker_app", factory=True)
-    _supervise(config, settings.server.workers, delay, tls_sockets)
+    _supervise(settings, tls_sockets)
     log.info("shutdown complete")

@@ -19,6 +19,7 @@ from apitest.auth.ws import WebSocketAuth
 from apitest.config import Settings
 from apitest.endpoints.websockets import SESSIONS, Session
 from apitest.middleware.request_id import acceptable
+from apitest.outcome import outcome_of
 from apitest.registry import ROUTE_KEY, RouteSpec
 
 
@@ -41,10 +42,10 @@ class WebSocketOperation:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[ROUTE_KEY] = self.spec
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})
         for name, value in scope.get("headers", []):
             if name == b"x-request-id" and acceptable(value.decode("latin-1")):
-                state["request_id"] = value.decode("latin-1")
+                outcome_of(scope).request_id = value.decode("latin-1")
         await self.stages(scope, receive, send)
 
 

@@ -26,7 +26,8 @@ class Context:
     results_dir: Path
     log_dir: Path
     quick: bool = False  # shorter rounds, for trying the harness; the docs table is not rewritten
-    zero_loss_seconds: float = 60.0
+    zero_loss_seconds: float = 60.0  # the saturation scenario's load (``--saturation-seconds``)
+    round_seconds: float = 5.0  # one throughput round (``--round-seconds``); quick mode uses 2
     prefer_wrk: bool = True
     server_cpus: str | None = "0"  # taskset list for servers under test; the runner itself takes the rest
     workers: int = 1  # worker processes of apitest and of httpbin's gunicorn in the peer scenario
@@ -34,6 +35,13 @@ class Context:
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
+
+    def round_length(self) -> float:
+        """Seconds of one alternating throughput round."""
+        return 2.0 if self.quick else self.round_seconds
+
+    def rounds(self) -> int:
+        return 1 if self.quick else 3
 
     def log(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
@@ -56,11 +64,12 @@ class Outcome:
     subject: Measure
     baseline: Measure
     ratio_name: str  # e.g. "throughput apitest / bare Starlette"
-    op: str  # ">=", "<=" or "=="
+    op: str  # ">=", "<=", "==", or "info" (a ratio reported without a bar: passes when its checks do)
     bar: float
     details: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)  # further pass/fail facts (no 5xx, drops == 0, ...)
     error: str = ""  # set when the scenario could not run; the outcome then fails
+    skipped: str = ""  # set when an optional peer is absent: shown, not a failure
 
     @property
     def ratio(self) -> float:
@@ -72,6 +81,10 @@ class Outcome:
     def passed(self) -> bool:
         if self.error:
             return False
+        if self.skipped:
+            return True
+        if self.op == "info":
+            return all(self.checks.values())
         ratio = round(self.ratio, 3)
         return _OPS[self.op](ratio, self.bar) and all(self.checks.values())
 
@@ -87,6 +100,7 @@ class Outcome:
             "checks": self.checks,
             "passed": self.passed,
             "error": self.error,
+            "skipped": self.skipped,
             "details": self.details,
         }
 
@@ -94,6 +108,11 @@ class Outcome:
 def failed(scenario: str, title: str, error: str) -> Outcome:
     none = Measure("not measured", 0.0, "")
     return Outcome(scenario, title, none, none, "", "==", 1.0, error=error)
+
+
+def skipped(scenario: str, title: str, reason: str) -> Outcome:
+    none = Measure("not measured", 0.0, "")
+    return Outcome(scenario, title, none, none, "", "info", 0.0, skipped=reason)
 
 
 def fmt(value: float) -> str:

@@ -73,14 +73,35 @@ def tool_name(prefer_wrk: bool = True) -> str:
     return "python-asyncio (bench/loadgen.py)"
 
 
+def _lua_headers(headers: dict[str, str] | None) -> str:
+    return "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in (headers or {}).items()) + "}"
+
+
+def mix_script(targets: list[Target]) -> str:
+    """A wrk script cycling through ``targets`` (same port), each request pre-formatted once per thread."""
+    lines = ["local reqs = {}", "local i = 0", "init = function(args)"]
+    for n, t in enumerate(targets, 1):
+        body = lua_string(t.body) if t.body else "nil"
+        lines.append(
+            f"  reqs[{n}] = wrk.format({lua_string(t.method)}, {lua_string(t.path)}, {_lua_headers(t.headers)}, {body})"
+        )
+    lines += ["end", "request = function()", "  i = i % #reqs + 1", "  return reqs[i]", "end"]
+    return "\n".join(lines) + "\n"
+
+
 def run_wrk(
-    target: Target, *, connections: int, seconds: float, threads: int = 1, timeout: float = 10.0
+    target: Target | list[Target], *, connections: int, seconds: float, threads: int = 1, timeout: float = 10.0
 ) -> LoadSummary:
-    script = f"wrk.method = {lua_string(target.method)}\n"
-    if target.body:
-        script += f"wrk.body = {lua_string(target.body)}\n"
-    for name, value in (target.headers or {}).items():
-        script += f"wrk.headers[{lua_string(name)}] = {lua_string(value)}\n"
+    """One wrk run on ``target``, or on several targets of one server in turn (a list)."""
+    if isinstance(target, list):
+        script = mix_script(target)
+        target = target[0]
+    else:
+        script = f"wrk.method = {lua_string(target.method)}\n"
+        if target.body:
+            script += f"wrk.body = {lua_string(target.body)}\n"
+        for name, value in (target.headers or {}).items():
+            script += f"wrk.headers[{lua_string(name)}] = {lua_string(value)}\n"
     script += WRK_REPORT
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
@@ -116,9 +137,16 @@ def run_wrk(
     )
 
 
-def run_python(target: Target, *, connections: int, seconds: float, timeout: float = 10.0) -> LoadSummary:
+def run_python(
+    target: Target | list[Target], *, connections: int, seconds: float, timeout: float = 10.0
+) -> LoadSummary:
+    targets = target if isinstance(target, list) else [target]
     load = loadgen.closed_loop(
-        target.port, [target.payload()], connections=connections, duration=seconds, request_timeout=timeout
+        targets[0].port,
+        [t.payload() for t in targets],
+        connections=connections,
+        duration=seconds,
+        request_timeout=timeout,
     )
     res: loadgen.LoadResult = loadgen.run(load)
     lat = res.latency_ms()
@@ -135,7 +163,7 @@ def run_python(target: Target, *, connections: int, seconds: float, timeout: flo
 
 
 def throughput(
-    target: Target, *, connections: int, seconds: float, timeout: float = 10.0, prefer_wrk: bool = True
+    target: Target | list[Target], *, connections: int, seconds: float, timeout: float = 10.0, prefer_wrk: bool = True
 ) -> LoadSummary:
     if prefer_wrk and wrk_available():
         threads = 2 if connections >= 200 else 1

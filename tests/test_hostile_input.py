@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apitest.outcome import outcome_of
 from tests.conftest import ClientFactory
 from tests.support import make_app
 
@@ -56,7 +57,7 @@ async def test_a_client_leaving_mid_body_is_not_an_internal_error(caplog: pytest
         errors.removeHandler(caplog.handler)
     assert not [m for m in sent if m["type"] == "http.response.start"], "nobody is left to answer"
     assert not [r for r in caplog.records if r.name == "apitest.errors"]
-    assert scope["state"]["error_category"] == "client_disconnected"
+    assert outcome_of(scope).error_category == "client_disconnected"
 
 
 async def test_echo_still_reads_a_whole_body(client_factory: ClientFactory) -> None:

@@ -14,10 +14,11 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.counters import CounterStore, MemoryCounters, SQLCounters
 from apitest.db.engine import Database
 from apitest.endpoints.lab_limits import Decision
+from apitest.identity import ANONYMOUS, Identity
+from apitest.outcome import OUTCOME_KEY, RequestOutcome, outcome_of
 from apitest.ratelimit import RateLimitMiddleware
 from apitest.registry import ROUTE_KEY, RouteSpec
 from tests.support import live_server, make_app, make_settings
@@ -71,7 +72,8 @@ class Harness:
             "headers": [],
             "query_string": query,
             "client": (client, 5000),
-            "state": {"identity": identity},
+            "state": {},
+            OUTCOME_KEY: RequestOutcome(identity=identity),
             ROUTE_KEY: spec,
         }
         sent: list[Message] = []
@@ -86,7 +88,7 @@ class Harness:
         names = [n.decode() for n, _ in sent[0]["headers"]]
         assert len(names) == len(set(names)), f"duplicate headers: {names}"
         headers = {n.decode(): v.decode() for n, v in sent[0]["headers"]}
-        return sent[0]["status"], headers, sent[1]["body"], scope["state"]
+        return sent[0]["status"], headers, sent[1]["body"], {**scope.get("state", {}), **outcome_of(scope).as_state()}
 
 
 def settings(**rate_limit: Any) -> Any:

@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from apitest.outcome import outcome_of
 from tests.support import free_port, make_app
 
 
@@ -92,7 +93,7 @@ class StateRecorder:
             await self.app(scope, receive, send)
         finally:
             if scope["type"] == "http":
-                self.states.append(scope.get("state", {}))
+                self.states.append({**scope.get("state", {}), **outcome_of(scope).as_state()})
 
     def state_of(self, request_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """The state of the request sent with ``X-Request-Id: request_id``; waits for it to finish (the

@@ -1,8 +1,11 @@
 """The bounded audit buffer and its single writer task.
 
-The capture middleware hands every event to :meth:`AuditWriter.offer`, which never blocks and never
-touches the database: it appends to a bounded in-memory queue, or, when the queue is full, drops the
-event, counts it and logs ``audit buffer full; dropping events`` on the 1st and every 1000th drop. One
+The capture middleware hands every event to :meth:`AuditWriter.put`, which never touches the database: it
+appends to a bounded in-memory queue. When the queue is full while the database is healthy (the traffic
+outruns the writer for longer than the buffer lasts), the request waits up to ``backpressure_wait`` for room
+before it is answered (bounded backpressure, counted); when the queue is still full then, or at once during
+a database outage, the event is dropped, counted and logged (``audit buffer full; dropping events`` on the
+1st and every 1000th drop). :meth:`AuditWriter.offer` is the non-waiting form. One
 writer task takes batches of up to ``batch_size`` events (written as soon as a batch is full, or once
 the oldest queued event has waited ``flush_interval``) and stores each batch in one transaction.
 
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +59,8 @@ class AuditStats:
     write_errors_total: int = 0  # failed write attempts (each retry counts)
     batches_total: int = 0  # successful batch writes
     batch_seconds_total: float = 0.0  # time spent in successful batch writes
+    backpressure_waits_total: int = 0  # requests that waited for room in a full buffer (healthy database)
+    backpressure_seconds_total: float = 0.0  # time those requests waited
     last_batch_size: int = 0
     last_batch_ms: float = 0.0
     last_error: str | None = None
@@ -111,6 +117,7 @@ class AuditWriter:
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
         write_timeout: float = 30.0,
+        backpressure_wait: float = 0.0,
     ) -> None:
         self.store = store
         self.buffer_size = max(1, buffer_size)
@@ -120,12 +127,16 @@ class AuditWriter:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.write_timeout = write_timeout
+        self.backpressure_wait = max(0.0, backpressure_wait)
+        self.after_batch: list[Callable[[list[EventRecord]], Awaitable[None]]] = []  # run after each stored batch
         self.stats = AuditStats(buffer_size=self.buffer_size, buffer_bytes=self.buffer_bytes)
         self._queue: deque[tuple[float, EventRecord, int]] = deque()  # (queued at, record, record_size)
         self._inflight: list[EventRecord] = []
         self._inflight_bytes = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever a batch settled: waiting producers look again
+        self._failing = False  # the last write attempt failed: the database is out, so nobody waits for room
         self._accepted_seq = 0  # sequence number of the newest accepted event
         self._settled_seq = 0  # events written or dropped by the writer, in order
         self._urgent = 0  # pending flush() calls: write without waiting for the interval
@@ -135,10 +146,37 @@ class AuditWriter:
 
     # Request path -------------------------------------------------------------------------------
 
-    def offer(self, record: EventRecord) -> bool:
-        """Queue ``record`` without blocking; ``False`` when it was dropped (counted and logged)."""
+    def _full(self, size: int) -> bool:
+        return len(self._queue) >= self.buffer_size or self.stats.queued_bytes + size > self.buffer_bytes
+
+    async def put(self, record: EventRecord) -> bool:
+        """Queue ``record``; when the buffer is full while the database is healthy, first wait up to
+        ``backpressure_wait`` for the writer to make room (bounded backpressure, counted in
+        ``backpressure_waits_total`` / ``backpressure_seconds_total``). ``False`` when it was dropped."""
         size = record_size(record)
-        if self._stopped or len(self._queue) >= self.buffer_size or self.stats.queued_bytes + size > self.buffer_bytes:
+        if self._full(size) and self.backpressure_wait > 0 and not (self._stopped or self._closing or self._failing):
+            await self._wait_for_room(size)
+        return self.offer(record, size)
+
+    async def _wait_for_room(self, size: int) -> None:
+        started = time.monotonic()
+        deadline = started + self.backpressure_wait
+        self.stats.backpressure_waits_total += 1
+        try:
+            while self._full(size) and not (self._stopped or self._closing or self._failing):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), remaining)
+        finally:
+            self.stats.backpressure_seconds_total += time.monotonic() - started
+
+    def offer(self, record: EventRecord, size: int | None = None) -> bool:
+        """Queue ``record`` without blocking; ``False`` when it was dropped (counted and logged)."""
+        size = record_size(record) if size is None else size
+        if self._stopped or self._full(size):
             self._drop_full()
             return False
         self._queue.append((time.monotonic(), record, size))
@@ -262,6 +300,8 @@ class AuditWriter:
             self._queue.popleft()
             batch.append(record)
         self._inflight_bytes = size
+        if batch:
+            self._room.set()  # the queue has room again (its bytes are released when the batch settles)
         return batch
 
     def _settle(self, count: int, size: int) -> None:
@@ -269,6 +309,7 @@ class AuditWriter:
         self.stats.queued -= count
         self.stats.queued_bytes -= size
         self._progress.set()
+        self._room.set()
 
     async def _write(self, batch: list[EventRecord]) -> None:
         """Store ``batch``, retrying with backoff while the database fails; returns once every record is
@@ -286,6 +327,7 @@ class AuditWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
+            self._failing = False
             elapsed = time.perf_counter() - started
             self.stats.written_total += len(batch)
             self.stats.batches_total += 1
@@ -293,7 +335,17 @@ class AuditWriter:
             self.stats.last_batch_size = len(batch)
             self.stats.last_batch_ms = elapsed * 1000
             self.stats.last_write_at = datetime.now(UTC)
+            await self._after_batch(batch)
             return
+
+    async def _after_batch(self, batch: list[EventRecord]) -> None:
+        """The hook run after a batch is stored (e.g. per-minute rollups); a failing hook is logged, never
+        retried, and never costs the rows."""
+        for hook in self.after_batch:
+            try:
+                await hook(batch)
+            except Exception:
+                log.exception("audit after-batch hook failed", extra={"batch_size": len(batch)})
 
     async def _write_each(self, batch: list[EventRecord]) -> None:
         """One record per transaction, so one bad row does not take the batch with it."""
@@ -361,6 +413,8 @@ class AuditWriter:
         message = f"{type(exc).__name__}: {exc}".strip()
         if isinstance(exc, TimeoutError):
             message = f"TimeoutError: write took longer than {self.write_timeout:g}s"
+        self._failing = True
+        self._room.set()  # producers waiting for room stop waiting: during an outage events are dropped
         self.stats.write_errors_total += 1
         self.stats.last_error = message
         self.stats.last_error_at = datetime.now(UTC)

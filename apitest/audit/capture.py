@@ -6,9 +6,10 @@ handler returns (for a stream, when the stream ends or the client goes away) bui
 :class:`EventRecord` and hands it to the writer with a non-blocking ``offer``. The request path never
 awaits the database.
 
-The event id is assigned here (UUIDv4) and published as ``scope["state"]["audit_event_id"]``, so the
-portal's replay can link to the row it caused. Identity, ``error_category`` / ``error_message``,
-``dispatch_source`` and ``replayed_from`` are read from ``scope["state"]`` after the inner stages ran.
+The event id is assigned here (UUIDv4) and published as the request outcome's ``audit_event_id``
+(:mod:`apitest.outcome`), so the portal's replay can link to the row it caused. Identity,
+``error_category`` / ``error_message``, ``dispatch_source`` and ``replayed_from`` are read from the same
+outcome after the inner stages ran.
 
 Sizes: ``bytes_in`` and ``request_size_bytes`` are the request-body bytes the application read, and
 ``bytes_out`` and ``response_size_bytes`` the response-body bytes it sent; all four are true totals,
@@ -36,20 +37,20 @@ from apitest import logs
 from apitest.audit import wire
 from apitest.audit.buffer import AuditWriter
 from apitest.audit.raw import RawCapture
-from apitest.audit.records import REJECTED_CATEGORIES, SOURCES, EventRecord, PayloadRecord
+from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor
 from apitest.audit.timing import WireClock
 from apitest.auth.evidence import EvidenceReader, Fingerprinter
-from apitest.auth.identity import Identity
 from apitest.config import Settings
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
+from apitest.identity import Identity
+from apitest.outcome import REJECTED_CATEGORIES, SOURCES, RequestOutcome, outcome_of
 from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
 from apitest.storable import decode, storable, storable_value
 
 log = logs.get("audit")
 
-EVENT_ID_KEY = "audit_event_id"
 MAX_DETAILS = 64  # most keys kept from a details dict
 MAX_DETAIL_TEXT = 2000  # longest string value kept
 MAX_ERROR_MESSAGE = 2000
@@ -110,28 +111,34 @@ class Exchange:
         self.client_left = False  # http.disconnect received before the response was complete
         self.error: BaseException | None = None
 
+    def on_receive(self, message: Message) -> None:
+        if message["type"] == "http.request":
+            self.request.add(message.get("body", b""))
+        elif message["type"] == "http.disconnect" and not self.complete:
+            self.client_left = True
+
+    def on_send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+            self.response_headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            if not self.head:
+                self.response.add(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+
     def wrap_receive(self, receive: Receive) -> Receive:
         async def tee_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request":
-                self.request.add(message.get("body", b""))
-            elif message["type"] == "http.disconnect" and not self.complete:
-                self.client_left = True
+            self.on_receive(message)
             return message
 
         return tee_receive
 
     def wrap_send(self, send: Send) -> Send:
         async def tee_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.started = True
-                self.status = int(message["status"])
-                self.response_headers = list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                if not self.head:
-                    self.response.add(message.get("body", b""))
-                if not message.get("more_body", False):
-                    self.complete = True
+            self.on_send(message)
             await send(message)
 
         return tee_send
@@ -197,6 +204,88 @@ def remote_addr(scope: Scope) -> str | None:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
+def observed(exchange: Exchange, clock: WireClock, receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """One ``receive`` and one ``send`` wrapper feeding both the payload tee (the handler's view: headers
+    before ``Apitest-Event-Id``) and the wire clock (the socket's view), instead of two nested wrappers."""
+
+    async def audited_receive() -> Message:
+        message = await receive()
+        exchange.on_receive(message)
+        clock.on_receive(message)
+        return message
+
+    async def audited_send(message: Message) -> None:
+        exchange.on_send(message)
+        await clock.send(message, send)
+
+    return audited_receive, audited_send
+
+
+def settle(category: str | None, message: str | None, exchange: Exchange) -> tuple[int, str | None, str | None]:
+    """The row's status, error category and message: what the stages noted, else what the exchange shows
+    (a client that left, an exception, an unfinished response), else derived from the status."""
+    status = exchange.status
+    if exchange.disconnected:
+        status = status or CLIENT_CLOSED
+        category = category or "client_disconnected"
+        message = message or (
+            f"client disconnected after {exchange.response.total} response bytes"
+            if exchange.started
+            else "client disconnected before the response started"
+        )
+    elif exchange.error is not None:
+        status = status or 500
+        category = category or "internal_error"
+        message = message or f"{type(exchange.error).__name__}: {exchange.error}"
+    elif not exchange.complete:
+        status = status or 500
+        category = category or "internal_error"
+        message = message or (
+            "handler returned before completing the response"
+            if exchange.started
+            else "handler returned without a response"
+        )
+    if category is None and status >= 500:
+        return status, "server_error", message or f"handler answered {status}"
+    if category is None:
+        return status, DEFAULT_CATEGORIES.get(status), message
+    return status, category, message
+
+
+def base_record(
+    scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: float, flags: dict[str, Any]
+) -> EventRecord:
+    """The fields read from the scope and the exchange alone (status and outcome fields are set after)."""
+    spec = scope.get(ROUTE_KEY)
+    routed = spec if isinstance(spec, RouteSpec) else None
+    path, path_cut = clip(storable(scope["path"]), MAX_PATH_BYTES)
+    if path_cut:
+        flags["path_truncated"] = True
+    return EventRecord(
+        id=event_id,
+        ts=ts,
+        method=storable(scope["method"])[:32],
+        path=path,
+        status=0,
+        success=False,
+        duration_ms=duration_ms,
+        route_name=routed.name if routed else None,
+        endpoint_group=routed.group if routed else None,
+        bytes_in=exchange.request.total,
+        bytes_out=exchange.response.total,
+        remote_addr=remote_addr(scope),
+        user_agent=header(scope.get("headers", []), b"user-agent"),
+        details=details_from(scope.get("state", {})),
+    )
+
+
+def set_identity(record: EventRecord, identity: Identity, flags: dict[str, Any]) -> None:
+    record.user_subject = identity_field(identity.subject, flags, "user_subject")
+    record.user_email = identity_field(identity.email, flags, "user_email")
+    record.auth_type = identity.auth_type
+    record.api_key_name = identity_field(identity.key_name, flags, "api_key_name")
+
+
 class AuditMiddleware:
     """Records every request of the ``/v1`` pipeline into the audit ``writer``."""
 
@@ -229,15 +318,14 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         event_id = str(uuid.uuid4())
-        scope.setdefault("state", {})[EVENT_ID_KEY] = event_id
+        outcome_of(scope).audit_event_id = event_id
+        scope.setdefault("state", {})  # where routes leave their audit details (apitest.failures.note_detail)
         ts = datetime.now(UTC)
         started = time.perf_counter()
         exchange = Exchange(self.cap if self.capture_payloads else None, head=scope["method"] == "HEAD")
         clock = WireClock(scope, event_id, started)  # adds Apitest-Event-Id; times the head and the chunks
         try:
-            await self.app(
-                scope, clock.wrap_receive(exchange.wrap_receive(receive)), clock.wrap_send(exchange.wrap_send(send))
-            )
+            await self.app(scope, *observed(exchange, clock, receive, send))
         except BaseException as exc:
             exchange.error = exc
             raise
@@ -252,7 +340,7 @@ class AuditMiddleware:
                 writer.discard("capture failed")
             else:
                 if record is not None:
-                    writer.offer(record)
+                    await writer.put(record)
 
     def fill_wire(self, record: EventRecord, scope: Scope, clock: WireClock, exchange: Exchange) -> None:
         """The wire-exact fields; a failure there keeps the row (flagged), never loses it."""
@@ -267,73 +355,24 @@ class AuditMiddleware:
     def record(
         self, scope: Scope, exchange: Exchange, event_id: str, ts: datetime, duration_ms: float
     ) -> EventRecord | None:
-        state: dict[str, Any] = scope.get("state", {})
-        category, message = state.get("error_category"), state.get("error_message")
-        if not self.include_rejected and category in REJECTED_CATEGORIES:
+        """The row of one finished exchange, or None when ``audit.include_rejected`` leaves it out."""
+        outcome = outcome_of(scope)
+        if not self.include_rejected and outcome.error_category in REJECTED_CATEGORIES:
             return None
-        status = exchange.status
-        if exchange.disconnected:
-            status = status or CLIENT_CLOSED
-            category = category or "client_disconnected"
-            message = message or (
-                f"client disconnected after {exchange.response.total} response bytes"
-                if exchange.started
-                else "client disconnected before the response started"
-            )
-        elif exchange.error is not None:
-            status = status or 500
-            category = category or "internal_error"
-            message = message or f"{type(exchange.error).__name__}: {exchange.error}"
-        elif not exchange.complete:
-            status = status or 500
-            category = category or "internal_error"
-            message = message or (
-                "handler returned before completing the response"
-                if exchange.started
-                else "handler returned without a response"
-            )
-        if category is None and status >= 500:
-            category, message = "server_error", message or f"handler answered {status}"
-        elif category is None:
-            category = DEFAULT_CATEGORIES.get(status)
-        success = 200 <= status < 400 and exchange.complete and exchange.error is None
-        identity = state.get("identity")
-        if not isinstance(identity, Identity):
-            identity = None
-        spec = scope.get(ROUTE_KEY)
-        source = state.get("dispatch_source")
-        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        status, category, message = settle(outcome.error_category, outcome.error_message, exchange)
         flags: dict[str, Any] = {}  # facts about what capture cut, merged into details
-        path, path_cut = clip(storable(scope["path"]), MAX_PATH_BYTES)
-        if path_cut:
-            flags["path_truncated"] = True
-        record = EventRecord(
-            id=event_id,
-            ts=ts,
-            method=storable(scope["method"])[:32],
-            path=path,
-            status=status,
-            success=success,
-            duration_ms=duration_ms,
-            request_id=state.get("request_id") or None,
-            user_subject=identity_field(identity.subject, flags, "user_subject") if identity else None,
-            user_email=identity_field(identity.email, flags, "user_email") if identity else None,
-            auth_type=identity.auth_type if identity else None,
-            api_key_name=identity_field(identity.key_name, flags, "api_key_name") if identity else None,
-            route_name=spec.name if isinstance(spec, RouteSpec) else None,
-            endpoint_group=spec.group if isinstance(spec, RouteSpec) else None,
-            bytes_in=exchange.request.total,
-            bytes_out=exchange.response.total,
-            error_message=storable(str(message)[:MAX_ERROR_MESSAGE]) if message else None,
-            error_category=storable(str(category))[:64] if category else None,
-            remote_addr=remote_addr(scope),
-            user_agent=header(headers, b"user-agent"),
-            source=source if source in SOURCES else "wire",
-            details=details_from(state),
-        )
+        record = base_record(scope, exchange, event_id, ts, duration_ms, flags)
+        record.status = status
+        record.success = 200 <= status < 400 and exchange.complete and exchange.error is None
+        record.request_id = outcome.request_id or None
+        record.error_message = storable(str(message)[:MAX_ERROR_MESSAGE]) if message else None
+        record.error_category = storable(str(category))[:64] if category else None
+        record.source = outcome.dispatch_source if outcome.dispatch_source in SOURCES else "wire"
+        if outcome.identity is not None:
+            set_identity(record, outcome.identity, flags)
         if self.capture_payloads:
             rejected = category in REJECTED_CATEGORIES
-            record.payload = self.payload(scope, exchange, state, record.remote_addr, flags, rejected=rejected)
+            record.payload = self.payload(scope, exchange, outcome, record.remote_addr, flags, rejected=rejected)
         if flags:
             record.details = {**(record.details or {}), **flags}
         return record
@@ -342,7 +381,7 @@ class AuditMiddleware:
         self,
         scope: Scope,
         exchange: Exchange,
-        state: dict[str, Any],
+        outcome: RequestOutcome,
         remote: str | None,
         flags: dict[str, Any],
         *,
@@ -352,7 +391,7 @@ class AuditMiddleware:
         part, so hostile unauthenticated traffic costs little; header maps are capped at
         ``audit.max_header_bytes`` either way. Every cut is flagged (``*_truncated``)."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-        replayed_from = state.get("replayed_from")
+        replayed_from = outcome.replayed_from
         cap = min(self.max_header_bytes, self.rejected_cap) if rejected else self.max_header_bytes
         request_headers = response_headers = query = None
         if self.capture_headers:

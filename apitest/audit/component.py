@@ -29,6 +29,7 @@ def sql_audit_writer(settings: Settings, database: Database) -> AuditWriter:
         buffer_bytes=audit.buffer_bytes,
         batch_size=audit.batch_size,
         flush_interval=audit.flush_interval_ms / 1000,
+        backpressure_wait=max(0, audit.backpressure_wait_ms) / 1000,
     )
 
 

@@ -10,27 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-SOURCES = ("wire", "tryit", "replay")
-ERROR_CATEGORIES = (
-    "missing_credential",
-    "invalid_credential",
-    "insufficient_scope",
-    "auth_error",
-    "bad_request",
-    "not_found",
-    "no_route",
-    "method_not_allowed",
-    "conflict",
-    "payload_too_large",
-    "rate_limited",
-    "internal_error",
-    "server_error",
-    "upstream_error",
-    "client_disconnected",
-    "fault_injected",
-)
-# Categories of a request the inbound chain refused; ``audit.include_rejected: false`` leaves them out.
-REJECTED_CATEGORIES = frozenset({"missing_credential", "invalid_credential", "insufficient_scope"})
+from apitest.outcome import ERROR_CATEGORIES as _ERROR_CATEGORIES
+from apitest.outcome import REJECTED_CATEGORIES as _REJECTED_CATEGORIES
+from apitest.outcome import SOURCES as _SOURCES
+
+# The vocabularies live in apitest.outcome, where the stages that set them read them; re-exported here.
+SOURCES = _SOURCES
+ERROR_CATEGORIES = _ERROR_CATEGORIES
+REJECTED_CATEGORIES = _REJECTED_CATEGORIES
 
 
 class InvalidRecordError(Exception):
@@ -122,14 +109,20 @@ class AuditFilters:
     q: str | None = None  # case-insensitive substring of path, error message, headers, query and bodies
     raw_target: str | None = None  # substring of raw_target (case-sensitive: %2F and %2f are different bytes)
     fingerprint: str | None = None  # a credential fingerprint, "sha256:" + 12 hex digits
+    duration_min_ms: float | None = None  # duration_ms >= this
+    duration_max_ms: float | None = None  # duration_ms <= this
+    header: tuple[str, str | None] | None = None  # a request header (lower-case name) and value (None: any value)
+    sort: str = "time"  # list order: "time" (newest first) or "duration" (slowest first)
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Keyset position: the (ts, id) of the last row of the previous page (newest first)."""
+    """Keyset position: the (ts, id) of the last row of the previous page (newest first); with the duration
+    sort also its ``duration_ms`` (the page is then ordered by ``(duration_ms, id)``)."""
 
     ts: datetime
     id: str
+    duration_ms: float | None = None
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""SQL predicates for :class:`AuditFilters`, the breakdown keys and the free-text search, per dialect.
+"""SQL building blocks of the audit filters (the predicates themselves are declared per filter in
+:mod:`apitest.audit.filter_registry`): the FROM clause, LIKE escaping, the free-text search and the breakdown
+keys, per dialect.
 
 Every predicate is written so the indexes of ``audit_events`` can serve it: exact matches on indexed
 columns, ``status_class`` as a range on ``status``, keyset pagination on ``(ts, id)``. Free text ``q``
@@ -10,7 +12,7 @@ every payload in the table, however narrow the time window.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, FromClause, LargeBinary, Text, and_, case, cast, func, literal, or_
+from sqlalchemy import ColumnElement, FromClause, LargeBinary, Text, case, cast, func, literal, or_
 
 from apitest.audit.records import BREAKDOWN_DIMENSIONS, AuditFilters
 from apitest.db.models import Base
@@ -33,46 +35,6 @@ def contains_pattern(text: str) -> str:
 def source(f: AuditFilters) -> FromClause:
     """What the predicates of ``f`` read: ``audit_events``, joined to its payload when ``q`` is set."""
     return EVENTS.outerjoin(PAYLOADS, P.event_id == E.id) if f.q else EVENTS
-
-
-def conditions(f: AuditFilters, dialect: str) -> list[ColumnElement[bool]]:
-    """The AND-combined predicates of ``f``, over :func:`source` of ``f``."""
-    out: list[ColumnElement[bool]] = []
-    exact = {
-        E.method: f.method,
-        E.path: f.path,
-        E.route_name: f.route_name,
-        E.endpoint_group: f.endpoint_group,
-        E.status: f.status,
-        E.success: f.success,
-        E.auth_type: f.auth_type,
-        E.user_subject: f.user,
-        E.session_id: f.session,
-        E.request_id: f.request_id,
-        E.error_category: f.error_category,
-        E.source: f.source,
-    }
-    out += [column == value for column, value in exact.items() if value is not None]
-    if f.since is not None:
-        out.append(E.ts >= f.since)
-    if f.until is not None:
-        out.append(E.ts <= f.until)
-    if f.status_class is not None:
-        out.append(and_(E.status >= f.status_class * 100, E.status < f.status_class * 100 + 100))
-    if f.caller is not None:
-        out.append(or_(E.user_subject == f.caller, E.api_key_name == f.caller, E.user_email == f.caller))
-    if f.path_contains:
-        out.append(E.path.ilike(contains_pattern(f.path_contains), escape="\\"))
-    if f.raw_target:
-        # Case-sensitive on both backends (SQLite's LIKE is not): %2F and %2f are different bytes on the wire.
-        find = func.strpos if dialect == "postgresql" else func.instr
-        out.append(find(E.raw_target, f.raw_target) > 0)
-    if f.fingerprint:
-        # A fingerprint is "sha256:" + 12 hex digits (checked by the filter parser), quoted as a JSON string.
-        out.append(cast(E.credentials, Text).like(contains_pattern(f'"{f.fingerprint}"'), escape="\\"))
-    if f.q:
-        out.append(text_search(f.q, dialect))
-    return out
 
 
 def text_search(q: str, dialect: str) -> ColumnElement[bool]:

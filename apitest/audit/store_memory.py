@@ -7,11 +7,12 @@ message, headers, query and bodies case-insensitively, percentiles are ``percent
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from apitest.audit.filter_registry import matches
 from apitest.audit.records import (
     BREAKDOWN_DIMENSIONS,
     AuditFilters,
@@ -24,7 +25,15 @@ from apitest.audit.records import (
     PayloadRecord,
     Stats,
 )
-from apitest.audit.store_sql import MAX_BUCKETS, PERCENTILES, bucket_count, clamp_limit, nearest_rank, window
+from apitest.audit.store_sql import (
+    MAX_BUCKETS,
+    PERCENTILES,
+    bucket_count,
+    clamp_limit,
+    nearest_rank,
+    page_cursor,
+    window,
+)
 
 
 def _stored(payload: PayloadRecord | None) -> PayloadRecord | None:
@@ -40,62 +49,6 @@ def _stored(payload: PayloadRecord | None) -> PayloadRecord | None:
         response_body=payload.response_body or None,
         replayed_from=payload.replayed_from or None,
     )
-
-
-def _text_of(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if value else ""
-
-
-def _matches_q(record: EventRecord, q: str) -> bool:
-    needle = q.lower()
-    texts = [record.path, record.error_message or ""]
-    payload = record.payload
-    if payload is not None:
-        texts += [
-            _text_of(payload.request_headers),
-            _text_of(payload.request_query),
-            _text_of(payload.response_headers),
-        ]
-        raw = q.encode()
-        for body in (payload.request_body, payload.response_body):
-            # ASCII case-insensitive or the exact bytes, as the SQL side matches bodies
-            if body and (raw in body or raw.lower() in body.lower()):
-                return True
-    return any(needle in text.lower() for text in texts)
-
-
-def matches(record: EventRecord, f: AuditFilters) -> bool:
-    exact = {
-        "method": f.method,
-        "path": f.path,
-        "route_name": f.route_name,
-        "endpoint_group": f.endpoint_group,
-        "status": f.status,
-        "success": f.success,
-        "auth_type": f.auth_type,
-        "user_subject": f.user,
-        "session_id": f.session,
-        "request_id": f.request_id,
-        "error_category": f.error_category,
-        "source": f.source,
-    }
-    if any(value is not None and getattr(record, name) != value for name, value in exact.items()):
-        return False
-    if f.since is not None and record.ts < f.since:
-        return False
-    if f.until is not None and record.ts > f.until:
-        return False
-    if f.status_class is not None and record.status // 100 != f.status_class:
-        return False
-    if f.caller is not None and f.caller not in (record.user_subject, record.api_key_name, record.user_email):
-        return False
-    if f.path_contains and f.path_contains.lower() not in record.path.lower():
-        return False
-    if f.raw_target and f.raw_target not in (record.raw_target or ""):
-        return False
-    if f.fingerprint and not any(c.get("fingerprint") == f.fingerprint for c in record.credentials or ()):
-        return False
-    return not (f.q and not _matches_q(record, f.q))
 
 
 def breakdown_key(dimension: str) -> Callable[[EventRecord], str]:
@@ -149,12 +102,18 @@ class MemoryAuditStore:
 
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         limit = clamp_limit(limit)
-        rows = sorted(self._select(filters), key=lambda r: (r.ts, r.id), reverse=True)
+        by_duration = filters.sort == "duration"
+
+        def key(r: EventRecord) -> tuple[Any, str]:
+            return (r.duration_ms if by_duration else r.ts, r.id)
+
+        rows = sorted(self._select(filters), key=key, reverse=True)
         if after is not None:
-            rows = [r for r in rows if (r.ts, r.id) < (after.ts, after.id)]
+            position = ((after.duration_ms or 0.0) if by_duration else after.ts, after.id)
+            rows = [r for r in rows if key(r) < position]
         page = [replace(r, payload=None) for r in rows[:limit]]
         more = len(rows) > limit
-        return Page(page, Cursor(page[-1].ts, page[-1].id) if more else None)
+        return Page(page, page_cursor(page[-1], by_duration) if more else None)
 
     async def tail(self, filters: AuditFilters, after: Cursor, limit: int = 1000) -> Page:
         rows = [r for r in self._select(filters) if r.recorded_at and (r.recorded_at, r.id) > (after.ts, after.id)]

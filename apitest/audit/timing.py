@@ -69,42 +69,49 @@ class WireClock:
     def _client_gone(self) -> bool:
         return bool(self.cycle is not None and getattr(self.cycle, "disconnected", False))
 
+    def on_receive(self, message: Message) -> None:
+        if message["type"] == "http.request":
+            self.read += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.body_done = True
+
+    async def send(self, message: Message, send: Send) -> None:
+        """Pass ``message`` to ``send`` (the server's), adding the event id header to the head and timing it."""
+        kind = message["type"]
+        if kind == "http.response.start":
+            headers = list(message.get("headers", ()))
+            headers.append((EVENT_ID_HEADER, self.event_id))
+            message = {**message, "headers": headers}
+            gone = self._client_gone()
+            await send(message)
+            if not gone:
+                self.head_at = time.perf_counter()
+            return
+        if kind == "http.response.body":
+            body = message.get("body", b"")
+            gone = self._client_gone()
+            await send(message)
+            if body and not gone and not self.head:
+                self.written += len(body)
+                self.chunks += 1
+                if len(self.offsets) < MAX_CHUNKS:
+                    self.offsets.append(ms(time.perf_counter() - self.started))
+            if not message.get("more_body", False) and not gone and not self._client_gone():
+                self.finished = True
+            return
+        await send(message)
+
     def wrap_receive(self, receive: Receive) -> Receive:
         async def clocked_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request":
-                self.read += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    self.body_done = True
+            self.on_receive(message)
             return message
 
         return clocked_receive
 
     def wrap_send(self, send: Send) -> Send:
         async def clocked_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers.append((EVENT_ID_HEADER, self.event_id))
-                message = {**message, "headers": headers}
-                gone = self._client_gone()
-                await send(message)
-                if not gone:
-                    self.head_at = time.perf_counter()
-                return
-            if kind == "http.response.body":
-                body = message.get("body", b"")
-                gone = self._client_gone()
-                await send(message)
-                if body and not gone and not self.head:
-                    self.written += len(body)
-                    self.chunks += 1
-                    if len(self.offsets) < MAX_CHUNKS:
-                        self.offsets.append(ms(time.perf_counter() - self.started))
-                if not message.get("more_body", False) and not gone and not self._client_gone():
-                    self.finished = True
-                return
-            await send(message)
+            await self.send(message, send)
 
         return clocked_send
 

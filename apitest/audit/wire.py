@@ -12,7 +12,8 @@ from starlette.types import Scope
 from apitest.audit.raw import MAX_HEADER_LIST, RawCapture
 from apitest.audit.records import EventRecord
 from apitest.audit.timing import WireClock
-from apitest.auth.evidence import CREDENTIALS_KEY, EvidenceReader
+from apitest.auth.evidence import EvidenceReader
+from apitest.outcome import outcome_of
 
 
 def fill(
@@ -35,7 +36,7 @@ def fill(
     record.header_list = head.header_list
     if head.truncated:
         record.details = {**(record.details or {}), **head.truncated}
-    credentials: Any = scope.get("state", {}).get(CREDENTIALS_KEY)
+    credentials: Any = outcome_of(scope).credentials
     if credentials is None:
         credentials = evidence.read(scope.get("headers", []), scope.get("query_string", b""))
     record.credentials = credentials if isinstance(credentials, list) and credentials else None

@@ -24,12 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.audit.buffer import AuditWriter
-from apitest.audit.capture import EVENT_ID_KEY, MAX_ERROR_MESSAGE, details_from, header, remote_addr
-from apitest.audit.records import REJECTED_CATEGORIES, EventRecord, PayloadRecord
+from apitest.audit.capture import MAX_ERROR_MESSAGE, details_from, header, remote_addr
+from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
-from apitest.auth.identity import Identity
 from apitest.config import Settings
 from apitest.failures import note_detail
+from apitest.outcome import REJECTED_CATEGORIES, outcome_of
 from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
 
@@ -118,7 +118,8 @@ class WebSocketAuditMiddleware:
             await self.app(scope, receive, send)
             return
         event_id = str(uuid.uuid4())
-        scope.setdefault("state", {})[EVENT_ID_KEY] = event_id
+        outcome_of(scope).audit_event_id = event_id
+        scope.setdefault("state", {})  # where the session facts go (note_detail)
         ts, started = datetime.now(UTC), time.perf_counter()
         session = Session()
         error: BaseException | None = None
@@ -136,13 +137,14 @@ class WebSocketAuditMiddleware:
                 writer.discard("capture failed")
             else:
                 if record is not None:
-                    writer.offer(record)
+                    writer.offer(record)  # a session ends once: no backpressure
 
     def outcome(
         self, scope: Scope, session: Session, error: BaseException | None
     ) -> tuple[bool, str | None, str | None]:
-        state: dict[str, Any] = scope.get("state", {})
-        category, message = state.get("error_category"), state.get("error_message")
+        outcome = outcome_of(scope)
+        category: str | None = outcome.error_category
+        message = outcome.error_message
         if error is not None:
             return False, category or "internal_error", message or f"{type(error).__name__}: {error}"
         if category is not None:
@@ -169,9 +171,7 @@ class WebSocketAuditMiddleware:
         if not self.include_rejected and category in REJECTED_CATEGORIES:
             return None
         note_detail(scope, "websocket", session.facts() | {"duration_ms": duration_ms})
-        identity = state.get("identity")
-        if not isinstance(identity, Identity):
-            identity = None
+        identity = outcome_of(scope).identity
         spec = scope.get(ROUTE_KEY)
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         record = EventRecord(
@@ -182,7 +182,7 @@ class WebSocketAuditMiddleware:
             status=session.status or (500 if error is not None else 403),
             success=success,
             duration_ms=duration_ms,
-            request_id=state.get("request_id") or None,
+            request_id=outcome_of(scope).request_id or None,
             user_subject=(identity.subject or None) if identity else None,
             user_email=(identity.email or None) if identity else None,
             auth_type=identity.auth_type if identity else None,

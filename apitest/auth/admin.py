@@ -30,11 +30,12 @@ from apitest import logs, safejson
 from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import AuthChain
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyNameTaken, KeyStore, check_scopes
 from apitest.config import Settings
 from apitest.db.models import utcnow
 from apitest.http import error_response, json_response
+from apitest.identity import Identity
+from apitest.outcome import outcome_of
 
 log = logs.get("auth.admin")
 
@@ -90,7 +91,7 @@ class AdminAuth:
             reason = result.message if isinstance(result, Invalid) else "no credential"
             log.info("admin api: credential refused", extra={"reason": reason, "path": request.url.path})
             return unauthorized()
-        request.scope.setdefault("state", {})["identity"] = result
+        outcome_of(request.scope).identity = result
         return result
 
 

@@ -2,7 +2,7 @@
 
 An authenticator looks at the credentials presented on the wire and answers in one of three ways:
 
-- an :class:`~apitest.auth.identity.Identity`: the credential is valid; the chain stops;
+- an :class:`~apitest.identity.Identity`: the credential is valid; the chain stops;
 - ``None``: no credential of its kind was presented; the chain asks the next authenticator;
 - :class:`Invalid`: a credential of its kind was presented and is bad; the chain stops with 401 and
   never falls through (not even to anonymous).
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 
 T = TypeVar("T")
 

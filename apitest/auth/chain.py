@@ -15,10 +15,10 @@ from apitest.auth.apikeys import ApiKeyAuthenticator
 from apitest.auth.base import Authenticator, Invalid
 from apitest.auth.bearer import BearerAuthenticator
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import ANONYMOUS, Identity
 from apitest.auth.keystore import KeyStore
 from apitest.auth.oidc import OIDCAuthenticator, OIDCValidator
 from apitest.config import Settings
+from apitest.identity import ANONYMOUS, Identity
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from apitest import logs, safejson
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import Presented, parse_authorization
-from apitest.auth.identity import Identity
 from apitest.auth.jwtshape import MalformedJWT, b64url_decode, jwt_header
 from apitest.db.models import Base
+from apitest.identity import Identity
 from apitest.storable import storable
 
 log = logs.get("audit")

@@ -14,18 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from apitest.config.option import add_config_option
+
 if TYPE_CHECKING:
     from apitest.auth.keystore import KeyStore
     from apitest.config import Settings
 
-DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 _RELATIVE = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -51,12 +51,7 @@ def parse_scopes(values: list[str]) -> list[str]:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-        help=f"YAML profile (default: $APITEST_CONFIG or {DEFAULT_CONFIG})",
-    )
+    add_config_option(common)
     keys = sub.add_parser("keys", help="Manage database API keys.", description="Manage database API keys.")
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="Create a key; prints the plaintext once.")

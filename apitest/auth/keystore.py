@@ -30,10 +30,10 @@ from sqlalchemy.exc import IntegrityError
 
 from apitest import logs
 from apitest.auth.base import Invalid, describe
-from apitest.auth.identity import Identity
 from apitest.config import Settings
 from apitest.db.engine import Database
 from apitest.db.models import ApiKey, utcnow
+from apitest.identity import Identity
 
 log = logs.get("auth.keystore")
 

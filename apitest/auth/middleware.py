@@ -1,11 +1,11 @@
 """Inbound auth stage of the ``/v1`` pipeline: authenticate, then enforce the route's scope.
 
-Every outcome is left in ``scope["state"]`` for the audit: ``identity`` on success (and on a 403, so
-the row says who lacked the scope), or ``error_category`` / ``error_message`` through
-:func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
+Every outcome is left in the request's :class:`~apitest.outcome.RequestOutcome` for the audit:
+``identity`` on success (and on a 403, so the row says who lacked the scope), or ``error_category`` /
+``error_message`` through :func:`~apitest.pipeline.note_failure` (``missing_credential``, ``invalid_credential``,
 ``insufficient_scope``, ``auth_error``). The reason never contains the credential.
 
-Pre-set identity (portal Try-It and replay): when ``scope["state"]["preset_identity"]`` holds an
+Pre-set identity (portal Try-It and replay): when the request outcome's ``preset_identity`` holds an
 :class:`Identity` and the request carries no wire credential (the configured API-key header or query
 parameter, or ``Authorization: Bearer``), it is used without running the chain. A wire credential
 wins: the chain runs and its answer stands.
@@ -25,10 +25,11 @@ from apitest.auth.base import AuthBackendError, Invalid
 from apitest.auth.chain import AuthChain, Missing
 from apitest.auth.challenge import Challenges
 from apitest.auth.credentials import read_credentials
-from apitest.auth.evidence import CREDENTIALS_KEY, EvidenceReader, Fingerprinter, settle
-from apitest.auth.identity import ANONYMOUS, Identity
+from apitest.auth.evidence import EvidenceReader, Fingerprinter, settle
 from apitest.config import Settings
 from apitest.failures import note_detail, note_failure
+from apitest.identity import ANONYMOUS, Identity
+from apitest.outcome import outcome_of
 from apitest.registry import ROUTE_KEY, RouteSpec
 
 log = logs.get("auth")
@@ -80,21 +81,21 @@ class AuthMiddleware:
 
     async def _authorize(self, scope: Scope) -> Response | None:
         """``None`` when the request may proceed, else the rejection to send."""
-        state = scope.setdefault("state", {})
+        outcome = outcome_of(scope)
         presented = read_credentials(scope, header_name=self.header_name, query_name=self.query_name)
         if presented.ignored_scheme:
             note_detail(scope, "authorization_ignored", presented.ignored_scheme)
-        evidence = state[CREDENTIALS_KEY] = self.evidence.read(scope.get("headers", []), scope.get("query_string", b""))
-        preset = state.get("preset_identity")
+        evidence = outcome.credentials = self.evidence.read(scope.get("headers", []), scope.get("query_string", b""))
+        preset = outcome.preset_identity
         try:
-            if isinstance(preset, Identity) and not presented.any:
+            if preset is not None and not presented.any:
                 result: Identity | Invalid | Missing = preset
             else:
                 result = await self.chain.resolve(presented)
         except AuthBackendError as exc:
             log.warning(
                 "auth chain error",
-                extra={"err": str(exc), "path": scope["path"], "request_id": state.get("request_id", "")},
+                extra={"err": str(exc), "path": scope["path"], "request_id": outcome.request_id},
             )
             note_failure(scope, "auth_error", str(exc))
             return self.challenges.backend_error()
@@ -103,12 +104,12 @@ class AuthMiddleware:
             note_failure(scope, "invalid_credential", result.message)
             return self.challenges.invalid(result)
         if isinstance(result, Missing) and credential_optional(scope):
-            state["identity"] = ANONYMOUS  # e.g. /v1/webhooks/receive: the signature is checked by the handler
+            outcome.identity = ANONYMOUS  # e.g. /v1/webhooks/receive: the signature is checked by the handler
             return None
         if isinstance(result, Missing):
             note_failure(scope, "missing_credential", result.reason)
             return self.challenges.missing()
-        state["identity"] = result
+        outcome.identity = result
         return self._check_scope(scope, result)
 
     def _check_scope(self, scope: Scope, identity: Identity) -> Response | None:

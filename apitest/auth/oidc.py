@@ -39,11 +39,11 @@ from joserfc.errors import BadSignatureError, JoseError
 from apitest import logs
 from apitest.auth.base import AuthBackendError, Invalid, Result
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.jwks import ALG_KEYS, JWKSCache, JWKSError, fetch_json
 from apitest.auth.jwtshape import MalformedJWT, b64url_decode, is_jwt_shaped, jwt_header
 from apitest.config.model import OIDCSettings
 from apitest.config.validate import FORBIDDEN_ALGORITHMS
+from apitest.identity import Identity
 from apitest.safejson import loads
 from apitest.storable import storable_value
 

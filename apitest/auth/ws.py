@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.types import Receive, Scope, Send
 
 from apitest.auth.middleware import AuthMiddleware
+from apitest.outcome import outcome_of
 
 DENIAL_EXTENSION = "websocket.http.response"
 POLICY_VIOLATION = 1008
@@ -29,5 +30,5 @@ class WebSocketAuth(AuthMiddleware):
         elif DENIAL_EXTENSION in scope.get("extensions", {}):
             await response(scope, receive, send)  # Starlette sends it as websocket.http.response.*
         else:
-            reason = str(scope.get("state", {}).get("error_category", "unauthorized"))
+            reason = outcome_of(scope).error_category or "unauthorized"
             await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason})

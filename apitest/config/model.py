@@ -222,7 +222,13 @@ class AuditSettings:
         "Requests rejected by auth (401/403) keep their row, but their headers, query and bodies are stored only"
         " up to this many bytes each (truncation flagged).",
     )
-    batch_size: int = setting(500, "Most events written in one multi-row insert.")
+    backpressure_wait_ms: int = setting(
+        10_000,
+        "When the buffer is full while the database is healthy (slower than the traffic), a request waits up"
+        " to this long for room before it is answered; an event still without room then is dropped and counted."
+        " No wait during a database outage (events are dropped and counted at once). 0 never waits.",
+    )
+    batch_size: int = setting(500, "Most events written in one batch (COPY on PostgreSQL).")
     flush_interval_ms: int = setting(200, "Longest an event waits in the buffer before a write.")
     include_rejected: bool = setting(True, "Also record requests rejected by auth (401/403).")
     scope: str = setting(
@@ -267,9 +273,12 @@ if TYPE_CHECKING:
 
 else:
     # One ``EndpointGroup`` field per group of apitest.registry.GROUPS, in registration order.
+    # ``module=`` names this module as its home, so settings pickle (server workers receive them pickled).
     EndpointsSettings = make_dataclass(
-        "EndpointsSettings", [(g.name, EndpointGroup, _endpoint_group(g.title)) for g in REGISTRY_GROUPS]
+        "EndpointsSettings",
+        [(g.name, EndpointGroup, _endpoint_group(g.title)) for g in REGISTRY_GROUPS],
     )
+    EndpointsSettings.__module__ = __name__
 
 
 @dataclass

@@ -1,12 +1,18 @@
-"""Cross-field validation: every rule returns a message; all of them are reported together."""
+"""Cross-field validation: the error rules, in the order their messages are reported, and :func:`validate`.
+
+Each rule is a small named check (see :mod:`apitest.config.rule`); every problem is reported together, so
+one ``apitest check`` lists all of them. ``apitest doctor`` shows these messages with the rule's ``fix``.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from apitest.config.rule import Rule, at_least, error
 
 if TYPE_CHECKING:
     from apitest.config.model import Settings
@@ -16,165 +22,310 @@ SUPPORTED_ALGORITHMS = {"RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "P
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
 MIN_COOKIE_SECRET_BYTES = 16
 HOST = re.compile(r"[A-Za-z0-9._-]+(:[0-9]+)?|\[[0-9A-Fa-f:.]+\](:[0-9]+)?")
+WEBHOOK_SCHEMES = ("standard", "stripe")
+COOKIE_SECRET_FIX = "export APITEST_COOKIE_SECRET=$(openssl rand -base64 48) (make dev-secrets)"  # noqa: S105 - a command
+Env = Mapping[str, str]
 
 
-def _positive(problems: list[str], name: str, value: float, minimum: float = 1) -> None:
-    if value < minimum:
-        problems.append(f"{name} must be >= {minimum:g}, got {value:g}")
+def _http_url(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")
 
 
-def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
+@error(
+    "audit",
+    "database",
+    fix="set database.url (sqlite+aiosqlite:///data/apitest.db for one process, postgresql+asyncpg://... "
+    "for several workers or replicas), or audit.enabled: false",
+)
+def audit_needs_database(s: Settings, env: Env) -> Iterable[str]:
+    if s.audit.enabled and not s.database.url.strip():
+        yield "audit.enabled is true but database.url is empty (set database.url, e.g. sqlite+aiosqlite:///data/apitest.db)"
+
+
+@error("api_keys.db", "database")
+def key_store_needs_database(s: Settings, env: Env) -> Iterable[str]:
+    if s.api_keys.db.enabled and not s.database.url.strip():
+        yield "api_keys.db.enabled is true but database.url is empty"
+
+
+@error("database.url", "scheme")
+def database_scheme(s: Settings, env: Env) -> Iterable[str]:
+    url = s.database.url.strip()
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if url and scheme not in DATABASE_SCHEMES:
+        yield f"database.url: unsupported scheme {scheme or url!r} (use sqlite+aiosqlite:// or postgresql+asyncpg://)"
+
+
+@error("portal.cookie_secret", "required", fix=COOKIE_SECRET_FIX)
+def cookie_secret_required(s: Settings, env: Env) -> Iterable[str]:
+    if s.portal.enabled and not s.portal.cookie_secret:
+        yield "portal.cookie_secret is required when portal.enabled=true (session store: portal.cookie_secret is empty)"
+
+
+@error("portal.cookie_secret", "length", fix=COOKIE_SECRET_FIX)
+def cookie_secret_length(s: Settings, env: Env) -> Iterable[str]:
+    size = len(s.portal.cookie_secret.encode())
+    if s.portal.enabled and 0 < size < MIN_COOKIE_SECRET_BYTES:
+        yield f"portal.cookie_secret is too short: {size} bytes (need >= {MIN_COOKIE_SECRET_BYTES} bytes)"
+
+
+@error(
+    "oidc.issuer",
+    "required",
+    fix="set oidc.issuer (APITEST_OIDC_ISSUER) to the IdP's issuer URL, or oidc.enabled: false",
+)
+def oidc_issuer_required(s: Settings, env: Env) -> Iterable[str]:
+    if s.oidc.enabled and not s.oidc.issuer:
+        yield "oidc.issuer is required when oidc.enabled=true"
+
+
+@error("oidc.issuer", "url")
+def oidc_issuer_url(s: Settings, env: Env) -> Iterable[str]:
+    if s.oidc.issuer and not _http_url(s.oidc.issuer):
+        yield f"oidc.issuer must be an http(s) URL, got {s.oidc.issuer!r}"
+
+
+@error(
+    "oidc.skip_signature_verification",
+    fix="turn it off; it is for local experiments only (APITEST_INSECURE=1)",
+)
+def skip_signature_needs_insecure(s: Settings, env: Env) -> Iterable[str]:
+    if s.oidc.skip_signature_verification and env.get("APITEST_INSECURE") != "1":
+        yield "oidc.skip_signature_verification requires APITEST_INSECURE=1"
+
+
+@error("oidc.algorithms")
+def oidc_algorithms(s: Settings, env: Env) -> Iterable[str]:
+    bad = [a for a in s.oidc.algorithms if a in FORBIDDEN_ALGORITHMS or a not in SUPPORTED_ALGORITHMS]
+    if bad:
+        yield f"oidc.algorithms: not allowed: {', '.join(bad)} (allowed: {', '.join(sorted(SUPPORTED_ALGORITHMS))})"
+
+
+@error("auth", "method", fix="add api_keys.file, bearer.tokens, api_keys.db or oidc, or auth.allow_anonymous: true")
+def some_auth_method(s: Settings, env: Env) -> Iterable[str]:
+    methods = (s.oidc.enabled, s.api_keys.file, s.api_keys.db.enabled, s.bearer.tokens, s.auth.allow_anonymous)
+    if not any(methods):
+        yield "no inbound auth method enabled: configure oidc, api_keys, bearer.tokens, or auth.allow_anonymous"
+
+
+@error("api_keys.file", "name")
+def file_key_names(s: Settings, env: Env) -> Iterable[str]:
+    return (f"api_keys.file[{i}].name is required" for i, k in enumerate(s.api_keys.file) if not k.name)
+
+
+@error("bearer.tokens", "name")
+def bearer_token_names(s: Settings, env: Env) -> Iterable[str]:
+    return (f"bearer.tokens[{i}].name is required" for i, t in enumerate(s.bearer.tokens) if not t.name)
+
+
+@error("api_keys.header_name")
+def key_header_name(s: Settings, env: Env) -> Iterable[str]:
+    if not s.api_keys.header_name.strip():
+        yield "api_keys.header_name must not be empty"
+
+
+@error("plexara.register.admin_url")
+def plexara_admin_url(s: Settings, env: Env) -> Iterable[str]:
+    if s.plexara.register.enabled and not s.plexara.register.admin_url:
+        yield "plexara.register.admin_url is required when plexara.register.enabled=true"
+
+
+@error("server.address")
+def server_address(s: Settings, env: Env) -> Iterable[str]:
+    _, sep, port = s.server.address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        yield f"server.address must be host:port or :port, got {s.server.address!r}"
+
+
+@error("server.base_url")
+def server_base_url(s: Settings, env: Env) -> Iterable[str]:
+    if not _http_url(s.server.base_url):
+        yield f"server.base_url must be an http(s) URL, got {s.server.base_url!r}"
+
+
+@error("server.tls", "files")
+def tls_files(s: Settings, env: Env) -> Iterable[str]:
+    tls = s.server.tls
+    if tls.enabled and not tls.dev_ca and not (tls.cert_file and tls.key_file):
+        yield "server.tls.enabled needs server.tls.cert_file and server.tls.key_file (or server.tls.dev_ca: true)"
+
+
+@error("tls_lab.dir")
+def tls_lab_dir(s: Settings, env: Env) -> Iterable[str]:
+    if (s.tls_lab.enabled or s.server.tls.dev_ca) and not s.tls_lab.dir.strip():
+        yield "tls_lab.dir must name the dev CA directory"
+
+
+@error("tls_lab.hosts")
+def tls_lab_hosts(s: Settings, env: Env) -> Iterable[str]:
+    if (s.tls_lab.enabled or s.server.tls.dev_ca) and not any(h.strip() for h in s.tls_lab.hosts):
+        yield "tls_lab.hosts must name at least one host"
+
+
+@error("tls_lab.ports")
+def tls_lab_ports(s: Settings, env: Env) -> Iterable[str]:
+    seen: dict[int, str] = {s.listen_port(): "server.address"}
+    for key, port in vars(s.tls_lab.ports).items():
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            yield f"tls_lab.ports.{key} must be a port number 0-65535 (0 turns the listener off)"
+        elif port and s.tls_lab.enabled:
+            if port in seen:
+                yield f"tls_lab.ports.{key} {port} is also {seen[port]}"
+            seen[port] = f"tls_lab.ports.{key}"
+
+
+@error("audit.scope")
+def audit_scope(s: Settings, env: Env) -> Iterable[str]:
+    if s.audit.scope not in ("v1", "all"):
+        yield f"audit.scope must be v1 or all, got {s.audit.scope!r}"
+
+
+@error("rate_limit.groups")
+def rate_limit_groups(s: Settings, env: Env) -> Iterable[str]:
     from apitest.config.model import GROUPS
 
-    p: list[str] = []
-    db_url = s.database.url.strip()
-    if s.audit.enabled and not db_url:
-        p.append(
-            "audit.enabled is true but database.url is empty (set database.url, e.g. sqlite+aiosqlite:///data/apitest.db)"
-        )
-    if s.api_keys.db.enabled and not db_url:
-        p.append("api_keys.db.enabled is true but database.url is empty")
-    if db_url:
-        scheme = db_url.split("://", 1)[0] if "://" in db_url else ""
-        if scheme not in DATABASE_SCHEMES:
-            p.append(
-                f"database.url: unsupported scheme {scheme or db_url!r} (use sqlite+aiosqlite:// or postgresql+asyncpg://)"
-            )
-    if s.portal.enabled and not s.portal.cookie_secret:
-        p.append(
-            "portal.cookie_secret is required when portal.enabled=true (session store: portal.cookie_secret is empty)"
-        )
-    elif s.portal.enabled and len(s.portal.cookie_secret.encode()) < MIN_COOKIE_SECRET_BYTES:
-        p.append(f"portal.cookie_secret is too short (need >= {MIN_COOKIE_SECRET_BYTES} bytes)")
-    if s.oidc.enabled and not s.oidc.issuer:
-        p.append("oidc.issuer is required when oidc.enabled=true")
-    if s.oidc.issuer and urlsplit(s.oidc.issuer).scheme not in ("http", "https"):
-        p.append(f"oidc.issuer must be an http(s) URL, got {s.oidc.issuer!r}")
-    if s.oidc.skip_signature_verification and environ.get("APITEST_INSECURE") != "1":
-        p.append("oidc.skip_signature_verification requires APITEST_INSECURE=1")
-    bad_algs = [a for a in s.oidc.algorithms if a in FORBIDDEN_ALGORITHMS or a not in SUPPORTED_ALGORITHMS]
-    if bad_algs:
-        p.append(
-            f"oidc.algorithms: not allowed: {', '.join(bad_algs)} (allowed: {', '.join(sorted(SUPPORTED_ALGORITHMS))})"
-        )
-    has_method = (
-        s.oidc.enabled
-        or bool(s.api_keys.file)
-        or s.api_keys.db.enabled
-        or bool(s.bearer.tokens)
-        or s.auth.allow_anonymous
-    )
-    if not has_method:
-        p.append("no inbound auth method enabled: configure oidc, api_keys, bearer.tokens, or auth.allow_anonymous")
-    for i, k in enumerate(s.api_keys.file):
-        if not k.name:
-            p.append(f"api_keys.file[{i}].name is required")
-    for i, t in enumerate(s.bearer.tokens):
-        if not t.name:
-            p.append(f"bearer.tokens[{i}].name is required")
-    if not s.api_keys.header_name.strip():
-        p.append("api_keys.header_name must not be empty")
-    if s.plexara.register.enabled and not s.plexara.register.admin_url:
-        p.append("plexara.register.admin_url is required when plexara.register.enabled=true")
-    host, sep, port = s.server.address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        p.append(f"server.address must be host:port or :port, got {s.server.address!r}")
-    if urlsplit(s.server.base_url).scheme not in ("http", "https"):
-        p.append(f"server.base_url must be an http(s) URL, got {s.server.base_url!r}")
-    if s.server.tls.enabled and not s.server.tls.dev_ca and not (s.server.tls.cert_file and s.server.tls.key_file):
-        p.append("server.tls.enabled needs server.tls.cert_file and server.tls.key_file (or server.tls.dev_ca: true)")
-    _tls_lab(p, s)
-    _positive(p, "server.workers", s.server.workers)
-    _positive(p, "server.max_body_bytes", s.server.max_body_bytes)
-    _positive(p, "server.shutdown.grace_period", s.server.shutdown.grace_period, 0)
-    _positive(p, "server.shutdown.pre_shutdown_delay", s.server.shutdown.pre_shutdown_delay, 0)
-    if s.audit.scope not in ("v1", "all"):
-        p.append(f"audit.scope must be v1 or all, got {s.audit.scope!r}")
-    _positive(p, "audit.buffer_size", s.audit.buffer_size)
-    _positive(p, "audit.batch_size", s.audit.batch_size)
-    _positive(p, "audit.flush_interval_ms", s.audit.flush_interval_ms)
-    _positive(p, "audit.max_payload_bytes", s.audit.max_payload_bytes, 0)
-    _positive(p, "audit.buffer_bytes", s.audit.buffer_bytes)
-    _positive(p, "audit.max_header_bytes", s.audit.max_header_bytes, 0)
-    _positive(p, "audit.rejected_payload_bytes", s.audit.rejected_payload_bytes, 0)
-    _positive(p, "server.read_body_timeout", s.server.read_body_timeout, 0)
-    _positive(p, "server.min_body_rate", s.server.min_body_rate, 0)
-    _positive(p, "server.min_body_rate_grace", s.server.min_body_rate_grace, 0)
-    _positive(p, "audit.retention_days", s.audit.retention_days, 0)
-    _positive(p, "oidc.clock_skew_seconds", s.oidc.clock_skew_seconds, 0)
-    _positive(p, "database.max_open_conns", s.database.max_open_conns)
-    _positive(p, "rate_limit.window_seconds", s.rate_limit.window_seconds)
     for name, limit in s.rate_limit.groups.items():
         if name not in GROUPS:
-            p.append(f"rate_limit.groups: unknown group {name!r} (groups: {', '.join(GROUPS)})")
+            yield f"rate_limit.groups: unknown group {name!r} (groups: {', '.join(GROUPS)})"
         elif not isinstance(limit, int) or limit < 1:
-            p.append(f"rate_limit.groups.{name} must be a positive integer")
+            yield f"rate_limit.groups.{name} must be a positive integer"
+
+
+@error("server.cors.allowed_origins")
+def cors_origins(s: Settings, env: Env) -> Iterable[str]:
     for origin in s.server.cors.allowed_origins:
-        if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
-            p.append(f"server.cors.allowed_origins: {origin!r} is not '*' or an http(s) origin")
+        if origin != "*" and not _http_url(origin):
+            yield f"server.cors.allowed_origins: {origin!r} is not '*' or an http(s) origin"
+
+
+@error("server.trusted_proxies")
+def trusted_proxies(s: Settings, env: Env) -> Iterable[str]:
     for proxy in s.server.trusted_proxies:
         try:
             ipaddress.ip_network(str(proxy).strip(), strict=False)
         except ValueError:
-            p.append(f"server.trusted_proxies: {proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)")
+            yield f"server.trusted_proxies: {proxy!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+
+
+@error("portal.allowed_hosts")
+def portal_allowed_hosts(s: Settings, env: Env) -> Iterable[str]:
     for host in s.portal.allowed_hosts:
         if not HOST.fullmatch(host):
-            p.append(f"portal.allowed_hosts: {host!r} is not a host name or address (e.g. portal.example, 10.0.0.5)")
+            yield f"portal.allowed_hosts: {host!r} is not a host name or address (e.g. portal.example, 10.0.0.5)"
+
+
+@error("portal.oidc_redirect_path")
+def portal_redirect_path(s: Settings, env: Env) -> Iterable[str]:
     if not s.portal.oidc_redirect_path.startswith("/"):
-        p.append("portal.oidc_redirect_path must start with '/'")
-    _webhooks(p, s)
-    return p
+        yield "portal.oidc_redirect_path must start with '/'"
 
 
-WEBHOOK_SCHEMES = ("standard", "stripe")
+@error("webhooks", "database")
+def webhooks_need_database(s: Settings, env: Env) -> Iterable[str]:
+    if s.webhooks.enabled and not s.database.url.strip():
+        yield "webhooks.enabled is true but database.url is empty (deliveries are kept in the database)"
 
 
-def _webhooks(p: list[str], s: Settings) -> None:
-    w = s.webhooks
-    if w.enabled and not s.database.url.strip():
-        p.append("webhooks.enabled is true but database.url is empty (deliveries are kept in the database)")
-    if w.signature_scheme not in WEBHOOK_SCHEMES:
-        p.append(f"webhooks.signature_scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {w.signature_scheme!r}")
-    _positive(p, "webhooks.max_attempts", w.max_attempts)
-    _positive(p, "webhooks.concurrency", w.concurrency)
-    _positive(p, "webhooks.max_response_bytes", w.max_response_bytes, 0)
-    _positive(p, "webhooks.backoff_base", w.backoff_base, 0)
-    _positive(p, "webhooks.poll_interval", w.poll_interval, 0.01)
-    _positive(p, "webhooks.timeout", w.timeout, 0.1)
-    _positive(p, "webhooks.connect_timeout", w.connect_timeout, 0.1)
-    _positive(p, "webhooks.receiver.tolerance_seconds", w.receiver.tolerance_seconds, 0)
-    _positive(p, "webhooks.retention_days", w.retention_days, 0)
-    if w.backoff_max < w.backoff_base:
-        p.append("webhooks.backoff_max must be >= webhooks.backoff_base")
-    if not 0 <= w.jitter <= 1:
-        p.append(f"webhooks.jitter must be between 0 and 1, got {w.jitter:g}")
+@error("webhooks.signature_scheme")
+def webhook_scheme(s: Settings, env: Env) -> Iterable[str]:
+    scheme = s.webhooks.signature_scheme
+    if scheme not in WEBHOOK_SCHEMES:
+        yield f"webhooks.signature_scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {scheme!r}"
+
+
+@error("webhooks.backoff_max")
+def webhook_backoff(s: Settings, env: Env) -> Iterable[str]:
+    if s.webhooks.backoff_max < s.webhooks.backoff_base:
+        yield "webhooks.backoff_max must be >= webhooks.backoff_base"
+
+
+@error("webhooks.jitter")
+def webhook_jitter(s: Settings, env: Env) -> Iterable[str]:
+    if not 0 <= s.webhooks.jitter <= 1:
+        yield f"webhooks.jitter must be between 0 and 1, got {s.webhooks.jitter:g}"
+
+
+@error("webhooks.subscriptions")
+def webhook_subscriptions(s: Settings, env: Env) -> Iterable[str]:
     names: set[str] = set()
-    for i, sub in enumerate(w.subscriptions):
+    for i, sub in enumerate(s.webhooks.subscriptions):
         where = f"webhooks.subscriptions[{i}]"
         if not sub.name.strip():
-            p.append(f"{where}.name is required")
+            yield f"{where}.name is required"
         elif sub.name in names:
-            p.append(f"{where}.name {sub.name!r} is used twice")
+            yield f"{where}.name {sub.name!r} is used twice"
         names.add(sub.name)
-        if urlsplit(sub.url).scheme not in ("http", "https"):
-            p.append(f"{where}.url must be an http(s) URL, got {sub.url!r}")
+        if not _http_url(sub.url):
+            yield f"{where}.url must be an http(s) URL, got {sub.url!r}"
         if not sub.secret:
-            p.append(f"{where}.secret is required (e.g. ${{WEBHOOK_SECRET}})")
+            yield f"{where}.secret is required (e.g. ${{WEBHOOK_SECRET}})"
         if sub.scheme and sub.scheme not in WEBHOOK_SCHEMES:
-            p.append(f"{where}.scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {sub.scheme!r}")
+            yield f"{where}.scheme must be one of {', '.join(WEBHOOK_SCHEMES)}, got {sub.scheme!r}"
 
 
-def _tls_lab(p: list[str], s: Settings) -> None:
-    lab = s.tls_lab
-    if (lab.enabled or s.server.tls.dev_ca) and not lab.dir.strip():
-        p.append("tls_lab.dir must name the dev CA directory")
-    if (lab.enabled or s.server.tls.dev_ca) and not any(h.strip() for h in lab.hosts):
-        p.append("tls_lab.hosts must name at least one host")
-    seen: dict[int, str] = {s.listen_port(): "server.address"}
-    for key, port in vars(lab.ports).items():
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            p.append(f"tls_lab.ports.{key} must be a port number 0-65535 (0 turns the listener off)")
-        elif port and lab.enabled:
-            if port in seen:
-                p.append(f"tls_lab.ports.{key} {port} is also {seen[port]}")
-            seen[port] = f"tls_lab.ports.{key}"
+# In the order the messages are reported.
+ERRORS: tuple[Rule, ...] = (
+    audit_needs_database,
+    key_store_needs_database,
+    database_scheme,
+    cookie_secret_required,
+    cookie_secret_length,
+    oidc_issuer_required,
+    oidc_issuer_url,
+    skip_signature_needs_insecure,
+    oidc_algorithms,
+    some_auth_method,
+    file_key_names,
+    bearer_token_names,
+    key_header_name,
+    plexara_admin_url,
+    server_address,
+    server_base_url,
+    tls_files,
+    tls_lab_dir,
+    tls_lab_hosts,
+    tls_lab_ports,
+    at_least("server.workers"),
+    at_least("server.max_body_bytes"),
+    at_least("server.shutdown.grace_period", 0),
+    at_least("server.shutdown.pre_shutdown_delay", 0),
+    audit_scope,
+    at_least("audit.buffer_size"),
+    at_least("audit.batch_size"),
+    at_least("audit.flush_interval_ms"),
+    at_least("audit.max_payload_bytes", 0),
+    at_least("audit.buffer_bytes"),
+    at_least("audit.max_header_bytes", 0),
+    at_least("audit.rejected_payload_bytes", 0),
+    at_least("server.read_body_timeout", 0),
+    at_least("server.min_body_rate", 0),
+    at_least("server.min_body_rate_grace", 0),
+    at_least("audit.retention_days", 0),
+    at_least("oidc.clock_skew_seconds", 0),
+    at_least("database.max_open_conns"),
+    at_least("rate_limit.window_seconds"),
+    rate_limit_groups,
+    cors_origins,
+    trusted_proxies,
+    portal_allowed_hosts,
+    portal_redirect_path,
+    webhooks_need_database,
+    webhook_scheme,
+    at_least("webhooks.max_attempts"),
+    at_least("webhooks.concurrency"),
+    at_least("webhooks.max_response_bytes", 0),
+    at_least("webhooks.backoff_base", 0),
+    at_least("webhooks.poll_interval", 0.01),
+    at_least("webhooks.timeout", 0.1),
+    at_least("webhooks.connect_timeout", 0.1),
+    at_least("webhooks.receiver.tolerance_seconds", 0),
+    at_least("webhooks.retention_days", 0),
+    webhook_backoff,
+    webhook_jitter,
+    webhook_subscriptions,
+)
+
+
+def validate(s: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Every problem of every error rule, in order; empty when the settings may be used."""
+    return [message for rule in ERRORS for message in rule.check(s, environ)]

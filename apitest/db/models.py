@@ -300,3 +300,16 @@ class PortalSessionRevocation(Base):
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)  # the session id carried in the signed cookie
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # when the cookie would expire anyway
+
+
+class SavedView(Base):
+    """A named audit list view (its filter query string), saved by one portal identity for itself."""
+
+    __tablename__ = "portal_saved_views"
+    __table_args__ = (Index("portal_saved_views_owner_name_idx", "owner", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(Text, nullable=False)  # "<auth_type>:<subject>" of the portal identity
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    query: Mapped[str] = mapped_column(Text, nullable=False)  # canonical filter parameters, URL-encoded
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

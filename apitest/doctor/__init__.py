@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from apitest.config.option import add_config_option
 from apitest.doctor.core import (
     DEFAULT_TIMEOUT,
     Check,
@@ -32,6 +33,7 @@ from apitest.doctor.local import (
     check_cookie_secure,
     check_credentials,
     check_env,
+    check_other_rules,
     check_portal_cookie,
     check_portal_files,
 )
@@ -50,6 +52,7 @@ CHECKS: list[Check] = [
     check_cookie_secure,
     check_portal_files,
     check_base_url,
+    check_other_rules,
     check_tls,
     check_server,
 ]
@@ -80,20 +83,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``apitest doctor``: the CLI extension hook (see ``apitest.cli.EXTENSIONS``)."""
-    from apitest.config.option import DEFAULT_CONFIG
-
     p = sub.add_parser(
         "doctor",
         help="Check a config and its surroundings (database, IdP, clock, cookies, a running server).",
         description="Check a config and its surroundings; prints pass / warn / fail with the fix for each "
         "check and exits 1 when any check fails. See docs/operations.md#doctor.",
     )
-    p.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-        help=f"YAML profile (default: $APITEST_CONFIG or {DEFAULT_CONFIG})",
-    )
+    add_config_option(p)
     p.add_argument("--url", help="a running apitest to probe: /healthz, /readyz and audit drops from /metrics")
     p.add_argument("--key", default=os.environ.get("APITEST_DOCTOR_KEY"), help="API key for /metrics if it needs one")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per network check (default 5)")

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from apitest.endpoints.helpers import positive_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.seeded import export_value
+from apitest.failures import note_failure
 from apitest.http import JSON_TYPE, StreamResponse, json_response
 from apitest.registry import CSV, INT, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
@@ -66,8 +67,7 @@ async def long_running(request: Request) -> Response:
     if await sleep_unless_disconnected(request, duration / 1000):
         return json_response({"slept_ms": duration})
     # The client is gone, so nothing reaches it; the status is for the access log and the audit.
-    request.state.error_category = "client_disconnected"
-    request.state.error_message = f"client disconnected before {duration} ms passed"
+    note_failure(request.scope, "client_disconnected", f"client disconnected before {duration} ms passed")
     return Response(status_code=CANCELLED_STATUS)
 
 

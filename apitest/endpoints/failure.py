@@ -24,6 +24,7 @@ from apitest.endpoints.chance import (
 from apitest.endpoints.helpers import go_number, query, sleep_unless_disconnected
 from apitest.endpoints.seeded import call_rng
 from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY, status_text
+from apitest.failures import note_failure
 from apitest.http import JSON_TYPE, ParamError, json_response, parse_int, parse_int_clamped
 from apitest.registry import BOOL, ERROR_SCHEMA, INT, NUM, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
@@ -72,8 +73,7 @@ async def slow(request: Request) -> Response:
     if finished:
         # The event loop may wake a hair early; the whole sleep did pass.
         return json_response({"slept_ms": max(slept, ms), "requested_ms": ms, **extra})
-    request.state.error_category = "client_disconnected"
-    request.state.error_message = f"client disconnected after {slept} of {ms} ms"
+    note_failure(request.scope, "client_disconnected", f"client disconnected after {slept} of {ms} ms")
     return json_response({"slept_ms": slept, "cancelled": True, "requested_ms": ms, **extra}, CANCELLED_STATUS)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.auth.identity import identity_of
 from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.echo import HEADER_LIST
 from apitest.endpoints.helpers import header_map
 from apitest.http import json_response
+from apitest.outcome import identity_of, outcome_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
 from apitest.wirehead import head_fields
@@ -22,7 +22,7 @@ async def whoami(request: Request) -> Response:
     certificate = request.scope.get("state", {}).get(CLIENT_CERT_KEY)
     if isinstance(certificate, dict):
         body["client_certificate"] = certificate  # mutual TLS (docs/tls.md)
-    body["credentials"] = request.scope.get("state", {}).get(CREDENTIALS_KEY) or []
+    body["credentials"] = outcome_of(request.scope).credentials or []
     return json_response(body)
 
 

@@ -8,13 +8,13 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.auth.identity import identity_of
 from apitest.endpoints.helpers import non_negative_bounded
 from apitest.endpoints.lab_limits import STATE_KEY, Decision, explicit_limit
 from apitest.endpoints.lab_orders import WORKER_HEADER
 from apitest.endpoints.seeded import item_value
 from apitest.failures import note_failure
 from apitest.http import ParamError, error_response, json_response, parse_int
+from apitest.outcome import identity_of
 
 RESOURCE_MAX_ID = 9999  # the pagination data set: ids 0..9999
 MAX_AGE_DEFAULT, MAX_AGE_MAX = 60, 86400

@@ -35,7 +35,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from apitest.auth.identity import identity_of
 from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.helpers import non_negative_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
@@ -44,6 +43,7 @@ from apitest.failures import note_detail, note_failure
 from apitest.http import ParamError, error_response, json_bytes
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
 from apitest.middleware.connection import transport_of
+from apitest.outcome import identity_of
 
 DELAY_MAX_MS = 60000
 KEY_MAX = 255

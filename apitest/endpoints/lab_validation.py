@@ -44,12 +44,29 @@ class Field:
     pattern: re.Pattern[str] | None = None
     format_hint: str = ""  # what a pattern mismatch says the value is not
     items: Field | None = None
+    example: str | None = None  # an OpenAPI ``examples`` value (the portal's Try-It builds its example body from it)
 
 
 ORDER_FIELDS: tuple[Field, ...] = (
-    Field("customer_email", "string", "Who ordered.", minimum=3, maximum=254, pattern=EMAIL, format_hint="an email"),
+    Field(
+        "customer_email",
+        "string",
+        "Who ordered.",
+        minimum=3,
+        maximum=254,
+        pattern=EMAIL,
+        format_hint="an email",
+        example="ada@example.com",
+    ),
     Field("customer_name", "string", "Display name.", minimum=1, maximum=100),
-    Field("sku", "string", "Product code, three capitals, a dash, four digits.", pattern=SKU, format_hint="a SKU"),
+    Field(
+        "sku",
+        "string",
+        "Product code, three capitals, a dash, four digits.",
+        pattern=SKU,
+        format_hint="a SKU",
+        example="ABC-1234",
+    ),
     Field("quantity", "integer", "How many.", minimum=1, maximum=1000),
     Field("unit_price", "number", "Price of one unit.", minimum=0, maximum=100000),
     Field("currency", "string", "ISO 4217 code.", choices=("EUR", "GBP", "USD")),
@@ -189,6 +206,8 @@ def field_schema(spec: Field) -> dict[str, Any]:
         schema["pattern"] = f"^{spec.pattern.pattern}$"
     if spec.items is not None:
         schema["items"] = field_schema(spec.items)
+    if spec.example is not None:
+        schema["examples"] = [spec.example]
     return schema
 
 

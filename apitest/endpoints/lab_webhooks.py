@@ -27,6 +27,7 @@ from starlette.responses import Response
 from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.failures import note_failure
 from apitest.http import ParamError, error_response, json_response
+from apitest.outcome import ErrorCategory
 from apitest.registry import BOOL, INT, JSON, STR, Reply, RouteSpec, obj, ok
 from apitest.webhooks.events import check_event_type
 from apitest.webhooks.signing import AGENT_PREFIX, Signed, Verdict, matches, verify
@@ -34,7 +35,7 @@ from apitest.webhooks.signing import AGENT_PREFIX, Signed, Verdict, matches, ver
 GROUP = "lab"
 MAX_SEND_BYTES = 64 * 1024
 STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
-CATEGORY = {"missing header": "missing_credential"}  # the others are invalid_credential
+CATEGORY: dict[str, ErrorCategory] = {"missing header": "missing_credential"}  # the others are invalid_credential
 
 
 async def _json_body(request: Request, limit: int) -> Any:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.http import json_bytes
+from apitest.outcome import outcome_of
 
 log = logs.get("errors")
 
@@ -40,7 +41,7 @@ class ErrorMiddleware:
                 log.error(
                     "unhandled exception after the response started",
                     exc_info=exc,
-                    extra={"request_id": scope.get("state", {}).get("request_id", ""), "path": scope["path"]},
+                    extra={"request_id": outcome_of(scope).request_id, "path": scope["path"]},
                 )
                 raise
             await send_internal_error(scope, send, exc, debug=self.debug)
@@ -49,7 +50,7 @@ class ErrorMiddleware:
 async def send_internal_error(scope: Scope, send: Send, exc: BaseException, *, debug: bool) -> None:
     """Log ``exc`` with the request id and answer 500 with the internal-error envelope."""
     state = scope.setdefault("state", {})
-    request_id = state.get("request_id", "")
+    request_id = outcome_of(scope).request_id
     log.error("unhandled exception", exc_info=exc, extra={"request_id": request_id, "path": scope["path"]})
     body: dict[str, object] = {"error": "internal error", "request_id": request_id}
     if debug:

@@ -1,12 +1,11 @@
-"""Count every request and time it, labelled by route name rather than raw path (bounded cardinality)."""
+"""The labels of the request metrics (recorded by :class:`~apitest.middleware.observe.ObserverMiddleware`):
+route name rather than raw path (bounded cardinality), method, caller."""
 
 from __future__ import annotations
 
-import time
+from starlette.types import Scope
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from apitest.metrics import Metrics
+from apitest.outcome import peek
 from apitest.registry import ROUTE_KEY
 
 UNMATCHED = "unmatched"  # 404s: any path can be sent, so it must not become a label value
@@ -27,35 +26,6 @@ def route_label(scope: Scope) -> str:
 
 
 def auth_label(scope: Scope) -> str:
-    identity = scope.get("state", {}).get("identity")
-    return str(getattr(identity, "auth_type", "") or "none")
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 0
-
-        async def observing_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, observing_send)
-        finally:
-            self.metrics.in_flight.dec()
-            route = route_label(scope)
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            # status "0": no response was started (the client went away first)
-            self.metrics.requests.labels(route, method, str(status), auth_label(scope)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+    outcome = peek(scope)
+    identity = outcome.identity if outcome is not None else None
+    return (identity.auth_type if identity is not None else "") or "none"

@@ -6,6 +6,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apitest.outcome import outcome_of
+
 HEADER = "x-request-id"
 MAX_LENGTH = 128
 
@@ -29,7 +31,8 @@ class RequestIdMiddleware:
                 supplied = value.decode("latin-1")
                 break
         request_id = supplied if acceptable(supplied) else str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = request_id
+        outcome_of(scope).request_id = request_id
+        scope.setdefault("state", {})
         header = (b"x-request-id", request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:

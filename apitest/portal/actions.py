@@ -122,6 +122,15 @@ async def try_it(
     return {"dispatched_to": result.target, "method": method, **result_json(result)}
 
 
+async def send(services: Services, request: Request, outgoing: Outgoing, identity: PortalIdentity) -> dict[str, Any]:
+    """Edit and resend: an operator-edited request (any ``/v1/`` path), recorded with source ``tryit``."""
+    result = await dispatch(
+        request.app.router, request.scope, outgoing, source="tryit", identity=identity.to_identity()
+    )
+    await _settle(services)
+    return {"dispatched_to": result.target, "method": outgoing.method, **result_json(result)}
+
+
 def parse_lines(text: str, separator: str) -> list[tuple[str, str]]:
     """``name<sep>value`` lines (blank lines skipped); a line without the separator is refused."""
     pairs: list[tuple[str, str]] = []

@@ -146,3 +146,8 @@ async def export_ndjson(request: Request) -> Response:
 @api
 async def export_csv(request: Request) -> Response:
     return await stream.export(request, "csv")
+
+
+@api
+async def export_har(request: Request) -> Response:
+    return await stream.export(request, "har")

@@ -22,16 +22,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import Identity
 from apitest.http import error_response
+from apitest.identity import Identity
 from apitest.portal import csrf
+from apitest.portal.oidc_login import safe_return
 from apitest.portal.session import ANONYMOUS_PORTAL, PortalIdentity, ReadStatus, Session, new_csrf_token
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -39,6 +40,9 @@ Chain = Callable[[Request], Awaitable["Identity | Invalid | None"]]
 Via = Literal["session", "header", "anonymous", "none"]
 PORTAL_REALM = 'Bearer realm="api-test-portal"'
 DEFAULT_KEY_HEADER = "X-API-Key"
+# POST-only form routes and how to reach the page their form is on: /portal/audit/{id}/replay is on the event
+# page, /portal/endpoints/{name}/try on the endpoint page, /portal/keys/{name}/revoke on /portal/keys.
+FORM_SUFFIXES = ("/replay", "/try", "/revoke")
 
 
 @dataclass
@@ -95,9 +99,26 @@ def unauthorized() -> Response:
     return error_response("unauthorized", 401, {"WWW-Authenticate": PORTAL_REALM})
 
 
+def return_target(request: Request) -> str:
+    """Where sign-in should bring the user back: the page itself for a GET; for a form (POST-only routes such
+    as replay, Try-It, key create/revoke or sign-out) the page the form was on, never the POST-only route,
+    which a GET would answer with 405. That page is the same-origin ``Referer``, or the route's parent page."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/portal/"):
+        back = safe_return(referer.path + (f"?{referer.query}" if referer.query else ""))
+        if back and not back.startswith("/portal/login"):
+            return back
+    path = request.url.path
+    for suffix in FORM_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)].rsplit("/", 1)[0] if suffix == "/revoke" else path[: -len(suffix)]
+    return "/portal/"
+
+
 def login_redirect(request: Request, status: ReadStatus) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    params = {"return": target}
+    params = {"return": return_target(request)}
     if status in ("expired", "ended"):
         params["reason"] = status
     return RedirectResponse(f"{request.app.url_path_for('portal:login')}?{urlencode(params)}", status_code=303)

@@ -27,6 +27,7 @@ class Bar:
     title: str  # tooltip, e.g. "10:42 UTC: 12 requests, 1 error"
     err_y: float = 0.0
     err_h: float = 0.0
+    query: dict[str, str] = field(default_factory=dict)  # the audit list filters of this bar (drill-down)
 
 
 @dataclass
@@ -50,26 +51,44 @@ class Chart:
         return self.height - PAD_BOTTOM
 
 
-def nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value`` (1, 2, 5 × 10^n)."""
-    if value <= 0:
-        return 1
+def nice_step(value: int, intervals: int = 5) -> int:
+    """The smallest 1, 2 or 5 × 10^n step that covers ``value`` in at most ``intervals`` gridlines."""
     scale = 1
     while True:
         for step in (1, 2, 5):
-            if step * scale >= value:
+            if step * scale * intervals >= value:
                 return step * scale
         scale *= 10
 
 
+def nice_max(value: int) -> int:
+    """A round axis maximum at or above ``value``: the next multiple of :func:`nice_step` (5,300 → 6,000)."""
+    if value <= 0:
+        return 1
+    step = nice_step(value)
+    return -(-value // step) * step
+
+
 def _y_ticks(top: int, plot_h: float) -> list[Tick]:
-    """Gridlines at whole numbers: 4 or 5 steps (1 and 2 get one per unit)."""
-    steps = 4 if top % 4 == 0 else 5 if top % 5 == 0 else top
-    return [Tick(PAD_TOP + plot_h - plot_h * i / steps, f"{top * i // steps}") for i in range(steps + 1)]
+    """Gridlines at multiples of the axis step, labelled with thousands separators (``2,000``)."""
+    step = nice_step(top)
+    steps = max(1, top // step)
+    return [Tick(PAD_TOP + plot_h - plot_h * i / steps, f"{step * i:,}") for i in range(steps + 1)]
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def caller_query(key: str) -> dict[str, str]:
+    """The audit filter behind a "top callers" key (the ``user`` breakdown's spelling)."""
+    if key == "(anonymous)":
+        return {"auth_type": "anonymous"}
+    return {"caller": key.removeprefix("key:")}
 
 
 def parse_iso(value: str) -> datetime:
@@ -107,7 +126,11 @@ def requests_chart(series: dict[str, Any]) -> Chart:
             f"{when} UTC: {_plural(b['count'], 'request')}, {_plural(b['errors'], 'error')}, "
             f"avg {b['avg_duration_ms']:g} ms"
         )
-        chart.bars.append(Bar(x, y, max(1.0, step * 0.8), h, "ok", title, PAD_TOP + plot_h - err_h, err_h))
+        begin = parse_iso(b["time"])  # the bucket the store counted, so the list shows exactly these rows
+        end = begin + timedelta(seconds=bucket_seconds) - timedelta(milliseconds=1)
+        drill = {"from": _iso(begin), "to": _iso(end)}
+        bar = Bar(x, y, max(1.0, step * 0.8), h, "ok", title, PAD_TOP + plot_h - err_h, err_h, drill)
+        chart.bars.append(bar)
     for i in range(0, slots, max(1, slots // 6)):
         if PAD_LEFT + i * step > WIDTH - 40:
             break  # a label this close to the edge would be cut off
@@ -138,7 +161,8 @@ def status_histogram(groups: list[dict[str, Any]]) -> Chart:
         x = PAD_LEFT + i * step + step * 0.2
         chart.x_ticks.append(Tick(PAD_LEFT + i * step + step / 2, key))
         if count:
-            chart.bars.append(Bar(x, PAD_TOP + plot_h - h, step * 0.6, h, f"s{key[0]}", f"{key}: {count}"))
+            bar = Bar(x, PAD_TOP + plot_h - h, step * 0.6, h, f"s{key[0]}", f"{key}: {count}", query={"status": key})
+            chart.bars.append(bar)
     chart.empty = not any(counts.get(k, 0) for k in STATUS_CLASSES)
     chart.label = "Responses by status class: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in STATUS_CLASSES)
     return chart

@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -23,14 +22,15 @@ from apitest import logs
 from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import AuthChain
 from apitest.auth.credentials import Presented, read_credentials
-from apitest.auth.identity import Identity
-from apitest.config import Settings
+from apitest.config import Settings, rules
 from apitest.db.models import utcnow
 from apitest.http import error_response
+from apitest.identity import Identity
 from apitest.portal import auth
 from apitest.portal.oidc_login import OIDCLogin
 from apitest.portal.render import Renderer
 from apitest.portal.revocations import MemoryRevokedSessions, RevokedSessions, SQLRevokedSessions
+from apitest.portal.saved_views import MemorySavedViews, SavedViews, SQLSavedViews
 from apitest.portal.session import ReadStatus, Session, SessionCodec, new_csrf_token
 from apitest.services import Services
 
@@ -39,6 +39,7 @@ log = logs.get("portal")
 NAV = (
     ("portal:dashboard", "Dashboard"),
     ("portal:audit", "Audit"),
+    ("portal:saved_views", "Saved views"),
     ("portal:endpoints", "Endpoints"),
     ("portal:keys", "API keys"),
     ("portal:webhooks", "Webhooks"),
@@ -49,17 +50,10 @@ NAV = (
 
 
 def boot_warnings(settings: Settings) -> list[str]:
-    warnings = []
-    if settings.portal.cookie_secure and urlsplit(settings.server.base_url).scheme == "http":
-        warnings.append(
-            "portal.cookie_secure is on but server.base_url is http://: browsers will not send the session "
-            "cookie back over plain HTTP, so every sign-in will seem to fail (use https or turn cookie_secure off)"
-        )
-    if settings.portal.allow_anonymous:
-        warnings.append("portal.allow_anonymous is on: anyone who can reach the portal can use it (development only)")
+    """The portal's warning rules (:func:`apitest.config.rules.boot_warnings`) this configuration breaks."""
     if not settings.oidc.enabled:
         log.info("portal: oidc disabled, sign-in by API key only")
-    return warnings
+    return [finding.message for finding in rules.boot_warnings(settings)]
 
 
 class Portal:
@@ -76,6 +70,9 @@ class Portal:
         self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
         self.revoked: RevokedSessions = (
             SQLRevokedSessions(services.database) if services.database is not None else MemoryRevokedSessions()
+        )
+        self.saved_views: SavedViews = (
+            SQLSavedViews(services.database) if services.database is not None else MemorySavedViews()
         )
         self.file_keys = {k.name for k in settings.api_keys.file if k.name}
         self.bearer_tokens = {t.name for t in settings.bearer.tokens if t.name}

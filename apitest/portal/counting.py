@@ -14,8 +14,9 @@ from __future__ import annotations
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.exc import DBAPIError
 
+from apitest.audit.filter_registry import conditions
 from apitest.audit.records import AuditFilters, AuditStore
-from apitest.audit.sql_filters import conditions, source
+from apitest.audit.sql_filters import source
 from apitest.audit.store_sql import SQLAuditStore
 
 COUNT_CAP = 1_000

@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from apitest.audit.filter_registry import FILTERS, PARAMS, SORTS
 from apitest.audit.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
-from apitest.audit.records import AuditFilters, AuditStore, EventRecord, Group
+from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord, Group
 from apitest.audit.serialize import event_json
 from apitest.audit.store_sql import MAX_BUCKETS
 from apitest.portal import charts
 from apitest.portal.counting import COUNT_CAP, bounded_count
-from apitest.portal.curl import curl_command
 from apitest.portal.diff import diff_bodies, diff_maps
+from apitest.portal.snippets import all_snippets, captured
 from apitest.portal.waiting import parse_wait, wait_for_rows
 from apitest.services import Services
 
@@ -113,6 +114,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
         "total_capped": total is not None and total >= COUNT_CAP,
         "filters": parsed.params,
         "described": parsed.described,
+        "chips": [{"param": p, "text": t} for p, t in parsed.chips],
         "errors": parsed.errors,
         **({"wait": waited} if waited is not None else {}),
     }
@@ -145,33 +147,50 @@ async def event_detail(services: Services, event_id: str) -> dict[str, Any]:
     payload = record.payload
     # Replays of this event carry its id in their X-Plexara-Replay-From header, which q searches.
     replays = await store.list_page(AuditFilters(source="replay", q=event_id), None, 20)
-    raw_request = payload.request_body if payload else None
-    request_text = raw_request.decode("utf-8") if raw_request and _is_text(raw_request) else None
-    body["curl"] = curl_command(
+    request = captured(
         services.settings.server.base_url,
         record.method,
         record.path,
         payload.request_query if payload else None,
         payload.request_headers if payload else None,
-        request_text,
-        body_is_binary=bool(payload and payload.request_body and request_text is None),
+        payload.request_body if payload else None,
     )
+    body["snippets"] = all_snippets(request)
+    body["curl"] = body["snippets"][0]["code"]
     body["replay"] = {
         "allowed": not replay_refusal(services, record),
         "refused_because": replay_refusal(services, record),
     }
     body["replays"] = [summary(e) for e in replays.events]
+    body["neighbours"] = await neighbours(store, record)
     return body
 
 
-def _is_text(data: bytes | None) -> bool:
-    if not data:
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+async def neighbours(store: AuditStore, record: EventRecord) -> dict[str, Any]:
+    """Links around one event: ``older`` (the next row down the audit list, by time), ``newer`` (the next row
+    written after it), ``previous_on_route`` (the last earlier row of the same route, for "compare with
+    previous") and ``original`` (the event a replay repeated). Each is ``{id, method, path, status}`` or None."""
+    here = Cursor(record.ts, record.id)
+    older = await store.list_page(AuditFilters(), here, 1)
+    same_route = None
+    if record.route_name:
+        same_route = await store.list_page(AuditFilters(route_name=record.route_name), here, 1)
+    newer = None
+    if record.recorded_at is not None:
+        newer = await store.tail(AuditFilters(), Cursor(record.recorded_at, record.id), 1)
+
+    def link(page: Any) -> dict[str, Any] | None:
+        if page is None or not page.events:
+            return None
+        e = page.events[0]
+        return {"id": e.id, "method": e.method, "path": e.path, "status": e.status}
+
+    return {
+        "older": link(older),
+        "newer": link(newer),
+        "previous_on_route": link(same_route),
+        "original": record.payload.replayed_from if record.payload and record.payload.replayed_from else None,
+    }
 
 
 async def compare(services: Services, a: str, b: str) -> dict[str, Any]:
@@ -328,8 +347,11 @@ async def dashboard(services: Services, query: Mapping[str, str]) -> dict[str, A
 def audit_meta(services: Services) -> dict[str, Any]:
     enabled = services.audit_store is not None
     return {
-        "filters": ["from", "to", "last", "method", "route_name", "group", "path", "path_exact", "status", "success"]
-        + ["auth_type", "caller", "user", "session", "request_id", "category", "source", "q", "raw_target", "fp"],
+        "filters": list(PARAMS),
+        "filter_help": [
+            {"param": s.param, "aliases": list(s.aliases), "search_key": s.search_key, "help": s.help} for s in FILTERS
+        ],
+        "sorts": list(SORTS),
         "pagination": {"kind": "keyset", "param": "next", "limit_default": PAGE_SIZE, "limit_max": MAX_PAGE_SIZE},
         "features": {
             "timeseries": enabled,

@@ -2,7 +2,7 @@
 
 The request is built as an ASGI scope and handed to the app's router, so the whole ``/v1`` pipeline
 (audit capture, inbound auth, rate limits, the handler) runs and records it like any other request. What
-the pipeline reads from ``scope["state"]``:
+the pipeline reads from the request's :class:`~apitest.outcome.RequestOutcome`:
 
 - ``dispatch_source``: ``"tryit"`` or ``"replay"`` (the audit row's ``source``);
 - ``replayed_from``: the id of the replayed event (the payload's ``replayed_from``);
@@ -10,7 +10,7 @@ the pipeline reads from ``scope["state"]``:
   carries no credential of its own (a Try-It request may add an ``X-API-Key`` to test as that key);
 - ``request_id``: the portal request's id, so the dispatched row can be traced to the portal action.
 
-The audit capture stores the new event's id in ``scope["state"]["audit_event_id"]``; the result hands
+The audit capture stores the new event's id in the outcome's ``audit_event_id``; the result hands
 it back so the page can link to the new row. Markers on the wire: ``X-Plexara-Try-It: true`` and
 ``X-Plexara-Replay-From: <id>``. Responses are captured up to 1 MiB.
 """
@@ -26,8 +26,9 @@ from urllib.parse import quote, urlencode
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Scope
 
-from apitest.auth.identity import Identity
 from apitest.http import canonical_header_name, json_bytes
+from apitest.identity import Identity
+from apitest.outcome import OUTCOME_KEY, DispatchSource, RequestOutcome, peek
 
 MAX_BODY = 1024 * 1024
 TIMEOUT = 90.0  # longer than the slowest fixture endpoint (/v1/slow allows 60 s)
@@ -119,31 +120,32 @@ def try_it_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-async def dispatch(
-    router: ASGIApp,
-    parent: Scope,
-    outgoing: Outgoing,
-    *,
-    source: str,
-    identity: Identity | None,
-    replayed_from: str | None = None,
-    limit_seconds: float = TIMEOUT,
-) -> DispatchResult:
-    """Run ``outgoing`` through ``router`` as a new request; capture the response up to 1 MiB."""
-    parent_state = parent.get("state", {})
+def _headers(parent: Scope, outgoing: Outgoing) -> list[tuple[bytes, bytes]]:
+    """The parent request's Host, the outgoing headers, and a Content-Length for a body."""
     host = next((v for k, v in parent.get("headers", []) if k == b"host"), b"localhost")
     headers: list[tuple[bytes, bytes]] = [(b"host", host)]
     headers += [(n.lower().encode("latin-1"), v.encode("utf-8")) for n, v in outgoing.headers]
     if outgoing.body:
         headers.append((b"content-length", str(len(outgoing.body)).encode()))
-    state: dict[str, Any] = {
-        "request_id": parent_state.get("request_id", ""),
-        "dispatch_source": source,
-        "replayed_from": replayed_from,
-    }
-    if identity is not None and identity.auth_type != "anonymous":
-        state["preset_identity"] = identity
-    scope: Scope = {
+    return headers
+
+
+def _outcome(
+    parent: Scope, source: DispatchSource, identity: Identity | None, replayed_from: str | None
+) -> RequestOutcome:
+    """What the /v1 pipeline reads from the request's outcome (see the module docstring)."""
+    parent_outcome = peek(parent)
+    return RequestOutcome(
+        request_id=parent_outcome.request_id if parent_outcome else "",
+        dispatch_source=source,
+        replayed_from=replayed_from,
+        preset_identity=identity if identity is not None and identity.auth_type != "anonymous" else None,
+    )
+
+
+def build_scope(parent: Scope, outgoing: Outgoing, outcome: RequestOutcome) -> Scope:
+    """A new HTTP scope for ``outgoing``, on the parent's connection details."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
@@ -153,63 +155,93 @@ async def dispatch(
         "raw_path": outgoing.raw_path.encode("ascii"),
         "root_path": "",
         "query_string": urlencode(outgoing.query).encode("latin-1"),
-        "headers": headers,
+        "headers": _headers(parent, outgoing),
         "client": parent.get("client"),
         "server": parent.get("server"),
-        "state": state,
+        "state": {},
+        OUTCOME_KEY: outcome,
         "app": parent.get("app"),
         "extensions": {},
     }
-    finished = asyncio.Event()
-    sent_body = False
-    status = 500
-    response_headers: dict[str, list[str]] = {}
-    chunks: list[bytes] = []
-    size = 0
-    truncated = False
 
-    async def receive() -> Message:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": outgoing.body, "more_body": False}
-        await finished.wait()
+
+class Capture:
+    """The ASGI ``receive``/``send`` pair of one dispatch: hands over the body once, keeps the response up to
+    :data:`MAX_BODY` and tells a streaming handler the client has gone once it has that much."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.finished = asyncio.Event()
+        self.sent_body = False
+        self.status = 500
+        self.headers: dict[str, list[str]] = {}
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+
+    async def receive(self) -> Message:
+        if not self.sent_body:
+            self.sent_body = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.finished.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: Message) -> None:
-        nonlocal status, size, truncated
+    async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            status = int(message["status"])
+            self.status = int(message["status"])
             for raw_name, raw_value in message.get("headers", []):
                 name = canonical_header_name(raw_name.decode("latin-1"))
-                response_headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+                self.headers.setdefault(name, []).append(raw_value.decode("latin-1"))
         elif message["type"] == "http.response.body":
-            data = message.get("body", b"")
-            room = MAX_BODY - size
-            if len(data) > room:
-                truncated = True
-                finished.set()  # tell a streaming handler the client has gone
-            chunks.append(data[: max(0, room)])
-            size += min(len(data), max(0, room))
+            self._keep(message.get("body", b""))
             if not message.get("more_body", False):
-                finished.set()
+                self.finished.set()
 
-    try:
-        await asyncio.wait_for(router(scope, receive, send), limit_seconds)
-    except HTTPException as exc:  # the path is no longer routed (its group was disabled since)
+    def _keep(self, data: bytes) -> None:
+        room = max(0, MAX_BODY - self.size)
+        if len(data) > room:
+            self.truncated = True
+            self.finished.set()  # tell a streaming handler the client has gone
+        self.chunks.append(data[:room])
+        self.size += min(len(data), room)
+
+    def routing_error(self, exc: HTTPException) -> None:
+        """The path is no longer routed (its group was disabled since): answer as the router would."""
+        self.status = exc.status_code
         status = exc.status_code
         message = "no such endpoint" if status == 404 else "method not allowed" if status == 405 else str(exc.detail)
-        response_headers = {"Content-Type": ["application/json"]}
-        chunks = [json_bytes({"error": message})]
+        self.headers = {"Content-Type": ["application/json"]}
+        self.chunks = [json_bytes({"error": message})]
+
+
+async def dispatch(
+    router: ASGIApp,
+    parent: Scope,
+    outgoing: Outgoing,
+    *,
+    source: DispatchSource,
+    identity: Identity | None,
+    replayed_from: str | None = None,
+    limit_seconds: float = TIMEOUT,
+) -> DispatchResult:
+    """Run ``outgoing`` through ``router`` as a new request; capture the response up to 1 MiB."""
+    outcome = _outcome(parent, source, identity, replayed_from)
+    capture = Capture(outgoing.body)
+    try:
+        await asyncio.wait_for(
+            router(build_scope(parent, outgoing, outcome), capture.receive, capture.send), limit_seconds
+        )
+    except HTTPException as exc:
+        capture.routing_error(exc)
     except TimeoutError:
-        truncated = True
+        capture.truncated = True
     finally:
-        finished.set()
+        capture.finished.set()
     return DispatchResult(
-        status=status,
-        headers=response_headers,
-        body=b"".join(chunks),
-        body_truncated=truncated,
-        event_id=state.get("audit_event_id"),
+        status=capture.status,
+        headers=capture.headers,
+        body=b"".join(capture.chunks),
+        body_truncated=capture.truncated,
+        event_id=outcome.audit_event_id or None,
         target=outgoing.target,
     )

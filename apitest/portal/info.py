@@ -111,11 +111,8 @@ def openapi_summary(services: Services) -> dict[str, Any]:
     }
 
 
-async def discovery(request: Request) -> dict[str, Any]:
-    """What a gateway connection needs: base URL, auth modes and their header names, the documents."""
-    services = portal_of(request).services
-    settings = services.settings
-    base = settings.server.base_url.rstrip("/")
+def auth_modes(settings: Settings) -> list[dict[str, Any]]:
+    """How a client may authenticate to ``/v1``: one entry per enabled mode, with its header names."""
     keys = settings.api_keys
     modes: list[dict[str, Any]] = []
     if settings.auth.allow_anonymous:
@@ -150,6 +147,15 @@ async def discovery(request: Request) -> dict[str, Any]:
                 "allowed_clients": settings.oidc.allowed_clients,
             }
         )
+    return modes
+
+
+async def discovery(request: Request) -> dict[str, Any]:
+    """What a gateway connection needs: base URL, auth modes and their header names, the documents."""
+    services = portal_of(request).services
+    settings = services.settings
+    base = settings.server.base_url.rstrip("/")
+    modes = auth_modes(settings)
     return {
         "base_url": base,
         "api_endpoint": base + "/v1/",
@@ -165,7 +171,7 @@ async def discovery(request: Request) -> dict[str, Any]:
         },
         "headers": {
             "request_id": "X-Request-Id",
-            "api_key": keys.header_name,
+            "api_key": settings.api_keys.header_name,
             "try_it_marker": "X-Plexara-Try-It",
             "replay_marker": "X-Plexara-Replay-From",
         },

@@ -46,6 +46,15 @@ STATE_MAX_AGE = 600
 CLIENT_NAME = "portal"
 SCOPE = "openid email profile"
 HTTP_TIMEOUT = 10.0
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_only(netloc: str) -> str:
+    """``127.0.0.1`` of ``127.0.0.1:8080``, ``::1`` of ``[::1]:8080``."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 def safe_return(value: str | None) -> str:
@@ -137,8 +146,24 @@ class OIDCLogin:
     def client(self) -> Any:
         return self.oauth.create_client(CLIENT_NAME)
 
+    def origin_redirect(self, request: Request) -> Response | None:
+        """Sign-in must start on ``server.base_url``'s host: the state cookie is set for the host the browser is
+        on and the IdP sends it back to ``base_url``. Opened as another loopback name (``127.0.0.1`` for
+        ``localhost``), the browser is sent to the same page on the configured origin first."""
+        base = urlsplit(self.settings.server.base_url)
+        here = request.url
+        if not base.netloc or (here.netloc == base.netloc and here.scheme == base.scheme):
+            return None
+        if host_only(here.netloc) not in LOOPBACK or host_only(base.netloc) not in LOOPBACK:
+            return None  # behind a gateway the Host we see is not the browser's: nothing to compare
+        target = f"{base.scheme}://{base.netloc}{here.path}" + (f"?{here.query}" if here.query else "")
+        return RedirectResponse(target, status_code=303)
+
     async def login(self, request: Request) -> Response:
         """Redirect to the IdP, remembering state, nonce, verifier and the return path in a signed cookie."""
+        moved = self.origin_redirect(request)
+        if moved is not None:
+            return moved
         flow: dict[str, Any] = {}
         request.scope["session"] = flow  # Authlib keeps its state data in request.session
         extra = {"audience": self.settings.oidc.audience} if self.settings.oidc.audience else {}
@@ -165,8 +190,10 @@ class OIDCLogin:
             raise LoginFailure(
                 400,
                 "Sign-in state missing",
-                "The sign-in cookie is gone: it lasts 10 minutes and belongs to the browser that started "
-                "signing in. Start again.",
+                "The sign-in cookie is gone: it lasts 10 minutes and belongs to the browser and the host that "
+                f"started signing in. This page was opened as {request.url.netloc}; sign-in returns to "
+                f"{urlsplit(self.settings.server.base_url).netloc} (server.base_url). Start again from "
+                f"{self.settings.server.base_url.rstrip('/')}/portal/login.",
             )
         try:
             data = self.cookies.loads(raw, max_age=STATE_MAX_AGE)

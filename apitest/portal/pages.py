@@ -9,28 +9,26 @@ sign-in when nobody is signed in, CSRF on forms).
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from apitest import safejson
-from apitest.audit.filters import LAST_CHOICES
 from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
-from apitest.portal import actions, charts, csrf, data, info
+from apitest.identity import Identity
+from apitest.portal import actions, csrf, data, info, inspect, listing, tryit
 from apitest.portal.auth import context_of
 from apitest.portal.core import page, portal_of
 from apitest.portal.data import DataError
+from apitest.portal.diff import diff_maps
 from apitest.portal.oidc_login import LoginFailure, safe_return
+from apitest.portal.render import SECURITY_HEADERS
 from apitest.portal.session import PortalIdentity
 from apitest.portal.wire import wire_view
-from apitest.storable import storable
 
 LOGIN_COOKIE = "api_test_login"
 LOGIN_MESSAGES = {
@@ -67,10 +65,12 @@ def rendered(
 # Sign-in -----------------------------------------------------------------------------------------------
 
 
-def _login_page(request: Request, status: int = 200, error: str = "") -> Response:
+def _login_page(request: Request, status: int = 200, error: str = "", return_to: str | None = None) -> Response:
+    """The sign-in page; a refused POST passes the form's ``return`` on, so a mistyped key keeps the deep link."""
     portal = portal_of(request)
     token = secrets.token_urlsafe(24)
-    return_to = safe_return(request.query_params.get("return") or "")
+    if return_to is None:
+        return_to = safe_return(request.query_params.get("return") or "")
     reason = request.query_params.get("reason", "")
     response = portal.render(
         request,
@@ -112,12 +112,12 @@ async def login(request: Request) -> Response:
     except Exception:
         expected = ""
     if not csrf.tokens_match(str(expected), str(form.get(csrf.FIELD) or "")):
-        return _login_page(request, 403, "The sign-in form expired. Try again.")
+        return _login_page(request, 403, "The sign-in form expired. Try again.", return_to)
     if not key:
-        return _login_page(request, 200, "Enter an API key.")
+        return _login_page(request, 200, "Enter an API key.", return_to)
     result = await portal.check(Presented(api_key=key, api_key_source="header"))
     if not isinstance(result, Identity):
-        return _login_page(request, 200, f"API key was not accepted ({result.description}).")
+        return _login_page(request, 200, f"API key was not accepted ({result.description}).", return_to)
     response = RedirectResponse(return_to or "/portal/", status_code=303)
     portal.sessions.issue(response, portal.new_session(PortalIdentity.from_identity(result)))
     response.delete_cookie(LOGIN_COOKIE, path="/portal/login")
@@ -153,47 +153,7 @@ async def oidc_callback(request: Request) -> Response:
         return error_page(request, exc.status, exc.title, exc.detail)
 
 
-# Audit pages -------------------------------------------------------------------------------------------
-
-
-async def _dashboard(request: Request) -> dict[str, Any]:
-    query = {k: v for k, v in request.query_params.items() if k == "last" and v in LAST_CHOICES}
-    d = await data.dashboard(portal_of(request).services, query)
-    return {
-        **d,
-        "windows": LAST_CHOICES,
-        "requests_chart": charts.requests_chart(d["timeseries"]),
-        "status_chart": charts.status_histogram(d["status_classes"]),
-    }
-
-
-async def _audit(request: Request) -> dict[str, Any]:
-    d = await data.audit_list(portal_of(request).services, dict(request.query_params), strict=False)
-    return {**d, "windows": LAST_CHOICES, "methods": METHODS, "query": dict(request.query_params)}
-
-
-def body_view(payload: dict[str, Any], side: str) -> dict[str, Any]:
-    """How the detail page shows one body: pretty JSON when it parses, raw text, or base64 for binary."""
-    raw = payload.get(f"{side}_body")
-    view: dict[str, Any] = {
-        "content_type": payload.get(f"{side}_content_type", ""),
-        "size": payload.get(f"{side}_size_bytes", 0),
-        "truncated": bool(payload.get(f"{side}_truncated")),
-        "pretty": None,
-        "raw": raw or "",
-    }
-    view["captured"] = len(decode_body(payload, side))
-    if not raw:
-        view["kind"] = "empty"
-    elif payload.get(f"{side}_body_encoding") == "base64":
-        view["kind"] = "binary"
-    else:
-        view["kind"] = "text"
-        try:
-            view["pretty"] = storable(json.dumps(safejson.loads(raw), indent=2, ensure_ascii=False))
-        except ValueError:
-            pass
-    return view
+# Event pages (dashboard, audit list, compare: list_pages.py) ------------------------------------------------
 
 
 async def _event(request: Request) -> dict[str, Any]:
@@ -201,18 +161,54 @@ async def _event(request: Request) -> dict[str, Any]:
     payload = event.get("payload") or {}
     pairs = [(k, v) for k, vs in (payload.get("request_query") or {}).items() for v in vs]
     replayed = request.query_params.get("replayed_from", "")
+    views = {side: inspect.body_view(payload, side, decode_body(payload, side)) for side in ("request", "response")}
     return {
         "event": event,
-        "views": {"request": body_view(payload, "request"), "response": body_view(payload, "response")},
+        "views": views,
         "request_target": event["path"] + ("?" + urlencode(pairs) if pairs else ""),
         "replayed_from_param": replayed if replayed and replayed == payload.get("replayed_from") else "",
         "wire": wire_view(event),
+        "caller_label": listing.caller_label(event),
+        "header_changes": await _header_changes(request, event),
     }
 
 
-async def _compare(request: Request) -> dict[str, Any]:
-    q = request.query_params
-    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
+async def _header_changes(request: Request, event: dict[str, Any]) -> dict[str, str]:
+    """Request header names (lower case) that are ``added`` or ``changed`` since the previous request on the
+    same route: the headers diff at a glance (the Compare page has the full diff)."""
+    previous = (event.get("neighbours") or {}).get("previous_on_route")
+    store = portal_of(request).services.audit_store
+    if not previous or store is None:
+        return {}
+    record = await store.get(previous["id"])
+    if record is None or record.payload is None:
+        return {}
+    mine = (event.get("payload") or {}).get("request_headers")
+    rows = diff_maps(record.payload.request_headers, mine)
+    return {r.path.lower(): r.kind for r in rows if r.kind in ("added", "changed")}
+
+
+@page
+async def event_body(request: Request) -> Response:
+    """One captured body: ``?format=json`` for the page's on-demand loading (``{body, body_encoding?}``),
+    otherwise a download (``application/octet-stream``, attachment: a captured HTML body never renders on the
+    portal's origin)."""
+    side = request.path_params["side"]
+    if side not in ("request", "response"):
+        return error_page(request, 404, "No such body", "The body is request or response.")
+    try:
+        event = await data.event_detail(portal_of(request).services, request.path_params["id"])
+    except DataError as exc:
+        return error_page(request, exc.status, "Cannot show this body", exc.message)
+    payload = event.get("payload") or {}
+    if request.query_params.get("format") == "json":
+        body = {"body": payload.get(f"{side}_body") or ""}
+        if payload.get(f"{side}_body_encoding"):
+            body["body_encoding"] = payload[f"{side}_body_encoding"]
+        return JSONResponse(body, headers=SECURITY_HEADERS)
+    name = f"{event['id']}-{side}-body.bin"
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(decode_body(payload, side), media_type="application/octet-stream", headers=headers)
 
 
 @page
@@ -237,11 +233,30 @@ async def _endpoints(request: Request) -> dict[str, Any]:
 
 
 async def _endpoint(request: Request) -> dict[str, Any]:
-    return {
-        "endpoint": info.endpoint(portal_of(request).services, request.path_params["name"]),
-        "result": None,
-        "form": {},
-    }
+    """The endpoint page; ``?from=<event>`` prefills Try-It from a captured event, ``?result=<event>`` shows
+    the answer of a send (read back from its audit event: reloading it sends nothing)."""
+    services = portal_of(request).services
+    spec = info.find_endpoint(services, request.path_params["name"])
+    example = tryit.example_body(spec)
+    form: dict[str, str] = {"body": example, "headers": "Content-Type: application/json" if example else ""}
+    result = None
+    source = request.query_params.get("result") or request.query_params.get("from")
+    if source:
+        event = await data.event_detail(services, source)
+        form = tryit.prefill(event)
+        form.update({f"path.{k}": v for k, v in tryit.path_values(spec, str(event["path"])).items()})
+        if request.query_params.get("result"):
+            result = tryit.result_from_event(event)
+    return {"endpoint": info.endpoint(services, spec.name), "result": result, "form": form, "error": ""}
+
+
+def _sent(request: Request, page_name: str, result: dict[str, Any], **params: str) -> Response | None:
+    """POST-redirect-GET: after a send, the browser GETs the page showing the result from its audit event."""
+    event_id = result.get("event_id")
+    if not event_id:
+        return None
+    target = request.app.url_path_for(page_name, **params)
+    return RedirectResponse(f"{target}?{urlencode({'result': event_id})}", status_code=303)
 
 
 @page
@@ -257,7 +272,7 @@ async def try_it(request: Request) -> Response:
         given = actions.TryItInput(
             method=values.get("method", ""),
             path_params={p: values.get(f"path.{p}", "") for p in spec.path_params},
-            query=actions.parse_lines(values.get("query", ""), "="),
+            query=tryit.query_lines(values.get("query", "")),
             headers=actions.parse_lines(values.get("headers", ""), ":"),
             body=values.get("body", "").encode(),
         )
@@ -267,8 +282,45 @@ async def try_it(request: Request) -> Response:
         if exc.status == 404:
             return error_page(request, 404, "No such endpoint", exc.message)
         result, error = None, exc.message
+    if result is not None:
+        moved = _sent(request, "portal:endpoint", result, name=name)
+        if moved is not None:
+            return moved
+        result = tryit.result_from_dispatch(result)
     context = {"endpoint": info.endpoint(services, name), "result": result, "form": values, "error": error}
     return portal_of(request).render(request, "endpoint.html", context)
+
+
+async def _resend(request: Request) -> dict[str, Any]:
+    """Edit and resend: any captured /v1 request in an editable form (method, path, query, headers, body)."""
+    services = portal_of(request).services
+    source = request.query_params.get("result") or request.query_params.get("from")
+    if not source:
+        return {"form": {"method": "GET", "path": "/v1/", "query": "", "headers": "", "body": ""}, "result": None}
+    event = await data.event_detail(services, source)
+    result = tryit.result_from_event(event) if request.query_params.get("result") else None
+    return {"form": tryit.prefill(event), "result": result, "source": event}
+
+
+@page
+async def resend(request: Request) -> Response:
+    services = portal_of(request).services
+    identity = context_of(request).identity
+    assert identity is not None
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    try:
+        given = tryit.resend_input(values)
+        result: dict[str, Any] | None = await actions.send(services, request, given, identity)
+        error = ""
+    except DataError as exc:
+        result, error = None, exc.message
+    if result is not None:
+        moved = _sent(request, "portal:resend", result)
+        if moved is not None:
+            return moved
+        result = tryit.result_from_dispatch(result)
+    return portal_of(request).render(request, "resend.html", {"form": values, "result": result, "error": error})
 
 
 async def _config(request: Request) -> dict[str, Any]:
@@ -283,10 +335,8 @@ async def _about(request: Request) -> dict[str, Any]:
     return await info.about(portal_of(request).services)
 
 
-dashboard = rendered("dashboard.html", _dashboard)
-audit = rendered("audit.html", _audit)
+resend_page = rendered("resend.html", _resend)
 event = rendered("event.html", _event)
-compare = rendered("compare.html", _compare)
 endpoints = rendered("endpoints.html", _endpoints)
 endpoint = rendered("endpoint.html", _endpoint)
 config = rendered("config.html", _config)

@@ -19,10 +19,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import markupsafe
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from apitest.middleware.prefix import PREFIX_KEY
+from apitest.portal import listing
+from apitest.portal.inspect import visible, visible_block
 
 # The repository's top-level templates/ (an image links it next to the installed package);
 # APITEST_TEMPLATES_DIR points elsewhere.
@@ -57,6 +60,19 @@ def when(value: datetime | str | None, precise: bool = True) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") + (f".{value.microsecond // 1000:03d}" if precise else "")
 
 
+def when_tag(value: datetime | str | None, precise: bool = True) -> markupsafe.Markup:
+    """:func:`when` inside ``<time datetime="...">``, so the page script can show it in local time."""
+    text = when(value, precise)
+    if not text or text == value:
+        return markupsafe.Markup("{}").format(text)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    assert moment is not None
+    stamp = iso(moment)
+    return markupsafe.Markup('<time datetime="{}" data-precise="{}">{}</time>').format(
+        stamp, "1" if precise else "0", text
+    )
+
+
 def iso(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -80,6 +96,13 @@ def number(n: int | float | None) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.1f}"
 
 
+def duration(ms: float | None) -> str:
+    """``12.345 ms``: the audit keeps durations to the microsecond, so the page shows them to the microsecond."""
+    if ms is None:
+        return ""
+    return f"{ms:,.3f} ms"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
@@ -98,7 +121,11 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, iso=iso, bytes=human_bytes, number=number, pretty_json=pretty_json)
+    env.globals.update(outcome=listing.outcome, caller_label=listing.caller_label)
+    env.filters.update(
+        when=when_tag, when_text=when, iso=iso, bytes=human_bytes, number=number, pretty_json=pretty_json
+    )
+    env.filters.update(visible=visible, visible_block=visible_block, duration=duration)
     return env
 
 

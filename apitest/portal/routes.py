@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -10,13 +13,57 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from apitest.http import error_response
-from apitest.portal import api, keys, pages
+from apitest.portal import api, keys, list_pages, pages
 from apitest.portal.api import json_route as j
 from apitest.portal.core import Portal, bind_portal, portal_of
 from apitest.portal.render import SECURITY_HEADERS, STATIC_DIR
 from apitest.portal.webhooks import WebhookPages
 
 API = "/api/v1/portal"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class View:
+    """One portal view: its HTML page and its JSON twin, which render the same data function's dict
+    (:mod:`apitest.portal.data` / :mod:`apitest.portal.info`). Either side may be absent."""
+
+    name: str  # route names are "portal:<name>" and "portal-api:<name>"
+    page_path: str | None
+    page: Endpoint | None
+    api_path: str | None
+    api: Endpoint | None
+
+    def routes(self) -> list[BaseRoute]:
+        out: list[BaseRoute] = []
+        if self.page_path and self.page:
+            out.append(Route(self.page_path, self.page, methods=["GET"], name=f"portal:{self.name}"))
+        if self.api_path and self.api:
+            out.append(Route(f"{API}{self.api_path}", self.api, methods=["GET"], name=f"portal-api:{self.name}"))
+        return out
+
+
+# The read-only views, in the order their routes are matched (``/audit/compare`` before ``/audit/{id}``).
+VIEWS: tuple[View, ...] = (
+    View("dashboard", "/portal/", list_pages.dashboard, "/dashboard", j(api.dashboard)),
+    View("audit", "/portal/audit", list_pages.audit, None, None),
+    View("events", None, None, "/audit/events", j(api.events)),
+    View("saved_views", "/portal/audit/views", list_pages.saved_views, "/audit/views", j(list_pages.saved_views_json)),
+    View("compare", "/portal/audit/compare", list_pages.compare, "/audit/compare", j(api.compare)),
+    View("event", "/portal/audit/{id}", pages.event, "/audit/events/{id}", j(api.event)),
+    View("endpoints", "/portal/endpoints", pages.endpoints, "/endpoints", j(api.endpoints)),
+    View("endpoint", "/portal/endpoints/{name}", pages.endpoint, "/endpoints/{name}", j(api.endpoint)),
+    View("config", "/portal/config", pages.config, "/config", j(api.config)),
+    View("discovery", "/portal/discovery", pages.discovery, "/discovery", j(api.discovery)),
+    View("about", "/portal/about", pages.about, "/about", j(api.about)),
+    View("me", None, None, "/me", j(api.me)),
+    View("server", None, None, "/server", j(api.server)),
+    View("wellknown", None, None, "/wellknown", j(api.wellknown)),
+    View("audit_meta", None, None, "/audit/meta", j(api.audit_meta)),
+    View("timeseries", None, None, "/audit/timeseries", j(api.timeseries)),
+    View("breakdown", None, None, "/audit/breakdown", j(api.breakdown)),
+    View("stats", None, None, "/audit/stats", j(api.stats)),
+)
 
 
 async def to_slash(request: Request) -> Response:
@@ -78,40 +125,31 @@ def route_table(portal: Portal) -> list[BaseRoute]:
     routes += [
         # Pages (PortalAuth; forms need the CSRF token).
         Route("/portal/logout", pages.logout, methods=["POST"], name="portal:logout"),
-        Route("/portal/", pages.dashboard, methods=["GET"], name="portal:dashboard"),
-        Route("/portal/audit", pages.audit, methods=["GET"], name="portal:audit"),
-        Route("/portal/audit/compare", pages.compare, methods=["GET"], name="portal:compare"),
-        Route("/portal/audit/{id}", pages.event, methods=["GET"], name="portal:event"),
+        *(route for view in VIEWS for route in view.routes()),
         Route("/portal/audit/{id}/replay", pages.replay, methods=["POST"], name="portal:replay"),
-        Route("/portal/endpoints", pages.endpoints, methods=["GET"], name="portal:endpoints"),
-        Route("/portal/endpoints/{name}", pages.endpoint, methods=["GET"], name="portal:endpoint"),
+        Route("/portal/audit/{id}/body/{side}", pages.event_body, methods=["GET"], name="portal:event_body"),
+        Route("/portal/resend", pages.resend_page, methods=["GET"], name="portal:resend_page"),
+        Route("/portal/resend", pages.resend, methods=["POST"], name="portal:resend"),
         Route("/portal/endpoints/{name}/try", pages.try_it, methods=["POST"], name="portal:try"),
         Route("/portal/keys", keys.keys, methods=["GET", "POST"], name="portal:keys"),
         Route("/portal/keys/{name}/revoke", keys.revoke, methods=["POST"], name="portal:revoke"),
         *(WebhookPages(portal, portal.services).routes() if portal.settings.webhooks.enabled else []),
-        Route("/portal/config", pages.config, methods=["GET"], name="portal:config"),
-        Route("/portal/discovery", pages.discovery, methods=["GET"], name="portal:discovery"),
-        Route("/portal/about", pages.about, methods=["GET"], name="portal:about"),
-        # JSON API (PortalAuth: session cookie, X-API-Key or bearer; X-CSRF-Token with a cookie).
-        Route(f"{API}/me", j(api.me), methods=["GET"], name="portal-api:me"),
-        Route(f"{API}/server", j(api.server), methods=["GET"], name="portal-api:server"),
-        Route(f"{API}/wellknown", j(api.wellknown), methods=["GET"], name="portal-api:wellknown"),
-        Route(f"{API}/discovery", j(api.discovery), methods=["GET"], name="portal-api:discovery"),
-        Route(f"{API}/config", j(api.config), methods=["GET"], name="portal-api:config"),
-        Route(f"{API}/about", j(api.about), methods=["GET"], name="portal-api:about"),
-        Route(f"{API}/dashboard", j(api.dashboard), methods=["GET"], name="portal-api:dashboard"),
-        Route(f"{API}/endpoints", j(api.endpoints), methods=["GET"], name="portal-api:endpoints"),
-        Route(f"{API}/endpoints/{{name}}", j(api.endpoint), methods=["GET"], name="portal-api:endpoint"),
-        Route(f"{API}/audit/meta", j(api.audit_meta), methods=["GET"], name="portal-api:audit_meta"),
-        Route(f"{API}/audit/events", j(api.events), methods=["GET"], name="portal-api:events"),
-        Route(f"{API}/audit/events/{{id}}", j(api.event), methods=["GET"], name="portal-api:event"),
-        Route(f"{API}/audit/compare", j(api.compare), methods=["GET"], name="portal-api:compare"),
-        Route(f"{API}/audit/timeseries", j(api.timeseries), methods=["GET"], name="portal-api:timeseries"),
-        Route(f"{API}/audit/breakdown", j(api.breakdown), methods=["GET"], name="portal-api:breakdown"),
-        Route(f"{API}/audit/stats", j(api.stats), methods=["GET"], name="portal-api:stats"),
+        # Saved views (forms and JSON; CSRF on both).
+        Route("/portal/audit/views/save", list_pages.save_view, methods=["POST"], name="portal:save_view"),
+        Route("/portal/audit/views/{id}/delete", list_pages.delete_view, methods=["POST"], name="portal:delete_view"),
+        Route(
+            f"{API}/audit/views", j(list_pages.create_saved_view_json), methods=["POST"], name="portal-api:create_view"
+        ),
+        Route(
+            f"{API}/audit/views/{{id}}",
+            j(list_pages.delete_saved_view_json),
+            methods=["DELETE"],
+            name="portal-api:delete_view",
+        ),
         Route(f"{API}/audit/stream", api.audit_stream, methods=["GET"], name="portal-api:stream"),
         Route(f"{API}/audit/export.ndjson", api.export_ndjson, methods=["GET"], name="portal-api:export_ndjson"),
         Route(f"{API}/audit/export.csv", api.export_csv, methods=["GET"], name="portal-api:export_csv"),
+        Route(f"{API}/audit/export.har", api.export_har, methods=["GET"], name="portal-api:export_har"),
         Route(f"{API}/audit/replay/{{id}}", j(api.replay), methods=["POST"], name="portal-api:replay"),
         Route(f"{API}/tryit/{{group}}/{{route}}", j(api.tryit), methods=["POST"], name="portal-api:tryit"),
         # Anything else under /portal/ is an HTML 404 for people (the JSON 404 stays for everything else).

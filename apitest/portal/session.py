@@ -24,8 +24,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from apitest.auth.identity import Identity
 from apitest.config import Settings
+from apitest.identity import Identity
 
 SESSION_SALT = "api-test/session/v1"
 MAX_COOKIE_BYTES = 3800  # browsers drop cookies above ~4096 bytes including name and attributes

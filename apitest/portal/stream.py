@@ -9,7 +9,9 @@ off. ``: heartbeat`` every 15 s; ``event: saturated`` when more than 10 pages ar
 
 Exports: every row matching the filters with ``ts`` up to the moment the export started (so rows that
 arrive meanwhile do not shift it), newest first, read in keyset pages, never held in memory. There is
-no row cap; an explicit ``limit`` stops early and says so in a trailer (NDJSON ``{"_export_truncated":
+no row cap without payloads; ``payloads=1`` (NDJSON) and the HAR export (``export.har``, HAR 1.2 with the
+stored headers and bodies: :mod:`apitest.portal.har`) read each row's payload and stop at 10,000 rows (also
+their default ``limit``). An explicit ``limit`` stops early and says so in a trailer (NDJSON ``{"_export_truncated":
 true, "_limit": N}``, CSV a ``# export truncated`` line). An error mid-stream ends with
 ``{"_export_error": ...}`` / ``# export error: ...``: a cut-off file is never passed off as complete.
 """
@@ -32,7 +34,9 @@ from apitest import logs
 from apitest.audit.filters import FilterError, decode_cursor, encode_cursor
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
 from apitest.audit.serialize import event_json
+from apitest.forwarded import public_origin
 from apitest.http import StreamResponse, error_response
+from apitest.portal import har
 from apitest.portal.core import portal_of
 from apitest.portal.data import DataError, parse_or_raise, store_of
 
@@ -43,6 +47,7 @@ HEARTBEAT_SECONDS = 15.0
 TAIL_PAGE = 1000
 TAIL_PAGES_PER_TICK = 10
 EXPORT_PAGE = 1000
+PAYLOAD_EXPORT_MAX = 10_000  # rows in a HAR or NDJSON-with-payloads export (also the default limit)
 CSV_COLUMNS = (
     "id",
     "timestamp",
@@ -163,10 +168,30 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
 
 
-async def ndjson_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -> AsyncGenerator[bytes, None]:
+async def with_payloads(
+    store: AuditStore, rows: AsyncGenerator[EventRecord | Exception | int, None]
+) -> AsyncGenerator[EventRecord | Exception | int, None]:
+    """Each listed row read again with its payload (one primary-key read per row; exports with payloads are
+    capped at :data:`PAYLOAD_EXPORT_MAX` rows)."""
     async for row in rows:
         if isinstance(row, EventRecord):
-            yield (json.dumps(event_json(row, include_payload=False), ensure_ascii=False) + "\n").encode()
+            try:
+                full = await store.get(row.id)
+            except Exception as exc:
+                log.warning("audit export failed", extra={"err": f"{type(exc).__name__}: {exc}"})
+                yield exc
+                return
+            yield full or row  # deleted by retention meanwhile: the row as listed
+        else:
+            yield row
+
+
+async def ndjson_lines(
+    rows: AsyncGenerator[EventRecord | Exception | int, None], payloads: bool = False
+) -> AsyncGenerator[bytes, None]:
+    async for row in rows:
+        if isinstance(row, EventRecord):
+            yield (json.dumps(event_json(row, include_payload=payloads), ensure_ascii=False) + "\n").encode()
         elif isinstance(row, Exception):
             yield (json.dumps({"_export_error": f"{type(row).__name__}: {row}"}) + "\n").encode()
         else:
@@ -193,24 +218,59 @@ async def csv_lines(rows: AsyncGenerator[EventRecord | Exception | int, None]) -
         yield buffer.getvalue().encode()
 
 
+async def har_document(
+    rows: AsyncGenerator[EventRecord | Exception | int, None], origin: str
+) -> AsyncGenerator[bytes, None]:
+    yield har.head()
+    first = True
+    note: dict[str, Any] | None = None
+    async for row in rows:
+        if isinstance(row, EventRecord):
+            text = json.dumps(har.entry(row, origin), ensure_ascii=False)
+            yield (text if first else ",\n" + text).encode()
+            first = False
+        elif isinstance(row, Exception):
+            note = {"error": f"{type(row).__name__}: {row}"}
+        else:
+            note = {"truncated": True, "limit": row}
+    yield har.tail(note)
+
+
+def export_limit(raw: str, payloads: bool) -> int | None:
+    """``limit``: any positive number of rows without payloads (default: all); with payloads at most
+    :data:`PAYLOAD_EXPORT_MAX` (the default too)."""
+    if raw and not (raw.isdigit() and int(raw) > 0):
+        raise DataError("limit must be a positive integer")
+    if not payloads:
+        return int(raw) if raw else None
+    if raw and int(raw) > PAYLOAD_EXPORT_MAX:
+        raise DataError(f"limit: exports with payloads are capped at {PAYLOAD_EXPORT_MAX} rows")
+    return int(raw) if raw else PAYLOAD_EXPORT_MAX
+
+
 async def export(request: Request, kind: str) -> Response:
     services = portal_of(request).services
     query = dict(request.query_params)
+    payloads = kind == "har" or (kind == "ndjson" and query.get("payloads", "") in ("1", "true"))
     try:
         store = store_of(services)
         filters = parse_or_raise(query).filters
+        limit = export_limit(query.get("limit", ""), payloads)
     except DataError as exc:
         return error_response(exc.message, exc.status)
-    raw_limit = query.get("limit", "")
-    if raw_limit and not (raw_limit.isdigit() and int(raw_limit) > 0):
-        return error_response("limit must be a positive integer")
     now = datetime.now(UTC)
     filters.until = min(filters.until, now) if filters.until else now
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    rows = export_rows(store, filters, int(raw_limit) if raw_limit else None)
+    rows = export_rows(store, filters, limit)
+    if payloads:
+        rows = with_payloads(store, rows)
     headers = {**NO_STORE, "X-Export-Until": now.isoformat().replace("+00:00", "Z")}
+    if kind == "har":
+        headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.har"'
+        origin = public_origin(request.scope, services.settings).url("")
+        return StreamResponse(har_document(rows, origin), content_type="application/json", headers=headers)
     if kind == "csv":
         headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.csv"'
         return StreamResponse(csv_lines(rows), content_type="text/csv; charset=utf-8", headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.ndjson"'
-    return StreamResponse(ndjson_lines(rows), content_type="application/x-ndjson", headers=headers)
+    return StreamResponse(ndjson_lines(rows, payloads), content_type="application/x-ndjson", headers=headers)

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from apitest import logs
 from apitest.audit.filters import FilterError
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 from apitest.portal.auth import context_of
 from apitest.portal.core import Portal, page
 from apitest.services import Services

@@ -7,10 +7,9 @@ import os
 import sys
 
 from apitest.config import ConfigError, load_settings
+from apitest.config.option import add_config_option
 from apitest.tls.lab import LISTENERS, unavailable_reason
 from apitest.tls.material import LabDir
-
-DEFAULT_CONFIG = "configs/apitest.dev.yaml"
 
 
 def _lab_dir(args: argparse.Namespace) -> LabDir:
@@ -71,12 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def add(name: str, func: object, help: str) -> argparse.ArgumentParser:
         p = tls_sub.add_parser(name, help=help, description=help)
-        p.add_argument(
-            "--config",
-            "-c",
-            default=os.environ.get("APITEST_CONFIG", DEFAULT_CONFIG),
-            help="YAML profile whose tls_lab.dir and tls_lab.hosts are used",
-        )
+        add_config_option(p, "YAML profile whose tls_lab.dir and tls_lab.hosts are used")
         p.add_argument("--dir", help="the dev CA directory (default: tls_lab.dir, data/tls)")
         p.add_argument("--host", action="append", help="a host name for the certificates (repeatable)")
         p.set_defaults(func=func)

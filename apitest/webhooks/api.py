@@ -34,9 +34,9 @@ from apitest.audit.filters import FilterError, decode_cursor, encode_cursor
 from apitest.audit.records import Cursor
 from apitest.auth.admin import AdminAuth, read_json_body
 from apitest.auth.base import describe
-from apitest.auth.identity import Identity
 from apitest.config import Settings
 from apitest.http import error_response, json_response
+from apitest.identity import Identity
 from apitest.webhooks.records import STATES, DeliveryCursor, DeliveryFilters, DeliveryPage, Subscription
 from apitest.webhooks.rules import subscription_fields
 from apitest.webhooks.service import WebhookService

@@ -1,25 +1,44 @@
-"""Peer: apitest against httpbin (PyPI, under gunicorn with gevent workers, the same worker count).
+"""Peers: apitest against go-httpbin (when its binary is present) and httpbin, all in one run.
 
-- echo: ``POST /v1/echo`` against ``POST /anything`` with the same JSON body;
-- slow: ``/v1/slow?ms=1000`` against ``/delay/1`` under many concurrent clients.
+- ``peer-go-get``: the bare Starlette route answering go-httpbin's ``/get`` bytes against go-httpbin ``GET /get``
+  (``GOMAXPROCS=1``): how far Python's floor is below Go's, so the apitest rows can be read against both;
+- ``peer-go-echo``: ``POST /v1/echo`` against go-httpbin ``POST /anything``, the same 1 KB JSON body;
+- ``peer-echo``: ``POST /v1/echo`` against httpbin ``POST /anything`` (gunicorn ``-k gevent``, same worker count);
+- ``peer-slow``: ``/v1/slow?ms=1000`` against httpbin ``/delay/1`` under 500 concurrent clients.
 
-apitest runs as deployed for gateway tests: anonymous access allowed, every request audited to Postgres with
-payload capture, the JSON access log on. httpbin does none of that, so the echo bar is 0.8 of its throughput.
+Every echo and ``/get`` target is measured in turns in each round (apitest, httpbin, go-httpbin, bare route), so
+the ratios share their machine conditions. apitest runs as deployed for gateway tests: anonymous access allowed,
+every request audited to PostgreSQL with payload capture, the JSON access log on; the peers do none of that.
+The go-httpbin rows report a ratio without a bar (the issue sets none); httpbin's keep their bars.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import httpx
 
 from bench import configs, pg, servers
 from bench.common import alternate, latency, median_rps
 from bench.procs import ServerProcess, free_port
-from bench.scenario import Context, Measure, Outcome
+from bench.scenario import Context, Measure, Outcome, skipped
 from bench.wrk import LoadSummary, Target, throughput
 
-ECHO_BODY = b'{"order":{"id":42,"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}]},"note":"bench"}'
+
+def _json_kb() -> bytes:
+    """A 1 KB JSON order (1,024 bytes exactly)."""
+    items = [{"sku": f"SKU-{i:04d}", "qty": i % 5 + 1, "price": 9.5 + i} for i in range(14)]
+    doc = {"order": {"id": 42, "customer": "bench", "items": items}, "note": ""}
+    base = len(json.dumps(doc, separators=(",", ":")).encode())
+    doc["note"] = "n" * max(0, 1024 - base)
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return body
+
+
+ECHO_BODY = _json_kb()
 ECHO_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-ECHO_CONNECTIONS = 32
+CONNECTIONS = 32
 SLOW_CONNECTIONS = 500
 SLOW_MS = 1000
 
@@ -28,43 +47,98 @@ def _measure(ctx: Context, target: Target, connections: int, seconds: float) -> 
     return throughput(target, connections=connections, seconds=seconds, timeout=10, prefer_wrk=ctx.prefer_wrk)
 
 
-def _echo(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
-    seconds = ctx.seconds(4, 2)
-    rounds = 1 if ctx.quick else 3
-    ours = Target(app.port, "/v1/echo", "POST", ECHO_HEADERS, ECHO_BODY)
-    theirs = Target(peer.port, "/anything", "POST", ECHO_HEADERS, ECHO_BODY)
-    check = httpx.post(app.url + "/v1/echo", content=ECHO_BODY, headers=ECHO_HEADERS, timeout=5)
-    check_peer = httpx.post(peer.url + "/anything", content=ECHO_BODY, headers=ECHO_HEADERS, timeout=5)
-    if check.status_code != 200 or check.json().get("body", {}).get("order", {}).get("id") != 42:
-        raise RuntimeError(f"/v1/echo answered {check.status_code} {check.text[:200]}")
-    if check_peer.status_code != 200 or check_peer.json().get("json", {}).get("order", {}).get("id") != 42:
-        raise RuntimeError(f"httpbin /anything answered {check_peer.status_code} {check_peer.text[:200]}")
-    _measure(ctx, ours, ECHO_CONNECTIONS, 1)
-    _measure(ctx, theirs, ECHO_CONNECTIONS, 1)
-    subjects, baselines = alternate(
-        rounds,
-        lambda: _measure(ctx, ours, ECHO_CONNECTIONS, seconds),
-        lambda: _measure(ctx, theirs, ECHO_CONNECTIONS, seconds),
-    )
-    return Outcome(
-        "peer-echo",
-        "Peer: POST /v1/echo (audited, payload capture) vs httpbin POST /anything",
-        Measure("apitest POST /v1/echo", median_rps(subjects), "req/s"),
-        Measure(f"httpbin POST /anything, gunicorn -k gevent -w {ctx.workers}", median_rps(baselines), "req/s"),
-        "throughput apitest / httpbin",
-        ">=",
-        0.8,
-        details={
-            "connections": ECHO_CONNECTIONS,
-            "round_seconds": seconds,
-            "rounds": rounds,
-            "p50_ms": latency(subjects, baselines, "p50_ms"),
-            "p99_ms": latency(subjects, baselines, "p99_ms"),
-            "subject_runs": [r.as_dict() for r in subjects],
-            "baseline_runs": [r.as_dict() for r in baselines],
-        },
-        checks={"no errors or non-2xx": all(r.errors == 0 and r.non_2xx == 0 for r in subjects + baselines)},
-    )
+def _clean(runs: list[LoadSummary]) -> bool:
+    return all(r.errors == 0 and r.non_2xx == 0 for r in runs)
+
+
+def _check_echo(url: str, path: str, field: str) -> None:
+    response = httpx.post(url + path, content=ECHO_BODY, headers=ECHO_HEADERS, timeout=5)
+    if response.status_code != 200 or response.json().get(field, {}).get("order", {}).get("id") != 42:
+        raise RuntimeError(f"{url}{path} answered {response.status_code} {response.text[:200]}")
+
+
+def _details(subjects: list[LoadSummary], baselines: list[LoadSummary], seconds: float) -> dict[str, object]:
+    return {
+        "connections": CONNECTIONS,
+        "round_seconds": seconds,
+        "rounds": len(subjects),
+        "body_bytes": len(ECHO_BODY),
+        "p50_ms": latency(subjects, baselines, "p50_ms"),
+        "p99_ms": latency(subjects, baselines, "p99_ms"),
+        "subject_runs": [r.as_dict() for r in subjects],
+        "baseline_runs": [r.as_dict() for r in baselines],
+    }
+
+
+def _throughput_rows(
+    ctx: Context, app: ServerProcess, peer: ServerProcess, go: ServerProcess | None, bare: ServerProcess | None
+) -> list[Outcome]:
+    seconds = ctx.round_length()
+    targets: dict[str, Target] = {
+        "apitest echo": Target(app.port, "/v1/echo", "POST", ECHO_HEADERS, ECHO_BODY),
+        "httpbin echo": Target(peer.port, "/anything", "POST", ECHO_HEADERS, ECHO_BODY),
+    }
+    _check_echo(app.url, "/v1/echo", "body")
+    _check_echo(peer.url, "/anything", "json")
+    if go is not None and bare is not None:
+        _check_echo(go.url, "/anything", "json")
+        targets["go echo"] = Target(go.port, "/anything", "POST", ECHO_HEADERS, ECHO_BODY)
+        targets["go get"] = Target(go.port, "/get")
+        targets["bare get"] = Target(bare.port, "/v1/whoami")
+    for target in targets.values():
+        _measure(ctx, target, CONNECTIONS, 1)
+    runs: dict[str, list[LoadSummary]] = {name: [] for name in targets}
+    for _ in range(ctx.rounds()):
+        for name, target in targets.items():
+            runs[name].append(_measure(ctx, target, CONNECTIONS, seconds))
+    apitest_echo = Measure("apitest POST /v1/echo, 1 KB JSON, audited", median_rps(runs["apitest echo"]), "req/s")
+    outcomes = [
+        Outcome(
+            "peer-echo",
+            "Peer: POST /v1/echo (audited, payload capture) vs httpbin POST /anything, 1 KB JSON",
+            apitest_echo,
+            Measure(
+                f"httpbin POST /anything, gunicorn -k gevent -w {ctx.workers}",
+                median_rps(runs["httpbin echo"]),
+                "req/s",
+            ),
+            "throughput apitest / httpbin",
+            ">=",
+            0.8,
+            details=_details(runs["apitest echo"], runs["httpbin echo"], seconds),
+            checks={"no errors or non-2xx": _clean(runs["apitest echo"] + runs["httpbin echo"])},
+        )
+    ]
+    if go is None or bare is None:
+        reason = f"go-httpbin not found (${servers.GO_HTTPBIN_ENV} or {servers.GO_HTTPBIN_DEFAULT})"
+        outcomes += [skipped("peer-go-get", "Peer: go-httpbin GET /get", reason)]
+        outcomes += [skipped("peer-go-echo", "Peer: go-httpbin POST /anything", reason)]
+        return outcomes
+    outcomes += [
+        Outcome(
+            "peer-go-get",
+            "Peer: bare Starlette route (go-httpbin's /get bytes) vs go-httpbin GET /get, GOMAXPROCS=1",
+            Measure("bare Starlette route, same bytes", median_rps(runs["bare get"]), "req/s"),
+            Measure("go-httpbin GET /get, GOMAXPROCS=1", median_rps(runs["go get"]), "req/s"),
+            "throughput bare Starlette / go-httpbin",
+            "info",
+            0.0,
+            details=_details(runs["bare get"], runs["go get"], seconds),
+            checks={"no errors or non-2xx": _clean(runs["bare get"] + runs["go get"])},
+        ),
+        Outcome(
+            "peer-go-echo",
+            "Peer: POST /v1/echo (audited, payload capture) vs go-httpbin POST /anything, 1 KB JSON",
+            apitest_echo,
+            Measure("go-httpbin POST /anything, GOMAXPROCS=1", median_rps(runs["go echo"]), "req/s"),
+            "throughput apitest / go-httpbin",
+            "info",
+            0.0,
+            details=_details(runs["apitest echo"], runs["go echo"], seconds),
+            checks={"no errors or non-2xx": _clean(runs["apitest echo"] + runs["go echo"])},
+        ),
+    ]
+    return outcomes
 
 
 def _slow(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
@@ -104,6 +178,19 @@ def _slow(ctx: Context, app: ServerProcess, peer: ServerProcess) -> Outcome:
     )
 
 
+def _go_and_bare(ctx: Context, binary: Path | None, config: Path) -> tuple[ServerProcess | None, ServerProcess | None]:
+    if binary is None:
+        return None, None
+    go = servers.go_httpbin(ctx, "peer-go-httpbin", binary).start()
+    try:
+        body = httpx.get(go.url + "/get", timeout=5).content
+        bare = servers.baseline(ctx, "peer-bare", config, body).start()
+    except BaseException:
+        go.stop()
+        raise
+    return go, bare
+
+
 def run(ctx: Context) -> list[Outcome]:
     missing = servers.httpbin_missing()
     if missing:
@@ -117,4 +204,11 @@ def run(ctx: Context) -> list[Outcome]:
             servers.apitest(ctx, "peer-apitest", config, port) as app,
             servers.httpbin(ctx, "peer-httpbin", ctx.workers) as peer,
         ):
-            return [_echo(ctx, app, peer), _slow(ctx, app, peer)]
+            go, bare = _go_and_bare(ctx, servers.go_httpbin_path(), config)
+            try:
+                outcomes = _throughput_rows(ctx, app, peer, go, bare)
+            finally:
+                for server in (go, bare):
+                    if server is not None:
+                        server.stop()
+            return [*outcomes, _slow(ctx, app, peer)]

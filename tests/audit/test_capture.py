@@ -22,14 +22,15 @@ from starlette.types import Receive, Scope, Send
 
 from apitest.app import build_pipeline
 from apitest.audit.buffer import AuditWriter
-from apitest.audit.capture import AUDIT_DETAILS_KEY, EVENT_ID_KEY
+from apitest.audit.capture import AUDIT_DETAILS_KEY
 from apitest.audit.records import EventRecord
 from apitest.audit.serialize import event_json
 from apitest.audit.store_memory import MemoryAuditStore
 from apitest.auth.chain import build_chain
-from apitest.auth.identity import Identity, identity_of
 from apitest.counters import MemoryCounters
 from apitest.http import ParamError, json_response
+from apitest.identity import Identity
+from apitest.outcome import OUTCOME_KEY, RequestOutcome, identity_of, outcome_of
 from apitest.pipeline import RouteDispatch
 from apitest.registry import RouteSpec
 from tests.audit.conftest import event
@@ -39,7 +40,7 @@ API_KEY = "capture-test-key-value"
 
 
 async def who(request: Request) -> Response:
-    return json_response({"event_id": request.scope["state"].get(EVENT_ID_KEY), **identity_of(request).whoami()})
+    return json_response({"event_id": outcome_of(request.scope).audit_event_id, **identity_of(request).whoami()})
 
 
 async def echo(request: Request) -> Response:
@@ -405,7 +406,7 @@ async def test_requests_never_wait_for_the_database(client_factory: ClientFactor
         ({}, "wire", None),
     ],
 )
-async def test_portal_dispatch_source_and_replay_link_come_from_scope_state(
+async def test_portal_dispatch_source_and_replay_link_come_from_the_request_outcome(
     audited: AuditedFactory, state: dict[str, str], source: str, replayed_from: str | None
 ) -> None:
     a = await audited()
@@ -424,7 +425,8 @@ async def test_portal_dispatch_source_and_replay_link_come_from_scope_state(
         "query_string": b"",
         "headers": [(b"x-plexara-try-it", b"true")],
         "client": None,
-        "state": {"request_id": "portal-req", **state},
+        "state": {},
+        OUTCOME_KEY: RequestOutcome(request_id="portal-req", **state),  # type: ignore[arg-type]
     }
     sent: list[dict[str, Any]] = []
 
@@ -436,7 +438,7 @@ async def test_portal_dispatch_source_and_replay_link_come_from_scope_state(
 
     await dispatch(scope, receive, send)
     [row] = [r for r in await a.rows() if r.id != original.id]
-    assert row.id == scope["state"][EVENT_ID_KEY]  # the portal reads the id of the row it caused
+    assert row.id == outcome_of(scope).audit_event_id  # the portal reads the id of the row it caused
     assert (row.source, row.request_id, row.remote_addr) == (source, "portal-req", None)
     assert row.payload is not None and row.payload.replayed_from == replayed_from
     assert row.payload.request_headers == {"X-Plexara-Try-It": ["true"]}
@@ -501,10 +503,10 @@ async def test_rejected_requests_keep_their_row_with_small_payloads(audited: Aud
 
 async def hostile(request: Request) -> Response:
     """A route that leaves an identity with unstorable and oversized fields, as a hostile IdP could sign."""
-    request.scope["state"]["identity"] = Identity(
+    outcome_of(request.scope).identity = Identity(
         subject="s\x00" + "x" * 1000, auth_type="oidc", key_name="k\ud800", email="e\udfff@x"
     )
-    request.scope["state"]["error_message"] = "alg 'X\ud800'"
+    outcome_of(request.scope).error_message = "alg 'X\ud800'"
     return json_response({"ok": True})
 
 

@@ -23,8 +23,9 @@ from apitest.audit.buffer import AuditWriter
 from apitest.audit.capture import AUDIT_DETAILS_KEY, AuditMiddleware
 from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.store_sql import SQLAuditStore
-from apitest.auth.identity import Identity
 from apitest.db.engine import Database
+from apitest.identity import Identity
+from apitest.outcome import outcome_of
 from tests.support import make_settings
 
 HOSTILE_CHARS = st.one_of(
@@ -59,12 +60,12 @@ def hostile_app(case: dict[str, Any]) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         while (await receive()).get("more_body"):
             pass
-        state = scope["state"]
-        state["identity"] = Identity(
+        outcome = outcome_of(scope)
+        outcome.identity = Identity(
             subject=case["subject"], auth_type="oidc", key_name=case["key_name"], email=case["email"]
         )
-        state["error_message"] = case["message"]
-        state[AUDIT_DETAILS_KEY] = case["details"]
+        outcome.error_message = case["message"]
+        scope["state"][AUDIT_DETAILS_KEY] = case["details"]
         headers = [(b"content-type", case["content_type"]), (b"x-reflected", case["response_header"])]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": case["response_body"]})
@@ -104,7 +105,7 @@ async def capture_and_store(url: str, cases: list[dict[str, Any]]) -> None:
                 pass
 
             await AuditMiddleware(hostile_app(case), settings=settings, writer=writer)(scope, receive, send)
-            ids.append(scope["state"]["audit_event_id"])
+            ids.append(outcome_of(scope).audit_event_id)
         assert await writer.flush(within=30)
         assert (writer.stats.dropped_total, writer.stats.scrubbed_total) == (0, 0), writer.stats.last_error
         for event_id, case in zip(ids, cases, strict=True):

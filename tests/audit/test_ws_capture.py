@@ -9,6 +9,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from apitest.audit.records import EventRecord
 from apitest.audit.ws_capture import WebSocketAuditMiddleware
+from apitest.outcome import outcome_of
 from tests.support import make_settings
 
 
@@ -103,7 +104,7 @@ async def test_an_app_error_is_internal_error() -> None:
 @pytest.mark.parametrize(("include", "rows"), [(True, 1), (False, 0)])
 async def test_refused_upgrades_follow_include_rejected(include: bool, rows: int) -> None:
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"].update(error_category="missing_credential", error_message="no credential")
+        outcome_of(scope).fail("missing_credential", "no credential")
         await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
         await send({"type": "websocket.http.response.body", "body": b"{}"})
 

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.admin import AdminAuth, parse_expiry
-from apitest.auth.identity import Identity
 from apitest.http import error_response
+from apitest.identity import Identity
 from tests.conftest import ClientFactory
 
 ADMIN = {"X-API-Key": "admin-secret"}

@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.app import v1_routes
 from apitest.auth.chain import build_chain
-from apitest.auth.identity import Identity, identity_of
 from apitest.auth.middleware import AuthMiddleware
 from apitest.http import json_response
+from apitest.identity import Identity
+from apitest.outcome import identity_of, outcome_of
 from apitest.pipeline import HandlerApp
 from apitest.registry import RouteSpec
 from tests.support import make_settings
@@ -48,9 +49,9 @@ class Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.preset is not None:
-            scope.setdefault("state", {})["preset_identity"] = self.preset
+            outcome_of(scope).preset_identity = self.preset
         await self.app(scope, receive, send)
-        self.states.append(dict(scope["state"]))
+        self.states.append({**scope.get("state", {}), **outcome_of(scope).as_state()})
 
     @property
     def last(self) -> dict[str, Any]:

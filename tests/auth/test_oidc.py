@@ -14,7 +14,6 @@ import werkzeug.serving
 
 from apitest.app import create_app
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.oidc import (
     MAX_TOKEN_BYTES,
     OIDCAuthenticator,
@@ -25,6 +24,7 @@ from apitest.auth.oidc import (
     scopes_from,
 )
 from apitest.config.model import OIDCSettings
+from apitest.identity import Identity
 from tests.auth.idp import AUDIENCE, CLIENT, LocalIdP, b64, unsigned
 from tests.support import free_port, make_settings
 

@@ -8,8 +8,9 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from apitest.auth.chain import build_chain
-from apitest.auth.identity import Identity
 from apitest.auth.ws import WebSocketAuth
+from apitest.identity import Identity
+from apitest.outcome import outcome_of
 from tests.support import make_settings
 
 SETTINGS = make_settings(
@@ -46,7 +47,8 @@ async def test_a_good_key_reaches_the_session_with_its_identity() -> None:
     sent, reached = await run(upgrade("right-key-0123456789", {"websocket.http.response": {}}))
     assert sent == []
     [scope] = reached
-    assert isinstance(scope["state"]["identity"], Identity) and scope["state"]["identity"].key_name == "k"
+    identity = outcome_of(scope).identity
+    assert isinstance(identity, Identity) and identity.key_name == "k"
 
 
 @pytest.mark.parametrize(("key", "category"), [(None, "missing_credential"), ("wrong", "invalid_credential")])
@@ -57,7 +59,7 @@ async def test_a_refusal_is_the_http_answer_with_the_extension(key: str | None, 
     assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 401
     assert any(name == b"www-authenticate" for name, _ in sent[0]["headers"])
     assert sent[-1]["type"] == "websocket.http.response.body"
-    assert scope["state"]["error_category"] == category
+    assert outcome_of(scope).error_category == category
 
 
 async def test_without_the_extension_the_handshake_is_closed_with_1008() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,42 @@ async def test_portal_templates_missing(tmp_path: Path, monkeypatch: pytest.Monk
     assert check.status == "fail" and "base.html" in check.message
     assert "APITEST_TEMPLATES_DIR" in check.fix
     assert code == 1
+
+
+async def test_doctor_and_boot_report_the_same_portal_rules(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The portal's boot warnings and the doctor's portal checks read the same rules (apitest.config.rules)."""
+    from apitest.app import create_app
+
+    overrides = {
+        "server": {"base_url": "http://api-test.internal:8080"},
+        "portal": {"enabled": True, "cookie_secret": "x" * 20, "cookie_secure": True, "allow_anonymous": True},
+    }
+    ctx, results, code = await diagnose_config(tmp_path, overrides)
+    doctor = [r.message for r in results if r.check.startswith("portal.") and r.status in ("warn", "fail")]
+    assert ctx.settings is not None and not ctx.problems
+    with caplog.at_level(logging.WARNING, logger="apitest.portal"):
+        create_app(ctx.settings)
+    boot = [r.getMessage() for r in caplog.records if r.name == "apitest.portal" and r.levelno == logging.WARNING]
+    assert sorted(doctor) == sorted(boot)
+    assert len(boot) == 3  # anonymous portal, a 20-byte secret, a Secure cookie over http
+    assert code == 1  # the Secure cookie over http breaks sign-in: the doctor fails, the server only warns
+
+
+async def test_a_warning_rule_without_a_check_of_its_own_is_still_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apitest.config import rules
+    from apitest.config.rule import Rule
+
+    def named(s: Any, env: Any) -> list[str]:
+        return [f"server.name is {s.server.name!r}"] if s.server.name == "odd" else []
+
+    extra = Rule("server.name.odd", "server.name", "warning", named, "pick another name")
+    monkeypatch.setattr(rules, "RULES", (*rules.RULES, extra))
+    _, results, code = await diagnose_config(tmp_path, {"server": {"name": "odd"}})
+    assert [(r.status, r.message, r.fix) for r in find(results, "server.name")] == [
+        ("warn", "server.name is 'odd'", "pick another name")
+    ]
+    assert code == 0
+    _, results, _ = await diagnose_config(tmp_path, {})
+    assert find(results, "server.name") == []

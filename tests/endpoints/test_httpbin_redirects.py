@@ -28,6 +28,17 @@ async def test_absolute_redirects_use_the_request_host_and_scheme(client: httpx.
     assert r.headers["location"] == "https://gw.example:8443/v1/absolute-redirect/1"
 
 
+async def test_absolute_redirects_ignore_base_url_unlike_pagination_links(client_factory: ClientFactory) -> None:
+    """Redirects and /v1/get's url show the request as it arrived (go-httpbin), not the public origin that
+    apitest.forwarded.public_origin builds for pagination links from server.base_url."""
+    client = await client_factory({"server": {"base_url": "http://gw:9000/api"}})
+    r = await client.get("/v1/absolute-redirect/2")
+    assert r.headers["location"] == "http://testserver/v1/absolute-redirect/1"
+    assert (await client.get("/v1/get")).json()["url"] == "http://testserver/v1/get"
+    link = (await client.get("/v1/pagination/link")).headers["link"]
+    assert link.startswith("<http://gw:9000/api/v1/pagination/link?")
+
+
 async def test_a_chain_followed_to_the_end_lands_on_get(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/redirect/4?absolute=true", follow_redirects=True)
     assert r.status_code == 200

@@ -9,6 +9,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from apitest.middleware.body_limit import BodyLimitMiddleware, PayloadTooLarge
+from apitest.outcome import outcome_of
 from tests.support import live_server, make_app
 from tests.wire import StateRecorder, read_until_closed, recorded_client, request_bytes
 
@@ -72,7 +73,7 @@ async def test_chunked_body_counted_per_receive(limit: int, chunks: list[bytes],
     if status == 413:
         assert sent[1]["body"] == f'{{"error":"request body exceeds {limit} bytes"}}\n'.encode()
         assert (b"connection", b"close") in sent[0]["headers"]
-        assert scope["state"]["error_category"] == "payload_too_large"
+        assert outcome_of(scope).error_category == "payload_too_large"
 
 
 async def test_declared_length_over_limit_reads_nothing() -> None:
@@ -81,7 +82,7 @@ async def test_declared_length_over_limit_reads_nothing() -> None:
     sent = await run(BodyLimitMiddleware(reader, max_bytes=1000), scope, receive)
     assert sent[0]["status"] == 413
     assert calls[0] == 0
-    assert scope["state"]["error_message"] == "request body exceeds 1000 bytes (received 0, declared 5000000)"
+    assert outcome_of(scope).error_message == "request body exceeds 1000 bytes (received 0, declared 5000000)"
 
 
 async def test_handler_that_ignores_its_body_is_not_refused() -> None:

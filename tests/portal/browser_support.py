@@ -37,11 +37,14 @@ def wait_for_chromium(timeout: float = 600) -> str:
 
 
 @contextlib.contextmanager
-def portal_server(tmp_path: Path, extra: dict[str, Any] | None = None) -> Iterator[LiveServer]:
-    """The portal app on 127.0.0.1 with an SQLite audit log; its base URL is its real address."""
+def portal_server(
+    tmp_path: Path, extra: dict[str, Any] | None = None, base_host: str = "127.0.0.1"
+) -> Iterator[LiveServer]:
+    """The portal app on 127.0.0.1 with an SQLite audit log; its base URL is its real address (or the same
+    port on ``base_host``, e.g. ``localhost``)."""
     port = free_port()
     overrides = portal_overrides(
-        tmp_path, deep_merge({"server": {"base_url": f"http://127.0.0.1:{port}"}}, extra or {})
+        tmp_path, deep_merge({"server": {"base_url": f"http://{base_host}:{port}"}}, extra or {})
     )
     server = LiveServer(make_app(overrides))
     server.port = server.config.port = port

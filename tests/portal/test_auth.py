@@ -154,3 +154,33 @@ async def test_anonymous_portal_refuses_cookieless_state_changes(client_factory:
 async def test_anonymous_portal_still_refuses_a_bad_key(client_factory: ClientFactory, tmp_path: Any) -> None:
     client = await anonymous_portal(client_factory, tmp_path)
     assert (await client.get("/api/v1/portal/me", headers={"X-API-Key": "bad"})).status_code == 401
+
+
+def _request(method: str, path: str, referer: str = "", host: str = "testserver") -> Any:
+    from starlette.requests import Request as StarletteRequest
+
+    headers = [(b"host", host.encode())] + ([(b"referer", referer.encode())] if referer else [])
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "root_path": "",
+    }
+    return StarletteRequest(scope)
+
+
+def test_a_form_returns_to_the_page_it_was_on_not_to_its_post_route() -> None:
+    from apitest.portal.auth import return_target
+
+    assert return_target(_request("GET", "/portal/audit")) == "/portal/audit"
+    page = "http://testserver/portal/audit/0b8f?x=1"
+    assert return_target(_request("POST", "/portal/audit/0b8f/replay", page)) == "/portal/audit/0b8f?x=1"
+    # Without a usable Referer (another origin, the login page, none): the page that holds the form.
+    assert return_target(_request("POST", "/portal/audit/0b8f/replay", "http://evil/portal/x")) == "/portal/audit/0b8f"
+    assert return_target(_request("POST", "/portal/endpoints/status/try")) == "/portal/endpoints/status"
+    assert return_target(_request("POST", "/portal/keys/k1/revoke")) == "/portal/keys"
+    assert return_target(_request("POST", "/portal/logout", "http://testserver/portal/login?x")) == "/portal/"

@@ -7,7 +7,9 @@ import pytest
 from apitest.portal.charts import bucket_seconds_for, nice_max, requests_chart, status_histogram
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (120, 200), (5000, 5000)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0, 1), (1, 1), (3, 3), (7, 8), (11, 15), (120, 150), (5000, 5000), (5300, 6000)]
+)
 def test_nice_max(value: int, expected: int) -> None:
     assert nice_max(value) == expected
 
@@ -61,6 +63,8 @@ def test_bucket_size(window: timedelta, size: int) -> None:
         (2, ["0", "1", "2"]),
         (50, ["0", "10", "20", "30", "40", "50"]),
         (200, ["0", "50", "100", "150", "200"]),
+        (5300, ["0", "2,000", "4,000", "6,000"]),
+        (23_000, ["0", "5,000", "10,000", "15,000", "20,000", "25,000"]),
     ],
 )
 def test_gridlines_are_whole_numbers(peak: int, labels: list[str]) -> None:

@@ -164,5 +164,9 @@ async def test_page_try_it_shows_the_response_and_links_the_row(signed_in: httpx
     page = await signed_in.get("/portal/endpoints/status")
     form = {"csrf_token": csrf_token(page.text), "method": "GET", "path.code": "503", "query": "", "headers": "X-A: b"}
     r = await signed_in.post("/portal/endpoints/status/try", data=form)
-    assert r.status_code == 200
-    assert 'id="try-event"' in r.text and "/v1/status/503" in r.text
+    assert r.status_code == 303  # POST-redirect-GET: reloading the result sends nothing
+    assert r.headers["location"].startswith("/portal/endpoints/status?result=")
+    shown = await signed_in.get(r.headers["location"])
+    assert shown.status_code == 200
+    assert 'id="try-event"' in shown.text and "/v1/status/503" in shown.text
+    assert 'value="503"' in shown.text and "X-A: b" in shown.text  # the form shows what was sent

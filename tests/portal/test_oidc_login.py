@@ -129,3 +129,24 @@ async def test_wrong_audience_id_token_is_refused(client_factory: ClientFactory,
     portal.settings.oidc.client_id = "someone-else"  # the token's aud no longer names us
     r = await client.get(back.replace("http://testserver", ""))
     assert r.status_code == 401 and "ID token validation failed" in r.text and "wrong audience" in r.text
+
+
+async def test_sign_in_moves_to_the_configured_loopback_name_first(
+    client_factory: ClientFactory, tmp_path: Any, issuer: str
+) -> None:
+    extra = {
+        "oidc": {"enabled": True, "issuer": issuer, "client_id": "apitest-portal", "client_secret": "any-secret"},
+        "server": {"base_url": "http://localhost:8080"},
+    }
+    client = await client_factory(portal_overrides(tmp_path, extra))
+    r = await client.get("/portal/auth/login?return=/portal/keys", headers={"Host": "127.0.0.1:8080"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "http://localhost:8080/portal/auth/login?return=/portal/keys"
+    assert "api_test_pkce" not in r.headers.get("set-cookie", "")
+    # On the configured host it starts at once.
+    r = await client.get("/portal/auth/login", headers={"Host": "localhost:8080"})
+    assert r.status_code == 302 and r.headers["location"].startswith(issuer)
+    # A callback without the state cookie names both hosts.
+    client.cookies.clear()
+    r = await client.get("/portal/auth/callback?state=x&code=y", headers={"Host": "127.0.0.1:8080"})
+    assert "opened as 127.0.0.1:8080" in r.text and "localhost:8080 (server.base_url)" in r.text

@@ -54,7 +54,7 @@ async def test_event_and_compare_pages(signed_in: httpx.AsyncClient) -> None:
     page = await signed_in.get(f"/portal/audit/{newest}")
     assert page.status_code == 200
     assert 'class="redacted"' in page.text  # the X-Api-Key header
-    assert "Copy as curl" in page.text and "Replay" in page.text
+    assert 'id="curl"' in page.text and "Replay" in page.text and 'id="edit-resend"' in page.text
     compare = await signed_in.get(f"/portal/audit/compare?a={events[0]['id']}&b={events[1]['id']}")
     assert compare.status_code == 200 and "Compare two requests" in compare.text
 

@@ -69,3 +69,18 @@ async def test_a_nul_or_lone_surrogate_in_a_filter_is_a_400(
             continue
         assert r.status_code == 400, r.text
         assert "contains NUL" in r.json()["error"]
+
+
+async def test_event_neighbours_on_postgresql(client_factory: ClientFactory, tmp_path: Any, pg_url: str) -> None:
+    client = await pg_portal(client_factory, tmp_path, pg_url)
+    for code in (500, 404, 503):
+        await client.get(f"/v1/status/{code}", headers=H)
+        await flush(client)  # one write each, so the write order is the request order
+    events = (await client.get("/api/v1/portal/audit/events", headers=H)).json()["events"]
+    newest, middle, oldest = (e["id"] for e in events)
+    detail = (await client.get(f"/api/v1/portal/audit/events/{middle}", headers=H)).json()
+    links = detail["neighbours"]
+    assert (links["older"]["id"], links["newer"]["id"]) == (oldest, newest)
+    assert links["previous_on_route"]["id"] == oldest and links["original"] is None
+    page = await client.get(f"/portal/audit/{middle}", headers=H)
+    assert page.status_code == 200 and f"a={oldest}&amp;b={middle}" in page.text

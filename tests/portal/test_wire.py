@@ -30,7 +30,7 @@ async def test_event_page_shows_the_request_as_it_arrived(signed_in: httpx.Async
 
     page = (await signed_in.get(f"/portal/audit/{event_id}")).text
     assert 'id="chunk-timeline"' in page and 'id="header-list"' in page and 'id="credentials"' in page
-    assert "/v1/streaming/ndjson?count=3&amp;delay_ms=5&amp;api_key=[redacted] HTTP/1.1" in page
+    assert '<bdi class="v">/v1/streaming/ndjson?count=3&amp;delay_ms=5&amp;api_key=[redacted]</bdi> HTTP/1.1' in page
     assert '[redacted]</span> <span class="mono fingerprint"' in page
     assert used["fingerprint"] in page and unused["fingerprint"] in page
     assert "<script>" not in page and " style=" not in page

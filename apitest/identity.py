@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import HTTPConnection
-
 AUTH_TYPES = ("anonymous", "apikey", "bearer", "oidc")
 
 
@@ -35,9 +33,3 @@ class Identity:
 
 
 ANONYMOUS = Identity(subject="", auth_type="anonymous")
-
-
-def identity_of(conn: HTTPConnection) -> Identity:
-    """The identity the inbound chain attached, or anonymous when none ran."""
-    found = conn.scope.get("state", {}).get("identity")
-    return found if isinstance(found, Identity) else ANONYMOUS

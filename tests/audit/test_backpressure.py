@@ -1,0 +1,74 @@
+"""Bounded backpressure: a full buffer makes a request wait for room while the database is healthy, and
+drops at once during an outage; the after-batch hooks see every stored batch."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from apitest.audit.buffer import AuditWriter
+from apitest.audit.records import EventRecord
+
+
+def event(n: int) -> EventRecord:
+    return EventRecord(
+        id=f"00000000-0000-4000-8000-{n:012d}", ts=datetime.now(UTC), method="GET", path="/", status=200, success=True
+    )
+
+
+class GatedStore:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.stored: list[EventRecord] = []
+        self.fail = False
+
+    async def append_many(self, records: list[EventRecord]) -> None:
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("database down")
+        self.stored += records
+
+
+async def test_a_full_buffer_waits_for_room_and_loses_nothing() -> None:
+    store = GatedStore()
+    writer = AuditWriter(store, buffer_size=1, batch_size=1, flush_interval=0.0, backpressure_wait=30.0)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    async def hook(batch: list[EventRecord]) -> None:
+        seen.append(len(batch))
+
+    writer.after_batch.append(hook)
+    writer.start()
+    try:
+        assert await writer.put(event(1))
+        await asyncio.sleep(0.01)  # the writer takes it and waits on the database
+        assert await writer.put(event(2))  # the buffer holds one
+        waiting = asyncio.create_task(writer.put(event(3)))
+        await asyncio.sleep(0.01)
+        assert not waiting.done() and writer.stats.backpressure_waits_total == 1
+        store.gate.set()
+        assert await waiting
+        assert await writer.flush(10)
+    finally:
+        await writer.close(5)
+    assert writer.stats.dropped_total == 0
+    assert len(store.stored) == writer.stats.written_total == 3
+    assert seen == [1, 1, 1]
+
+
+async def test_during_an_outage_a_full_buffer_drops_at_once() -> None:
+    store = GatedStore()
+    store.fail = True
+    store.gate.set()
+    writer = AuditWriter(
+        store, buffer_size=1, batch_size=1, flush_interval=0.0, retry_initial=10.0, backpressure_wait=30.0
+    )  # type: ignore[arg-type]
+    writer.start()
+    try:
+        assert await writer.put(event(1))
+        await asyncio.sleep(0.01)  # the first write fails: the database is out
+        assert await writer.put(event(2))  # the buffer holds one more
+        assert not await asyncio.wait_for(writer.put(event(3)), 1.0)
+        assert writer.stats.dropped_total == 1 and writer.stats.backpressure_waits_total == 0
+    finally:
+        await writer.close(0.1)

@@ -1,0 +1,85 @@
+"""``apitest serve`` with two workers: each worker has its own audit writer and every response has its row; a
+worker that dies is replaced from the settings the parent validated (not from the file again)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+
+import httpx
+import pytest
+
+from bench import configs, loadgen, pg
+from bench.procs import ServerProcess
+from tests.reliability.conftest import ServerFactory, log_records
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+
+LOAD_SECONDS = 6
+CONNECTIONS = 8
+
+
+def worker_pids(server: ServerProcess, key: str = "", want: int = 2, attempts: int = 200) -> set[str]:
+    """The pids named by ``Apitest-Worker`` on fresh connections, until ``want`` different ones answered."""
+    seen: set[str] = set()
+    headers = {"Connection": "close", **({"X-API-Key": key} if key else {})}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=5) as client:
+        for _ in range(attempts):
+            response = client.get("/v1/limited", params={"limit": 10000, "window_s": 60})
+            assert response.status_code == 200, response.text
+            seen.add(response.headers["Apitest-Worker"])
+            if len(seen) >= want:
+                break
+    return seen
+
+
+def test_two_workers_audit_every_response(apitest_server: ServerFactory, pg_url: str) -> None:
+    key = configs.new_key()
+    agent = f"reliability-workers-{secrets.token_hex(4)}"
+    server = apitest_server("workers", database_url=pg_url, key=key, workers=2)
+    assert len(worker_pids(server, key)) == 2
+    auth = {"X-API-Key": key}
+    payloads = [
+        loadgen.build_request("GET", "/v1/whoami", server.port, auth, user_agent=agent),
+        loadgen.build_request(
+            "POST", "/v1/echo", server.port, {**auth, "Content-Type": "application/json"}, b'{"a":1}', user_agent=agent
+        ),
+    ]
+    result: loadgen.LoadResult = loadgen.run(
+        loadgen.closed_loop(server.port, payloads, connections=CONNECTIONS, duration=LOAD_SECONDS)
+    )
+    assert not result.errors, dict(result.errors)
+    assert set(result.statuses) == {200}, dict(result.statuses)
+    assert server.stop(timeout=30) == 0
+
+    stopped = [r for r in log_records(server) if r.get("msg") == "audit writer stopped"]
+    assert len(stopped) == 2, stopped  # one writer per worker, each drained at shutdown
+    assert all(r["dropped_total"] == 0 for r in stopped), stopped
+    rows = pg.count_rows(pg_url, "SELECT count(*) FROM audit_events WHERE user_agent = $1", agent)
+    assert rows == result.responses
+    assert sum(int(r["written_total"]) for r in stopped) >= rows  # plus the probes of worker_pids
+
+
+def test_a_dead_worker_is_replaced_from_the_validated_settings(apitest_server: ServerFactory) -> None:
+    server = apitest_server("respawn", anonymous=True, workers=2)
+    before = worker_pids(server)
+    assert len(before) == 2
+    # The file no longer validates: a worker that re-read it could not start.
+    config = server.log_path.with_suffix(".yaml")
+    assert config.exists()
+    config.write_text("server: {workers: not-a-number}\n")
+
+    victim = int(sorted(before)[0])
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 90  # a spawned worker imports everything again; slow on a loaded machine
+    after: set[str] = set()
+    while time.monotonic() < deadline:
+        after = worker_pids(server, attempts=40)
+        if len(after) == 2 and str(victim) not in after:
+            break
+        time.sleep(0.5)
+    assert len(after) == 2 and str(victim) not in after, (before, after)
+    assert any(r.get("msg") == "worker exited; restarting" for r in log_records(server))
+    assert server.stop(timeout=30) == 0
