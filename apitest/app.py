@@ -1,8 +1,12 @@
 """The application factory: ``create_app(settings) -> Starlette``.
 
-Everything long-lived (database, audit writer, key store, OIDC validator, metrics) is a
-:class:`Component`, started in order by the lifespan and stopped in reverse, so the audit drains
-before the database closes. Tests build isolated apps from their own settings.
+``create_app`` builds the whole object graph once: database, audit store and writer, key store, OIDC
+validator, inbound chain, rate-limit counters, idempotency store, attempt counters, webhooks, credential
+fingerprints and portal. Each object is handed (as a constructor argument) to the middleware, handlers and
+components that use it; nothing is filled in later or looked up per request. Everything long-lived with
+work to do at startup or shutdown is a :class:`Component`: the lifespan starts them in order and stops
+them in reverse, so the audit drains before the database closes. Tests build isolated apps from their own
+settings.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.applications import Starlette
@@ -19,20 +24,25 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from apitest import logs
-from apitest.attempts import AttemptsComponent
+from apitest.attempts import AttemptCounters
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.capture import AuditMiddleware
-from apitest.audit.component import AuditComponent
-from apitest.audit.evidence import FingerprintComponent, Fingerprinter
+from apitest.audit.component import AuditComponent, sql_audit_writer
 from apitest.audit.scope import AllPathsAudit
 from apitest.auth.admin import AdminAuth, KeysAPI
-from apitest.auth.keystore import KeyStoreComponent, reserved_names
+from apitest.auth.chain import AuthChain, build_chain
+from apitest.auth.evidence import FingerprintComponent, Fingerprinter
+from apitest.auth.keystore import KeyStore, KeyStoreComponent, reserved_names
 from apitest.auth.middleware import AuthMiddleware
 from apitest.auth.oidc import OIDCComponent
-from apitest.auth.wellknown import wellknown_routes
+from apitest.auth.wellknown import WellKnown
 from apitest.config import Settings
-from apitest.db.engine import DatabaseComponent
+from apitest.counters import CounterStore, MemoryCounters, SQLCounters
+from apitest.db.engine import Database, DatabaseComponent
 from apitest.docs import DocsSite
-from apitest.idempotency import IdempotencyComponent
+from apitest.endpoints import bind_routes, enabled_routes
+from apitest.endpoints.deps import EndpointDeps
+from apitest.idempotency import idempotency_store
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite
 from apitest.middleware.body_limit import BodyLimitMiddleware
@@ -48,13 +58,13 @@ from apitest.pipeline import HandlerApp, RouteDispatch
 from apitest.portal.core import Portal
 from apitest.portal.routes import portal_routes
 from apitest.ratelimit import RateLimitMiddleware
-from apitest.registry import RouteSpec, enabled_routes
+from apitest.registry import RouteSpec
 from apitest.routing import index_static_routes
 from apitest.services import Services
-from apitest.system import healthz, http_error, readyz, root
+from apitest.system import System, http_error
 from apitest.tls.peer import ClientCertMiddleware
 from apitest.unrouted import NoRoute, NotAllowed
-from apitest.version import version
+from apitest.version import version_route
 from apitest.webhooks.api import WebhooksAPI
 from apitest.webhooks.component import WebhookComponent
 from apitest.websocket import websocket_routes
@@ -63,22 +73,30 @@ log = logs.get("app")
 
 
 class Component(Protocol):
-    """A long-lived part of the app with an async start and stop."""
+    """A long-lived part of the app with work to do at startup and shutdown."""
 
     name: str
 
-    async def start(self, services: Services) -> None: ...
+    async def start(self) -> None: ...
 
-    async def stop(self, services: Services) -> None: ...
+    async def stop(self) -> None: ...
 
 
-def build_pipeline(services: Services, fingerprints: Fingerprinter | None = None) -> ASGIApp:
-    """The stages every ``/v1`` request passes, built inside out: handler ← rate limit ← auth ← audit."""
-    settings = services.settings
+def build_pipeline(
+    settings: Settings,
+    *,
+    chain: AuthChain,
+    counters: CounterStore,
+    writer: AuditWriter | None,
+    fingerprints: Fingerprinter | None = None,
+) -> ASGIApp:
+    """The stages every ``/v1`` request passes, built inside out: handler ← rate limit ← auth ← audit (the
+    audit stage only when ``writer`` is given, i.e. ``audit.enabled``)."""
     app: ASGIApp = HandlerApp(debug_errors=settings.server.debug_errors)
-    app = RateLimitMiddleware(app, services=services)
-    app = AuthMiddleware(app, services=services, fingerprints=fingerprints)
-    app = AuditMiddleware(app, services=services, fingerprints=fingerprints)
+    app = RateLimitMiddleware(app, settings=settings.rate_limit, counters=counters)
+    app = AuthMiddleware(app, settings=settings, chain=chain, fingerprints=fingerprints)
+    if writer is not None:
+        app = AuditMiddleware(app, settings=settings, writer=writer, fingerprints=fingerprints)
     return app
 
 
@@ -108,36 +126,89 @@ def unrouted_v1_routes(audited: Callable[[ASGIApp], ASGIApp]) -> list[BaseRoute]
     return [Route("/v1", no_route, methods=None), Route("/v1/{rest:path}", no_route, methods=None)]
 
 
-def components_for(settings: Settings) -> list[Component]:
-    """The components this configuration needs, in start order (stopped in reverse)."""
+def require_database(database: Database | None, feature: str) -> Database:
+    if database is None:
+        raise RuntimeError(f"{feature} requires database.url")
+    return database
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What :func:`build_graph` constructs for one app."""
+
+    services: Services
+    components: list[Component]  # in start order; stopped in reverse
+    chain: AuthChain
+    counters: CounterStore  # rate-limit windows
+
+
+def build_graph(settings: Settings, lifecycle: Lifecycle, audit_writer: AuditWriter | None = None) -> Graph:
+    """Construct every long-lived collaborator of the app once, each over the ones it needs."""
     components: list[Component] = []
-    if settings.database.url:
-        components.append(DatabaseComponent(settings))
-    components.append(IdempotencyComponent())  # after the database: keys live there when it exists
-    components.append(AttemptsComponent())  # likewise: /v1/attempts counters
-    if settings.audit.enabled:
-        components.append(AuditComponent(settings))  # after the database: stops (drains) before it closes
-    if settings.api_keys.db.enabled:
-        components.append(KeyStoreComponent(settings.api_keys.db.pepper, reserved_names(settings)))
-    if settings.oidc.enabled:
-        components.append(OIDCComponent(settings.oidc))
-    if settings.webhooks.enabled:
-        components.append(WebhookComponent(settings))  # after the audit: its poller reads the audit store
-    return components
-
-
-def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Starlette:
-    services = Services(settings=settings, lifecycle=lifecycle or Lifecycle())
-    services.routes = enabled_routes(settings.enabled_groups())
-    services.openapi = document = build_openapi(settings, services.routes)
-    components = components_for(settings)
+    # Storage first: everything below may keep its state in the database.
+    database = Database.from_settings(settings) if settings.database.url else None
+    if database is not None:
+        components.append(DatabaseComponent(database, migrate_on_boot=settings.database.migrate_on_boot))
     fingerprints = Fingerprinter()
-    keyring = FingerprintComponent(fingerprints, settings.portal.cookie_secret)
-    components.insert(1 if settings.database.url else 0, keyring)  # after the database: the key lives there
+    components.append(FingerprintComponent(fingerprints, settings.portal.cookie_secret, database))  # key in the db
+    idempotency = idempotency_store(database, settings.idempotency.ttl)
+    attempts = AttemptCounters(database)
+    counters: CounterStore = SQLCounters(database) if database is not None else MemoryCounters()
+    if audit_writer is None and settings.audit.enabled:
+        audit_writer = sql_audit_writer(settings, require_database(database, "audit.enabled"))
+    audit = None
+    if audit_writer is not None:
+        audit = AuditComponent(settings, audit_writer, backend=database.dialect if database else "memory")
+        components.append(audit)  # after the database: stops (drains) before it closes
+    key_store = None
+    if settings.api_keys.db.enabled:
+        database = require_database(database, "api_keys.db.enabled")
+        key_store = KeyStore(database, pepper=settings.api_keys.db.pepper, reserved=reserved_names(settings))
+        components.append(KeyStoreComponent(key_store))
+    oidc = OIDCComponent(settings.oidc) if settings.oidc.enabled else None
+    if oidc is not None:
+        components.append(oidc)
+    webhooks = None
+    if settings.webhooks.enabled:
+        database = require_database(database, "webhooks.enabled")
+        webhooks = WebhookComponent(settings, database, audit.store if audit else None)
+        components.append(webhooks)  # after the audit: its poller reads the audit store
+    validator = oidc.validator if oidc else None
+    service = webhooks.service if webhooks else None
+    routes = bind_routes(
+        enabled_routes(settings.enabled_groups()), EndpointDeps(settings, attempts, idempotency, service)
+    )
+    services = Services(
+        settings=settings,
+        lifecycle=lifecycle,
+        routes=routes,
+        openapi=build_openapi(settings, routes),
+        fingerprints=fingerprints,
+        idempotency=idempotency,
+        attempts=attempts,
+        database=database,
+        audit=audit.writer if audit else None,
+        audit_store=audit.store if audit else None,
+        audit_retention=audit.retention if audit else None,
+        key_store=key_store,
+        oidc=validator,
+        webhooks=service,
+    )
+    return Graph(services, components, build_chain(settings, key_store, validator), counters)
+
+
+def create_app(
+    settings: Settings, *, lifecycle: Lifecycle | None = None, audit_writer: AuditWriter | None = None
+) -> Starlette:
+    """The app of ``settings``. ``audit_writer`` replaces the writer built on the database (and turns the
+    audit on): tests pass one over an in-memory store."""
+    graph = build_graph(settings, lifecycle or Lifecycle(), audit_writer)
+    services, components, chain = graph.services, graph.components, graph.chain
+    lifecycle, routes, writer, fingerprints = services.lifecycle, services.routes, services.audit, services.fingerprints
     metrics = MetricsSite(services)
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
-    portal = Portal(services) if settings.portal.enabled else None
+    portal = Portal(services, chain) if settings.portal.enabled else None
     if portal is not None:
         components.append(portal)  # last: its OIDC sign-in reuses the validator's discovery document
 
@@ -146,34 +217,38 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         started: list[Component] = []
         try:
             for component in components:
-                await component.start(services)
+                await component.start()
                 started.append(component)
             yield
         finally:
             for component in reversed(started):
                 try:
-                    await component.stop(services)
+                    await component.stop()
                 except Exception:
                     log.exception("component stop failed", extra={"component": component.name})
 
-    admin_auth = AdminAuth(services, [portal.admin_check] if portal else [])
+    admin_auth = AdminAuth(settings, chain, [portal.admin_check] if portal else [])
 
-    # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
     def audited(inner: ASGIApp) -> ASGIApp:
-        return AuditMiddleware(inner, services=services, fingerprints=fingerprints)
+        if writer is None:
+            return inner
+        return AuditMiddleware(inner, settings=settings, writer=writer, fingerprints=fingerprints)
 
-    routes: list[BaseRoute] = v1_routes(services.routes, build_pipeline(services, fingerprints), audited)
-    routes += websocket_routes(services.routes, services)
-    routes += [
-        Route("/", root, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/version", version, methods=["GET"]),
-        *metrics.routes(protect=lambda inner: AuthMiddleware(inner, services=services)),
-        *DocsSite(settings, document).routes(),
-        *wellknown_routes(settings),
-        *KeysAPI(services, admin_auth).routes(),
-        *(WebhooksAPI(services, admin_auth).routes() if settings.webhooks.enabled else []),
+    def protect(inner: ASGIApp) -> ASGIApp:
+        return AuthMiddleware(inner, settings=settings, chain=chain)
+
+    pipeline = build_pipeline(settings, chain=chain, counters=graph.counters, writer=writer, fingerprints=fingerprints)
+    # /v1 first: the router tries routes in order, one regex each, and /v1 carries nearly all the traffic.
+    app_routes: list[BaseRoute] = v1_routes(routes, pipeline, audited)
+    app_routes += websocket_routes(routes, settings=settings, chain=chain, writer=writer)
+    app_routes += [
+        *System(settings, lifecycle, len(routes)).routes(),
+        version_route(services.database),
+        *metrics.routes(protect=protect),
+        *DocsSite(settings, services.openapi).routes(),
+        *WellKnown(settings, routes).routes(),
+        *KeysAPI(settings, services.key_store, admin_auth).routes(),
+        *(WebhooksAPI(settings, services.webhooks, admin_auth).routes() if services.webhooks else []),
         *(portal_routes(portal) if portal else []),
         *unrouted_v1_routes(audited),
     ]
@@ -191,18 +266,20 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Sta
         Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
         Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
         *(
-            [Middleware(AllPathsAudit, services=services, fingerprints=fingerprints)]
-            if settings.audit.scope == "all"
+            [Middleware(AllPathsAudit, settings=settings, writer=writer, fingerprints=fingerprints)]
+            if settings.audit.scope == "all" and writer is not None
             else []
         ),
     ]
     app = Starlette(
-        routes=routes,
+        routes=app_routes,
         middleware=middleware,
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    # For tests and operators poking at a running app; no handler reads them.
     index_static_routes(app.router)  # exact-path lookup before the linear scan (docs/performance.md)
     app.state.services = services
+    app.state.portal = portal
     return app

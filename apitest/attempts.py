@@ -5,7 +5,7 @@ counters give the fixture the server-side state a retry test needs. Each key cou
 window of ``ttl_s`` seconds that starts with its first attempt (after which the count starts again at 1),
 and ``DELETE /v1/attempts/{key}`` forgets the key at once.
 
-The counting reuses the rate-limit counter mechanics of :mod:`apitest.ratelimit` under the bucket
+The counting reuses the rate-limit counters of :mod:`apitest.counters` under the bucket
 ``attempts|<key>``: in the ``rate_limit_counters`` table when a database is configured (one atomic upsert
 per attempt, so every worker of ``apitest serve --workers N`` agrees on the attempt number; expired rows
 are purged with the rate-limit windows), else in this process's memory.
@@ -18,9 +18,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete
 
+from apitest.counters import Clock, CounterStore, MemoryCounters, SQLCounters
 from apitest.db.models import RateLimitCounter
-from apitest.ratelimit import Clock, CounterStore, MemoryCounters, SQLCounters
-from apitest.services import Services
 
 BUCKET = "attempts|"
 
@@ -50,15 +49,3 @@ class AttemptCounters:
             result = await conn.execute(delete(table).where(table.c.key == BUCKET + key).returning(table.c.reset_at_ms))
             rows = result.all()
         return any(int(reset_at) > now_ms for (reset_at,) in rows)
-
-
-class AttemptsComponent:
-    """Creates the counters at startup: in the database when one is configured, else in memory."""
-
-    name = "attempts"
-
-    async def start(self, services: Services) -> None:
-        services.attempts = AttemptCounters(services.database)
-
-    async def stop(self, services: Services) -> None:
-        services.attempts = None

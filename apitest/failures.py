@@ -3,8 +3,9 @@
 them when the request ends;
 :func:`note_detail` adds one fact to the row's ``details`` object.
 
-A leaf module (it imports nothing from the app), so endpoint modules can use it without an import cycle
-through ``apitest.endpoints`` (whose package imports every group). ``apitest.pipeline`` re-exports it.
+On the leaves' floor (it imports only :mod:`apitest.outcome`, a floor below): every ``/v1`` stage that
+can refuse or fail a request (auth, rate limit, handlers, the pipeline) records why through it, and the
+audit stage reads it.
 """
 
 from __future__ import annotations

@@ -32,7 +32,6 @@ from sqlalchemy import Table, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from apitest.db.models import IdempotencyRecord
-from apitest.services import Services
 
 PURGE_EVERY_S = 60.0
 Clock = Callable[[], float]
@@ -188,17 +187,6 @@ class SQLIdempotencyStore:
         return int(result.rowcount)
 
 
-class IdempotencyComponent:
-    """Creates the store at startup: in the database when one is configured, else in memory."""
-
-    name = "idempotency"
-
-    async def start(self, services: Services) -> None:
-        ttl = services.settings.idempotency.ttl
-        if services.database is not None:
-            services.idempotency = SQLIdempotencyStore(services.database, ttl)
-        else:
-            services.idempotency = MemoryIdempotencyStore(ttl)
-
-    async def stop(self, services: Services) -> None:
-        services.idempotency = None
+def idempotency_store(database: Any | None, ttl: float) -> IdempotencyStore:
+    """In the database when one is configured (shared by every worker), else in this process's memory."""
+    return SQLIdempotencyStore(database, ttl) if database is not None else MemoryIdempotencyStore(ttl)

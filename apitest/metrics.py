@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -47,12 +47,27 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import __version__, logs
-from apitest.endpoints.helpers import error_response
+from apitest.config import Settings
+from apitest.http import error_response
 from apitest.http_guard import GUARD_STATS, SLOW_BODY_REASONS
 from apitest.outcome import outcome_of
 
-if TYPE_CHECKING:
-    from apitest.services import Services
+
+class Sources(Protocol):
+    """What ``/metrics`` reads at scrape time (:class:`apitest.services.Services` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database(self) -> Any: ...  # apitest.db.engine.Database | None: pool state
+
+    @property
+    def audit(self) -> Any: ...  # apitest.audit.buffer.AuditWriter | None: its stats
+
+    @property
+    def webhooks(self) -> Any: ...  # apitest.webhooks.service.WebhookService | None: its stats
+
 
 log = logs.get("metrics")
 # The *_created series would double the output, and nothing here reads them.
@@ -266,7 +281,7 @@ class Metrics:
 
     # Scrape-time copies ------------------------------------------------------------------------
 
-    def sync(self, services: Services) -> None:
+    def sync(self, services: Sources) -> None:
         """Copy the audit stats and the pool state of this process into the metric objects."""
         stats = audit_stats_of(services)
         self.audit_enabled.set(1 if services.settings.audit.enabled else 0)
@@ -305,7 +320,7 @@ class Metrics:
                 self.audit_counters[attr].inc(delta)
         self._seen = _Seen(source=id(stats), values=current)
 
-    def _sync_pool(self, services: Services) -> None:
+    def _sync_pool(self, services: Sources) -> None:
         database = services.database
         pool: Any = getattr(getattr(database, "engine", None), "pool", None)
         if pool is None or not hasattr(pool, "checkedout"):
@@ -339,7 +354,7 @@ def _grow(counters: dict[str, Counter], stats: object, seen: _Seen) -> _Seen:
     return _Seen(source=id(stats), values=current)
 
 
-def audit_stats_of(services: Services) -> StatsLike | None:
+def audit_stats_of(services: Sources) -> StatsLike | None:
     """The running audit writer's stats, when the audit log is on."""
     writer = getattr(services, "audit", None)
     stats = getattr(writer, "stats", None)
@@ -351,7 +366,7 @@ class MetricsSite:
 
     name = "metrics"
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Sources) -> None:
         self.services = services
         self.settings = services.settings.metrics
         self.metrics = Metrics(multiprocess_path=multiprocess_dir())
@@ -378,18 +393,18 @@ class MetricsSite:
 
     # Component -----------------------------------------------------------------------------------
 
-    async def start(self, services: Services) -> None:
+    async def start(self) -> None:
         if self.enabled and self.metrics.multiprocess_path is not None:
             self._task = asyncio.create_task(self._sync_forever(), name="metrics-sync")
 
-    async def stop(self, services: Services) -> None:
+    async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         if self.enabled:
-            self.metrics.sync(services)  # the final audit counts (after the drain) reach the files
+            self.metrics.sync(self.services)  # the final audit counts (after the drain) reach the files
 
     async def _sync_forever(self) -> None:
         while True:

@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document, built from the same route registry the router uses.
 
 The document is built once at app creation, checked against the registry (same ``METHOD path``
-pairs, unique operationIds) and rendered to fixed JSON and YAML bytes. Where the original's document
-is inaccurate this one is not: real content types, the 400/401/403/429 answers a route can give, a
+pairs, unique operationIds) and rendered to fixed JSON and YAML bytes. It states what the routes do:
+real content types, the 400/401/403/429 answers a route can give, a
 request body where one is read, optional parameters marked optional, and security requirements that
 match the configured auth (see :mod:`apitest.openapi_security`).
 

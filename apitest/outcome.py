@@ -8,8 +8,8 @@ when the response ends. It replaces the untyped ``scope["state"]`` keys these st
 The error categories of the audit rows are the :data:`ErrorCategory` literal type, declared here once:
 :data:`ERROR_CATEGORIES` and :data:`REJECTED_CATEGORIES` are derived from it.
 
-A leaf module: it imports nothing from the app but :mod:`apitest.auth.identity` (itself a leaf), so any layer
-may use it.
+Its own floor below the leaves: it imports nothing from the app but :mod:`apitest.identity` (the floor
+below it), so every other module may use it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from apitest.auth.identity import ANONYMOUS, Identity
+from apitest.identity import ANONYMOUS, Identity
 
 OUTCOME_KEY = "apitest.outcome"
 
@@ -57,7 +57,7 @@ class RequestOutcome:
     request_id: str = ""
     # The inbound chain: who (also on a 403, so the row says who lacked the scope) and what was presented.
     identity: Identity | None = None
-    credentials: list[dict[str, Any]] | None = None  # the credential evidence (apitest.audit.evidence)
+    credentials: list[dict[str, Any]] | None = None  # the credential evidence (apitest.auth.evidence)
     # Why the request failed, for the audit row (the audit derives a category from the status otherwise).
     error_category: ErrorCategory | None = None
     error_message: str | None = None

@@ -11,21 +11,13 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from apitest.endpoints.helpers import ParamError, error_response
-from apitest.failures import note_failure as note_failure  # re-exported: the stages import it from here
+from apitest.failures import note_failure
+from apitest.http import ParamError, error_response
 from apitest.http_guard import BODY_TIMEOUT_KEY
 from apitest.middleware.errors import send_internal_error
 from apitest.outcome import ErrorCategory
-from apitest.registry import RouteSpec
+from apitest.registry import ROUTE_KEY, RouteSpec, route_of
 from apitest.unrouted import NotAllowed
-
-ROUTE_KEY = "apitest.route"
-
-
-def route_of(scope: Scope) -> RouteSpec:
-    spec = scope.get(ROUTE_KEY)
-    assert isinstance(spec, RouteSpec), "the /v1 pipeline runs only behind RouteDispatch"
-    return spec
 
 
 class RouteDispatch:

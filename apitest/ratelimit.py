@@ -26,31 +26,23 @@ References: draft-ietf-httpapi-ratelimit-headers (RateLimit-* fields); RFC 6585 
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from collections.abc import Mapping
 
-from sqlalchemy import Table, case, delete
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
-from apitest.auth.identity import ANONYMOUS, Identity
-from apitest.db.models import RateLimitCounter
-from apitest.endpoints.helpers import ParamError, json_response
+from apitest.config.model import RateLimitSettings
+from apitest.counters import Clock, CounterStore, MemoryCounters
 from apitest.endpoints.lab_limits import EXPLICIT_ROUTE, STATE_KEY, Decision, Limit, explicit_limit
 from apitest.failures import note_failure
+from apitest.http import ParamError, json_response
+from apitest.identity import ANONYMOUS, Identity
 from apitest.outcome import outcome_of
-from apitest.pipeline import route_of
-from apitest.services import Services
+from apitest.registry import route_of
 
 log = logs.get("ratelimit")
-
-PURGE_EVERY_MS = 60_000
-Clock = Callable[[], float]
 
 
 def caller_of(scope: Scope) -> str:
@@ -61,87 +53,19 @@ def caller_of(scope: Scope) -> str:
     return f"{identity.auth_type}:{identity.key_name or identity.subject}"
 
 
-class CounterStore(Protocol):
-    async def hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
-        """Count one request on ``key``; return (count in the window, window end in epoch ms)."""
-
-
-class MemoryCounters:
-    """Counters of one process (no database configured, or the database failed)."""
-
-    def __init__(self) -> None:
-        self.windows: dict[str, tuple[int, int]] = {}
-        self.purged_ms = 0
-
-    async def hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
-        if now_ms - self.purged_ms >= PURGE_EVERY_MS:
-            self.windows = {k: w for k, w in self.windows.items() if w[1] > now_ms}
-            self.purged_ms = now_ms
-        count, reset_at = self.windows.get(key, (0, 0))
-        if reset_at <= now_ms:
-            count, reset_at = 0, now_ms + window_ms
-        self.windows[key] = (count + 1, reset_at)
-        return count + 1, reset_at
-
-
-SQLITE_LOCK_RETRIES = 8
-
-
-class SQLCounters:
-    """Counters in ``rate_limit_counters``: one atomic upsert per request, shared by every worker."""
-
-    def __init__(self, database: Any) -> None:
-        self.database = database
-        self.table = cast(Table, RateLimitCounter.__table__)
-        self.purged_ms = 0
-
-    def upsert(self, key: str, window_ms: int, now_ms: int) -> Any:
-        t = self.table
-        insert = postgresql.insert if self.database.dialect == "postgresql" else sqlite.insert
-        expired = t.c.reset_at_ms <= now_ms
-        stmt = insert(t).values(key=key, count=1, reset_at_ms=now_ms + window_ms)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.key],
-            set_={
-                "count": case((expired, 1), else_=t.c.count + 1),
-                "reset_at_ms": case((expired, now_ms + window_ms), else_=t.c.reset_at_ms),
-            },
-        )
-        return stmt.returning(t.c.count, t.c.reset_at_ms)
-
-    async def hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
-        """Count one request. SQLite answers "database is locked" to a writer that loses a race between
-        workers even within its busy timeout; the transaction was rolled back, so it is retried."""
-        delay = 0.005
-        for attempt in range(SQLITE_LOCK_RETRIES + 1):
-            try:
-                return await self._hit(key, window_ms, now_ms)
-            except OperationalError as exc:
-                if self.database.dialect != "sqlite" or "locked" not in str(exc) or attempt == SQLITE_LOCK_RETRIES:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.25)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _hit(self, key: str, window_ms: int, now_ms: int) -> tuple[int, int]:
-        async with self.database.engine.begin() as conn:
-            count, reset_at = (await conn.execute(self.upsert(key, window_ms, now_ms))).one()
-            if now_ms - self.purged_ms >= PURGE_EVERY_MS:
-                self.purged_ms = now_ms
-                await conn.execute(delete(self.table).where(self.table.c.reset_at_ms <= now_ms))
-        return int(count), int(reset_at)
-
-
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, services: Services, clock: Clock = time.time) -> None:
+    """``counters`` are the shared counters (:class:`SQLCounters` over the app's database, or
+    :class:`MemoryCounters`); when shared ones fail, requests are counted in this process's memory."""
+
+    def __init__(
+        self, app: ASGIApp, *, settings: RateLimitSettings, counters: CounterStore, clock: Clock = time.time
+    ) -> None:
         self.app = app
-        self.services = services
         self.clock = clock
-        settings = services.settings.rate_limit
         self.groups: Mapping[str, int] = settings.groups if settings.enabled else {}
         self.window_s = settings.window_seconds
-        self.memory = MemoryCounters()
-        self.sql: SQLCounters | None = None
+        self.counters = counters
+        self.memory = counters if isinstance(counters, MemoryCounters) else MemoryCounters()
         self.failing = False
 
     def limit_for(self, scope: Scope) -> Limit | None:
@@ -154,18 +78,10 @@ class RateLimitMiddleware:
         limit = self.groups.get(route.group, 0)
         return Limit(f"group:{route.group}", limit, self.window_s) if limit > 0 else None
 
-    def store(self) -> CounterStore:
-        database = self.services.database
-        if database is None:
-            return self.memory
-        if self.sql is None or self.sql.database is not database:
-            self.sql = SQLCounters(database)
-        return self.sql
-
     async def decide(self, limit: Limit, caller: str) -> Decision:
         now_ms = int(self.clock() * 1000)
         key = f"{limit.bucket}|{caller}"
-        store = self.store()
+        store = self.counters
         try:
             count, reset_at = await store.hit(key, limit.window_s * 1000, now_ms)
             self.failing = False

@@ -1,8 +1,11 @@
-"""The route registry: one description per ``/v1`` operation, shared by the router, the OpenAPI
-document, the portal's endpoint list and Try-It, and the audit's route resolution.
+"""The route vocabulary: one :class:`RouteSpec` per ``/v1`` operation (shared by the router, the OpenAPI
+document and the portal's endpoint list and Try-It) and :data:`GROUPS`, the endpoint groups in
+registration order.
 
-Each group module exposes ``ROUTES: list[RouteSpec]``; :func:`enabled_routes` returns the routes of
-the enabled groups in registration order.
+A leaf module: it imports nothing from the package. Each group is one module under
+:mod:`apitest.endpoints` named after it, exposing ``ROUTES: list[RouteSpec]``;
+:func:`apitest.endpoints.enabled_routes` returns the routes of the enabled groups. The settings model
+derives ``endpoints.<group>.enabled`` from :data:`GROUPS`, and the tests and docs read the names here.
 """
 
 from __future__ import annotations
@@ -14,8 +17,33 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Group:
+    """An endpoint group: ``endpoints.<name>.enabled`` in the configuration, module ``apitest.endpoints.<name>``."""
+
+    name: str
+    title: str  # how the configuration reference names it ("The <title> endpoint group.")
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("identity", "identity"),
+    Group("data", "data"),
+    Group("failure", "failure"),
+    Group("echo", "echo"),
+    Group("streaming", "streaming"),
+    Group("pagination", "pagination"),
+    Group("methods", "methods"),
+    Group("security", "security"),
+    Group("export", "export"),
+    Group("lab", "failure lab"),
+    Group("httpbin", "httpbin (go-httpbin parity)"),
+)
+GROUP_NAMES: tuple[str, ...] = tuple(g.name for g in GROUPS)
 
 JSON = "application/json"
 PLAIN = "text/plain; charset=utf-8"
@@ -79,6 +107,15 @@ class RouteSpec:
         return re.findall(r"{([^}:]+)(?::[^}]*)?}", self.path)
 
 
+ROUTE_KEY = "apitest.route"  # scope key: the RouteSpec of a /v1 request (set by apitest.pipeline.RouteDispatch)
+
+
+def route_of(scope: Scope) -> RouteSpec:
+    spec = scope.get(ROUTE_KEY)
+    assert isinstance(spec, RouteSpec), "the /v1 pipeline runs only behind RouteDispatch"
+    return spec
+
+
 def bad_request(description: str = "Invalid parameter.") -> Reply:
     return Reply(description, JSON, ERROR_SCHEMA)
 
@@ -99,39 +136,3 @@ INT: dict[str, Any] = {"type": "integer"}
 NUM: dict[str, Any] = {"type": "number"}
 BOOL: dict[str, Any] = {"type": "boolean"}
 STR_LIST_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "array", "items": STR}}
-
-
-def all_routes() -> list[RouteSpec]:
-    """Every route of every group, in registration order (identity, data, ... lab)."""
-    from apitest.endpoints import ROUTES_BY_GROUP
-
-    return [r for routes in ROUTES_BY_GROUP.values() for r in routes]
-
-
-def enabled_routes(groups: list[str]) -> list[RouteSpec]:
-    from apitest.endpoints import ROUTES_BY_GROUP
-
-    return [r for g, routes in ROUTES_BY_GROUP.items() if g in groups for r in routes]
-
-
-def find_route(routes: list[RouteSpec], method: str, path: str) -> RouteSpec | None:
-    """Resolve a concrete request path to its route (used by the audit and the portal).
-
-    A HEAD request resolves to an explicit HEAD route first, else to the GET route of the path.
-    """
-    segments = path.split("/")
-    for wanted in (method, "GET") if method == "HEAD" else (method,):
-        for r in routes:
-            if r.method != wanted:
-                continue
-            pattern = r.path.split("/")
-            head = segments
-            if pattern[-1].endswith(":path}") and len(segments) >= len(pattern):
-                # A trailing {name:path} takes the rest of the path, slashes included (possibly empty).
-                pattern = pattern[:-1]
-                head = segments[: len(pattern)]
-            if len(pattern) == len(head) and all(
-                p == s or (p.startswith("{") and s != "") for p, s in zip(pattern, head, strict=True)
-            ):
-                return r
-    return None

@@ -1,42 +1,44 @@
-"""Long-lived collaborators of one app instance, created in the lifespan and shared by the
-middleware and handlers (``request.app.state.services``)."""
+"""The long-lived collaborators of one app, constructed once by :func:`apitest.app.create_app`.
+
+A frozen record: nothing fills it in later and nothing looks it up per request. ``create_app`` builds
+every object here and hands each to the middleware, handlers and components that use it; the record
+itself goes only to the portal (whose pages show most of them) and to ``/metrics``. A field is ``None``
+only when the configuration turns its feature off, and stays so for the life of the app.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from apitest.attempts import AttemptCounters
+from apitest.audit.buffer import AuditWriter
+from apitest.audit.records import AuditStore
+from apitest.audit.retention import RetentionJob
+from apitest.auth.evidence import Fingerprinter
+from apitest.auth.keystore import KeyStore
+from apitest.auth.oidc import OIDCValidator
 from apitest.config import Settings
+from apitest.db.engine import Database
+from apitest.idempotency import IdempotencyStore
 from apitest.lifecycle import Lifecycle
-
-if TYPE_CHECKING:
-    from apitest.attempts import AttemptCounters
-    from apitest.audit.buffer import AuditWriter
-    from apitest.audit.records import AuditStore
-    from apitest.audit.retention import RetentionJob
-    from apitest.auth.keystore import KeyStore
-    from apitest.auth.oidc import OIDCValidator
-    from apitest.db.engine import Database
-    from apitest.idempotency import IdempotencyStore
-    from apitest.openapi import OpenAPIDocument
-    from apitest.portal.core import Portal
-    from apitest.registry import RouteSpec
-    from apitest.webhooks.service import WebhookService
+from apitest.openapi import OpenAPIDocument
+from apitest.registry import RouteSpec
+from apitest.webhooks.service import WebhookService
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
-    lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    routes: list[RouteSpec] = field(default_factory=list)  # enabled /v1 routes, registration order
-    database: Database | None = None  # set by DatabaseComponent when database.url is configured
-    key_store: KeyStore | None = None  # set by KeyStoreComponent when api_keys.db.enabled
-    oidc: OIDCValidator | None = None  # set by OIDCComponent when oidc.enabled (discovery + JWKS cache)
-    openapi: OpenAPIDocument | None = None  # built by create_app from the enabled routes
-    portal: Portal | None = None  # set by the portal component when portal.enabled
-    audit: AuditWriter | None = None  # set by AuditComponent when audit.enabled: buffer, writer, stats
-    audit_store: AuditStore | None = None  # the audit store the writer writes to (queries for the portal)
-    audit_retention: RetentionJob | None = None  # set by AuditComponent; runs when retention_days > 0
-    idempotency: IdempotencyStore | None = None  # set by IdempotencyComponent (database or memory)
-    webhooks: WebhookService | None = None  # set by WebhookComponent when webhooks.enabled
-    attempts: AttemptCounters | None = None  # set by AttemptsComponent (database or memory)
+    lifecycle: Lifecycle
+    routes: list[RouteSpec]  # enabled /v1 routes, registration order
+    openapi: OpenAPIDocument  # built from the enabled routes
+    fingerprints: Fingerprinter  # keyed credential fingerprints (audit rows, evidence)
+    idempotency: IdempotencyStore  # database or memory
+    attempts: AttemptCounters  # /v1/attempts counters, database or memory
+    database: Database | None = None  # None when database.url is empty
+    audit: AuditWriter | None = None  # None when audit.enabled is off: buffer, writer, stats
+    audit_store: AuditStore | None = None  # the store the writer writes to (queries for the portal)
+    audit_retention: RetentionJob | None = None  # runs when audit.retention_days > 0
+    key_store: KeyStore | None = None  # None when api_keys.db.enabled is off
+    oidc: OIDCValidator | None = None  # None when oidc.enabled is off (discovery + JWKS cache)
+    webhooks: WebhookService | None = None  # None when webhooks.enabled is off

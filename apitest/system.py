@@ -5,14 +5,39 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from apitest.endpoints.helpers import error_response, json_response, services_of
+from apitest.config import Settings
 from apitest.forwarded import public_origin
+from apitest.http import error_response, json_response
+from apitest.lifecycle import Lifecycle
 
 
-async def root(request: Request) -> Response:
-    services = services_of(request)
-    settings = services.settings
+class System:
+    """``/`` (the banner), ``/healthz`` and ``/readyz`` of one app."""
+
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, endpoints: int) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.endpoints = endpoints  # how many /v1 routes are enabled
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.root, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+        ]
+
+    async def root(self, request: Request) -> Response:
+        return root_response(request, self.settings, self.endpoints)
+
+    async def readyz(self, request: Request) -> Response:
+        if self.lifecycle.draining:
+            return PlainTextResponse("draining", status_code=503)
+        return PlainTextResponse("ready")
+
+
+def root_response(request: Request, settings: Settings, endpoints: int) -> Response:
     if settings.portal.enabled and "text/html" in request.headers.get("accept", ""):
         return RedirectResponse(public_origin(request.scope, settings).prefix + "/portal/", status_code=302)
     links = {
@@ -27,7 +52,7 @@ async def root(request: Request) -> Response:
     return json_response(
         {
             "endpoint_groups": settings.enabled_groups(),
-            "endpoints": len(services.routes),
+            "endpoints": endpoints,
             "links": dict(sorted(links.items())),
             "name": "api-test",
         }
@@ -36,12 +61,6 @@ async def root(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
-
-
-async def readyz(request: Request) -> Response:
-    if services_of(request).lifecycle.draining:
-        return PlainTextResponse("draining", status_code=503)
-    return PlainTextResponse("ready")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

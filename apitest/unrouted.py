@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from starlette.types import Receive, Scope, Send
 
-from apitest.endpoints.helpers import error_response
 from apitest.failures import note_failure
+from apitest.http import error_response
 
 
 class NoRoute:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from apitest import __version__
-from apitest.endpoints.helpers import json_response, services_of
+from apitest.db.engine import Database
+from apitest.http import json_response
 
 UNKNOWN = "unknown"
 
@@ -51,8 +53,16 @@ def build_info() -> dict[str, str]:
     }
 
 
-async def version(request: Request) -> Response:
-    database = services_of(request).database
+def version_route(database: Database | None) -> Route:
+    """``GET /version``: the build, and the backend of ``database`` (``None``: no database configured)."""
+
+    async def version(request: Request) -> Response:
+        return version_response(database)
+
+    return Route("/version", version, methods=["GET"])
+
+
+def version_response(database: Database | None) -> Response:
     body: dict[str, object] = {"name": "api-test", **build_info()}
     body["database"] = database.dialect if database is not None else "none"
     body["pid"] = os.getpid()

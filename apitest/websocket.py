@@ -12,14 +12,15 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.ws_capture import WebSocketAuditMiddleware
+from apitest.auth.chain import AuthChain
 from apitest.auth.ws import WebSocketAuth
+from apitest.config import Settings
 from apitest.endpoints.websockets import SESSIONS, Session
 from apitest.middleware.request_id import acceptable
 from apitest.outcome import outcome_of
-from apitest.pipeline import ROUTE_KEY
-from apitest.registry import RouteSpec
-from apitest.services import Services
+from apitest.registry import ROUTE_KEY, RouteSpec
 
 
 class SessionApp:
@@ -48,14 +49,18 @@ class WebSocketOperation:
         await self.stages(scope, receive, send)
 
 
-def websocket_routes(specs: list[RouteSpec], services: Services) -> list[BaseRoute]:
+def websocket_routes(
+    specs: list[RouteSpec], *, settings: Settings, chain: AuthChain, writer: AuditWriter | None
+) -> list[BaseRoute]:
+    """One route per session operation of ``specs``; sessions are audited when ``writer`` is given (audit on)."""
     routes: list[BaseRoute] = []
     for spec in specs:
         session = SESSIONS.get(spec.name)
         if session is None:
             continue
         stages: ASGIApp = SessionApp(session)
-        stages = WebSocketAuth(stages, services=services)
-        stages = WebSocketAuditMiddleware(stages, services=services)
+        stages = WebSocketAuth(stages, settings=settings, chain=chain)
+        if writer is not None:
+            stages = WebSocketAuditMiddleware(stages, settings=settings, writer=writer)
         routes.append(WebSocketRoute(spec.path, WebSocketOperation(spec, stages), name=spec.name))
     return routes

@@ -43,10 +43,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert, text
 
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyStore, generate_key, key_digest
 from apitest.db.engine import Database, upgrade
 from apitest.db.models import ApiKey, utcnow
+from apitest.identity import Identity
 from bench import configs, pg, servers
 from bench.common import latency
 from bench.procs import free_port

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -15,8 +16,9 @@ import yaml
 from starlette.applications import Starlette
 
 from apitest.app import create_app
+from apitest.audit.buffer import AuditWriter
 from apitest.config import Settings, load_settings
-from apitest.config.model import GROUPS
+from apitest.registry import GROUP_NAMES as GROUPS
 
 ALL_GROUPS = list(GROUPS)  # every endpoint group, from the settings model
 
@@ -46,8 +48,11 @@ def make_settings(
     return load_settings(text=yaml.safe_dump(data), environ=environ or {})
 
 
-def make_app(overrides: dict[str, Any] | None = None, **kwargs: Any) -> Starlette:
-    return create_app(make_settings(overrides, **kwargs))
+def make_app(
+    overrides: dict[str, Any] | None = None, *, audit_writer: AuditWriter | None = None, **kwargs: Any
+) -> Starlette:
+    """The app of :func:`make_settings`; ``audit_writer`` (over an in-memory store) turns the audit on."""
+    return create_app(make_settings(overrides, **kwargs), audit_writer=audit_writer)
 
 
 def free_port() -> int:
@@ -102,3 +107,13 @@ def live_server(app: Starlette) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class MetricSources:
+    """What /metrics reads (apitest.metrics.Sources), mutable so a test can swap the writer it reports."""
+
+    settings: Settings
+    database: Any = None
+    audit: Any = None
+    webhooks: Any = None

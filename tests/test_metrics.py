@@ -10,7 +10,7 @@ import pytest
 
 from apitest.metrics import Metrics
 from apitest.services import Services
-from tests.support import make_settings
+from tests.support import MetricSources, make_settings
 
 SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
@@ -176,13 +176,13 @@ class FakeWriter:
 )
 def test_cumulative_stats_become_monotonic_counters(steps: list[object], expected: dict[str, float]) -> None:
     metrics = Metrics()
-    services = Services(settings=make_settings())
+    services = MetricSources(settings=make_settings())
     writer = FakeWriter()
-    services.audit = writer  # type: ignore[assignment]
+    services.audit = writer
     for step in steps:
         if step == "new":
             writer = FakeWriter()
-            services.audit = writer  # type: ignore[assignment]
+            services.audit = writer
             continue
         assert isinstance(step, dict)
         for key, v in step.items():
@@ -195,9 +195,9 @@ def test_cumulative_stats_become_monotonic_counters(steps: list[object], expecte
 
 def test_queue_depth_and_last_batch_are_gauges() -> None:
     metrics = Metrics()
-    services = Services(settings=make_settings())
+    services = MetricSources(settings=make_settings())
     writer = FakeWriter()
-    services.audit = writer  # type: ignore[assignment]
+    services.audit = writer
     writer.stats.queued, writer.stats.last_batch_size, writer.stats.last_batch_ms = 7, 42, 12.5
     metrics.sync(services)
     writer.stats.queued = 2
@@ -212,9 +212,9 @@ def test_buffer_bytes_scrubbed_rows_and_slow_bodies_are_exported() -> None:
     from apitest.http_guard import GUARD_STATS
 
     metrics = Metrics()
-    services = Services(settings=make_settings())
+    services = MetricSources(settings=make_settings())
     writer = FakeWriter()
-    services.audit = writer  # type: ignore[assignment]
+    services.audit = writer
     writer.stats.queued_bytes, writer.stats.scrubbed_total = 4096, 3
     metrics.sync(services)
     GUARD_STATS.slow_bodies["idle"] += 2

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from apitest import metrics
-from apitest.services import Services
-from tests.support import make_settings
+from tests.support import MetricSources, make_settings
 from tests.test_metrics import FakeWriter, parse, value
 
 
@@ -58,12 +57,12 @@ async def test_background_sync_copies_stats_and_stops(monkeypatch: pytest.Monkey
     monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
     monkeypatch.setattr(metrics, "SYNC_INTERVAL", 0.01)
     overrides = {"database": {"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"}, "audit": {"enabled": True}}
-    services = Services(settings=make_settings(overrides))
+    services = MetricSources(settings=make_settings(overrides))
     writer = FakeWriter()
-    services.audit = writer  # type: ignore[assignment]
+    services.audit = writer
     site = metrics.MetricsSite(services)
     assert site.metrics.multiprocess_path == str(tmp_path)
-    await site.start(services)
+    await site.start()
     writer.stats.queued = 3
     writer.stats.written_total = 5
     await asyncio.sleep(0.1)
@@ -71,7 +70,7 @@ async def test_background_sync_copies_stats_and_stops(monkeypatch: pytest.Monkey
     assert value(local, "apitest_audit_queued") == 3
     assert value(local, "apitest_audit_events_written_total") == 5
     writer.stats.written_total = 7  # written during the drain, after the last tick
-    await site.stop(services)
+    await site.stop()
     assert site._task is None
     final = parse(metrics.generate_latest(site.metrics.registry).decode())
     assert value(final, "apitest_audit_events_written_total") == 7
@@ -80,17 +79,17 @@ async def test_background_sync_copies_stats_and_stops(monkeypatch: pytest.Monkey
 async def test_a_failing_sync_is_logged_and_the_loop_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
     monkeypatch.setattr(metrics, "SYNC_INTERVAL", 0.01)
-    services = Services(settings=make_settings())
+    services = MetricSources(settings=make_settings())
     site = metrics.MetricsSite(services)
     calls = 0
 
-    def broken(_: Services) -> None:
+    def broken(_: object) -> None:
         nonlocal calls
         calls += 1
         raise RuntimeError("boom")
 
     monkeypatch.setattr(site.metrics, "sync", broken)
-    await site.start(services)
+    await site.start()
     await asyncio.sleep(0.1)
     assert site._task is not None and not site._task.done()
     site._task.cancel()

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import __version__
-from apitest.endpoints import ROUTES_BY_GROUP
+from apitest.endpoints import ROUTES_BY_GROUP, enabled_routes
 from apitest.openapi import (
     OpenAPIDocument,
     OpenAPISelfCheckError,
@@ -35,7 +35,6 @@ from apitest.registry import (
     Reply,
     RouteSpec,
     bad_request,
-    enabled_routes,
     obj,
     ok,
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from apitest.audit import records
-from apitest.auth.identity import Identity
 from apitest.failures import note_failure
+from apitest.identity import Identity
 from apitest.outcome import ERROR_CATEGORIES, OUTCOME_KEY, REJECTED_CATEGORIES, outcome_of, peek
 
 

@@ -14,14 +14,13 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from apitest.auth.identity import ANONYMOUS, Identity
+from apitest.counters import CounterStore, MemoryCounters, SQLCounters
 from apitest.db.engine import Database
 from apitest.endpoints.lab_limits import Decision
+from apitest.identity import ANONYMOUS, Identity
 from apitest.outcome import OUTCOME_KEY, RequestOutcome, outcome_of
-from apitest.pipeline import ROUTE_KEY
-from apitest.ratelimit import MemoryCounters, RateLimitMiddleware, SQLCounters
-from apitest.registry import RouteSpec
-from apitest.services import Services
+from apitest.ratelimit import RateLimitMiddleware
+from apitest.registry import ROUTE_KEY, RouteSpec
 from tests.support import live_server, make_app, make_settings
 from tests.wire import captured_logs
 
@@ -54,9 +53,8 @@ class Harness:
 
     def __init__(self, settings: Any, clock: Clock, database: Database | None = None) -> None:
         self.calls = 0
-        services = Services(settings=settings)
-        services.database = database
-        self.stage = RateLimitMiddleware(self.handler, services=services, clock=clock)
+        counters: CounterStore = SQLCounters(database) if database is not None else MemoryCounters()
+        self.stage = RateLimitMiddleware(self.handler, settings=settings.rate_limit, counters=counters, clock=clock)
 
     async def handler(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.calls += 1

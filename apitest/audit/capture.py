@@ -35,18 +35,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
 from apitest.audit import wire
-from apitest.audit.evidence import EvidenceReader, Fingerprinter
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.raw import RawCapture
 from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor
 from apitest.audit.timing import WireClock
-from apitest.auth.identity import Identity
+from apitest.auth.evidence import EvidenceReader, Fingerprinter
+from apitest.config import Settings
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
+from apitest.identity import Identity
 from apitest.outcome import REJECTED_CATEGORIES, SOURCES, RequestOutcome, outcome_of
-from apitest.pipeline import ROUTE_KEY
-from apitest.registry import RouteSpec
+from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
-from apitest.services import Services
 from apitest.storable import decode, storable, storable_value
 
 log = logs.get("audit")
@@ -287,13 +287,15 @@ def set_identity(record: EventRecord, identity: Identity, flags: dict[str, Any])
 
 
 class AuditMiddleware:
-    """Records every request of the ``/v1`` pipeline into ``services.audit`` (a no-op while it is None)."""
+    """Records every request of the ``/v1`` pipeline into the audit ``writer``."""
 
-    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, writer: AuditWriter, fingerprints: Fingerprinter | None = None
+    ) -> None:
         self.app = app
-        self.services = services
-        audit = services.settings.audit
-        keys = services.settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
+        self.writer = writer
+        audit = settings.audit
+        keys = settings.api_keys  # credentials of requests auth never saw (no_route, scope all)
         self.evidence = EvidenceReader(
             fingerprints or Fingerprinter(), header_name=keys.header_name, query_name=keys.query_param_name
         )
@@ -310,9 +312,9 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        writer = self.services.audit
+        writer = self.writer
         spec = scope.get(ROUTE_KEY)
-        if writer is None or (isinstance(spec, RouteSpec) and not spec.audited):
+        if isinstance(spec, RouteSpec) and not spec.audited:
             await self.app(scope, receive, send)
             return
         event_id = str(uuid.uuid4())

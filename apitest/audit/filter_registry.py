@@ -1,7 +1,7 @@
 """The audit filters, declared once: URL parameter, parsing, SQL condition, in-memory match and description.
 
-Every consumer reads :data:`FILTERS`: the portal's query-string parser (:mod:`apitest.portal.filters`),
-the search syntax (:mod:`apitest.portal.search`), the SQL store (:func:`conditions`), the in-memory store
+Every consumer reads :data:`FILTERS`: the portal's query-string parser (:mod:`apitest.audit.filters`),
+the search syntax (:mod:`apitest.audit.search_syntax`), the SQL store (:func:`conditions`), the in-memory store
 (:func:`matches`), the filter form and ``audit_meta``. Adding a filter is one :class:`FilterSpec` here
 plus, when it needs a new constraint, a field of :class:`~apitest.audit.records.AuditFilters`.
 
@@ -68,7 +68,7 @@ class FilterSpec:
     match: Match = _always
     aliases: tuple[str, ...] = ()
     contains: bool = False  # described as "label 'x'" rather than "label is 'x'"
-    search_key: str = ""  # key in the search syntax (portal/search.py); "" = not searchable by key
+    search_key: str = ""  # key in the search syntax (audit/search.py); "" = not searchable by key
     form: bool = True  # the audit filter form has a field for it (others travel as hidden fields)
 
     def describe(self, canonical: str) -> str:

@@ -79,7 +79,7 @@ class EventRecord:
     http_version: str | None = None
     host: str | None = None
     header_list: list[list[str]] | None = None
-    credentials: list[dict[str, Any]] | None = None  # credential evidence (apitest.audit.evidence)
+    credentials: list[dict[str, Any]] | None = None  # credential evidence (apitest.auth.evidence)
     ttfb_ms: float | None = None  # response head sent, ms since the request started
     chunk_offsets: list[float] | None = None  # streamed responses: send offset (ms) of the first 1000 chunks
     client_complete: bool | None = None  # the whole response reached a connected client

@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from apitest.endpoints.helpers import canonical_header_name
+from apitest.http import canonical_header_name
 from apitest.sensitive import REDACTED, Sensitive
 from apitest.storable import decode, storable
 
 __all__ = ["REDACTED", "SKIPPED_REQUEST_HEADERS", "HeaderMap", "Redactor", "storable"]
 
-SKIPPED_REQUEST_HEADERS = frozenset({"Host", "Transfer-Encoding"})  # the original's header map has neither
+SKIPPED_REQUEST_HEADERS = frozenset({"Host", "Transfer-Encoding"})  # shown elsewhere (host) or hop-by-hop
 NAME_CACHE_SIZE = 1024
 ENTRY_OVERHEAD = 4  # bytes counted per kept value besides the name and value (": ", CRLF)
 

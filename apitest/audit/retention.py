@@ -2,8 +2,7 @@
 
 It runs shortly after start and then every ``audit.retention_interval``, deleting in bounded batches
 (one short transaction each, so the writer and readers are never blocked for long); payloads go with
-their events (``ON DELETE CASCADE``). ``retention_days: 0`` keeps everything and starts no task. The
-original stores the setting but never enforces it; enforcing it is a deliberate deviation.
+their events (``ON DELETE CASCADE``). ``retention_days: 0`` keeps everything and starts no task.
 """
 
 from __future__ import annotations

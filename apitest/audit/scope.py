@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.capture import AuditMiddleware
-from apitest.audit.evidence import Fingerprinter
-from apitest.services import Services
+from apitest.auth.evidence import Fingerprinter
+from apitest.config import Settings
 
 SCOPES = ("v1", "all")
 UNAUDITED = (
@@ -34,9 +35,11 @@ def unaudited(path: str) -> bool:
 
 
 class AllPathsAudit:
-    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, writer: AuditWriter, fingerprints: Fingerprinter | None = None
+    ) -> None:
         self.app = app
-        self.audited = AuditMiddleware(app, services=services, fingerprints=fingerprints)
+        self.audited = AuditMiddleware(app, settings=settings, writer=writer, fingerprints=fingerprints)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or unaudited(scope["path"]):

@@ -1,6 +1,6 @@
 """The JSON form of audit events (portal API, live tail, NDJSON export).
 
-Field names are the original's (§3.2 of the reference): ``timestamp`` is the ``ts`` column in RFC 3339
+Field names are those of the audit API (docs/audit.md): ``timestamp`` is the ``ts`` column in RFC 3339
 UTC with microseconds and ``Z``. A body that is valid UTF-8 is a string; any other body is standard
 base64 with a sibling ``*_body_encoding: "base64"``; empty or absent bodies are omitted.
 """
@@ -16,12 +16,6 @@ from apitest.audit.records import EventRecord, PayloadRecord
 
 def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """Inverse of :func:`rfc3339`; any ISO 8601 offset is accepted, naive times are taken as UTC."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def body_fields(prefix: str, body: bytes | None) -> dict[str, str]:
@@ -87,7 +81,7 @@ def wire_json(e: EventRecord) -> dict[str, Any]:
 
 
 def event_json(e: EventRecord, *, include_payload: bool = True) -> dict[str, Any]:
-    """One event in the original's field order; every event field is present (``null`` when unset)."""
+    """One event in the audit API's field order; every event field is present (``null`` when unset)."""
     out: dict[str, Any] = {
         "id": e.id,
         "timestamp": rfc3339(e.ts),

@@ -186,13 +186,13 @@ def window(filters: AuditFilters, now: datetime | None = None) -> tuple[datetime
 
 
 def bucket_count(since: datetime, until: datetime, bucket_seconds: int) -> int:
-    """Buckets from ``since`` up to and including the one that holds ``until`` (the original's boundary bucket:
+    """Buckets from ``since`` up to and including the one that holds ``until`` (a boundary bucket included:
     a 30-minute window at 300 s has 7 buckets, the last one starting at ``until`` when it falls on a boundary)."""
     return int((until - since).total_seconds() // bucket_seconds) + 1
 
 
 def nearest_rank(n: int, p: float) -> int:
-    """0-based index of the ``p`` percentile among ``n`` sorted values, as the original computes it:
+    """0-based index of the ``p`` percentile among ``n`` sorted values:
     ``floor((n - 1) * p)``, no interpolation."""
     return max(0, min(n - 1, math.floor((n - 1) * p)))
 

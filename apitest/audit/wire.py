@@ -1,5 +1,5 @@
 """Fills the wire-exact fields of an audit row: the request as it arrived (:mod:`apitest.audit.raw`), the
-credential evidence the auth stage left (:mod:`apitest.audit.evidence`) and the wire clock
+credential evidence the auth stage left (:mod:`apitest.auth.evidence`) and the wire clock
 (:mod:`apitest.audit.timing`). Kept apart from :mod:`apitest.audit.capture` so the capture stays one
 readable pass over the exchange."""
 
@@ -9,10 +9,10 @@ from typing import Any
 
 from starlette.types import Scope
 
-from apitest.audit.evidence import EvidenceReader
 from apitest.audit.raw import MAX_HEADER_LIST, RawCapture
 from apitest.audit.records import EventRecord
 from apitest.audit.timing import WireClock
+from apitest.auth.evidence import EvidenceReader
 from apitest.outcome import outcome_of
 
 

@@ -23,15 +23,15 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
+from apitest.audit.buffer import AuditWriter
 from apitest.audit.capture import MAX_ERROR_MESSAGE, details_from, header, remote_addr
 from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.redaction import SKIPPED_REQUEST_HEADERS, Redactor, storable
+from apitest.config import Settings
 from apitest.failures import note_detail
 from apitest.outcome import REJECTED_CATEGORIES, outcome_of
-from apitest.pipeline import ROUTE_KEY
-from apitest.registry import RouteSpec
+from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
-from apitest.services import Services
 
 log = logs.get("audit")
 
@@ -100,21 +100,21 @@ class Session:
 
 
 class WebSocketAuditMiddleware:
-    """Records one row per WebSocket session into ``services.audit`` (a no-op while it is None)."""
+    """Records one row per WebSocket session into the audit ``writer``."""
 
-    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, writer: AuditWriter) -> None:
         self.app = app
-        self.services = services
-        audit = services.settings.audit
+        self.writer = writer
+        audit = settings.audit
         self.capture_payloads = audit.capture_payloads
         self.capture_headers = audit.capture_headers
         self.include_rejected = audit.include_rejected
-        keys = services.settings.api_keys
+        keys = settings.api_keys
         self.redactor = Redactor(sensitive_for(audit.redact_keys, keys.header_name, keys.query_param_name))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        writer = self.services.audit
-        if scope["type"] != "websocket" or writer is None:
+        writer = self.writer
+        if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
         event_id = str(uuid.uuid4())

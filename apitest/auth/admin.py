@@ -28,14 +28,14 @@ from starlette.routing import BaseRoute, Route
 
 from apitest import logs, safejson
 from apitest.auth.base import AuthBackendError, Invalid, describe
-from apitest.auth.chain import ChainProvider
+from apitest.auth.chain import AuthChain
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyNameTaken, KeyStore, check_scopes
+from apitest.config import Settings
 from apitest.db.models import utcnow
-from apitest.endpoints.helpers import error_response, json_response
+from apitest.http import error_response, json_response
+from apitest.identity import Identity
 from apitest.outcome import outcome_of
-from apitest.services import Services
 
 log = logs.get("auth.admin")
 
@@ -55,10 +55,10 @@ class AdminAuth:
     parameter (a key in a URL ends up in logs), and an anonymous result is refused.
     """
 
-    def __init__(self, services: Services, extra: Sequence[AdminCheck] = ()) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, chain: AuthChain, extra: Sequence[AdminCheck] = ()) -> None:
+        self.settings = settings
         self.extra = list(extra)
-        self.chains = ChainProvider(services)
+        self.chain = chain
 
     async def __call__(self, request: Request) -> Identity | Response:
         """The caller's identity when it holds the ``admin`` scope, else the 401 or 403 to answer."""
@@ -76,14 +76,14 @@ class AdminAuth:
             outcome = await check(request)
             if outcome is not None:
                 return outcome
-        settings = self.services.settings
+        settings = self.settings
         presented = read_credentials(
             request.scope, header_name=settings.api_keys.header_name, query_name="", read_query=False
         )
         if not presented.any:
             return unauthorized()
         try:
-            result = await self.chains.get().resolve(presented)
+            result = await self.chain.resolve(presented)
         except AuthBackendError as exc:
             log.warning("auth chain error", extra={"err": str(exc), "path": request.url.path})
             return error_response("auth error", 500)
@@ -170,8 +170,9 @@ def creation_fields(body: Any) -> dict[str, Any]:
 
 
 class KeysAPI:
-    def __init__(self, services: Services, auth: AdminAuth) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, key_store: KeyStore | None, auth: AdminAuth) -> None:
+        self.settings = settings
+        self.key_store = key_store  # None when api_keys.db.enabled is off: the routes answer 503
         self.auth = auth
 
     def routes(self) -> list[BaseRoute]:
@@ -184,8 +185,8 @@ class KeysAPI:
         identity = await self.auth(request)
         if isinstance(identity, Response):
             return identity
-        store = self.services.key_store
-        if not self.services.settings.api_keys.db.enabled or store is None:
+        store = self.key_store
+        if store is None:
             return store_disabled()
         return identity, store
 

@@ -11,9 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from apitest.auth.base import AuthBackendError, Invalid, Result, SecretTable, describe
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import KeyStore, looks_like_db_key
 from apitest.config.model import APIKeysSettings
+from apitest.identity import Identity
 
 
 class ApiKeyAuthenticator:

@@ -2,7 +2,7 @@
 
 An authenticator looks at the credentials presented on the wire and answers in one of three ways:
 
-- an :class:`~apitest.auth.identity.Identity`: the credential is valid; the chain stops;
+- an :class:`~apitest.identity.Identity`: the credential is valid; the chain stops;
 - ``None``: no credential of its kind was presented; the chain asks the next authenticator;
 - :class:`Invalid`: a credential of its kind was presented and is bad; the chain stops with 401 and
   never falls through (not even to anonymous).
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class SecretTable(Generic[T]):
 
     Every entry is compared, with no early exit, and the comparison runs over SHA-256 digests so its
     time does not depend on how long the candidate or the secret is. Empty secrets (an unset
-    ``${VAR}``) never match. When several entries match, the last one wins, as in the original.
+    ``${VAR}``) never match. When several entries match, the last one wins (a later entry overrides an earlier one).
     """
 
     def __init__(self, entries: Iterable[tuple[str, T]]) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from apitest.auth.base import Invalid, Result, SecretTable
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.jwtshape import is_jwt_shaped
 from apitest.config.model import BearerToken
+from apitest.identity import Identity
 
 
 class BearerAuthenticator:

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from apitest.auth.base import Invalid
 from apitest.config import Settings
-from apitest.endpoints.helpers import error_response, json_response
+from apitest.http import error_response, json_response
 
 REALM = "api-test"
 WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"

@@ -4,7 +4,7 @@
   (trimmed). The header wins even when the query value would be the valid one.
 - Bearer: ``Authorization`` starting with ``Bearer `` (case-insensitive, with its space); the token is
   trimmed. Any other non-empty ``Authorization`` value (``Basic ...``, ``Digest ...``, a bare token, or
-  ``Bearer`` with no token) is **no credential**, as in the original: nginx ``auth_basic`` forwards the
+  ``Bearer`` with no token) is **no credential**: nginx ``auth_basic`` forwards the
   client's ``Basic`` header, and the request must then be anonymous (when allowed) or the "missing
   credential" 401. The scheme is kept as ``ignored_scheme`` so the audit row can say it was ignored.
 """

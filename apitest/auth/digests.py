@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 
 WINDOW_SECONDS = 1.0
 NEGATIVE_SIZE = 10_000

@@ -1,6 +1,6 @@
 """The key store's background task: keeps the cache fresh, listens for changes, writes ``last_used_at``.
 
-Every half window (0.5 s) it checks the table's fingerprint (:meth:`KeyStore.refresh`); once a second it
+Every half window (0.5 s) it checks the table's fingerprint (``KeyStore.refresh``); once a second it
 writes the batched ``last_used_at`` values. On PostgreSQL it also holds one dedicated asyncpg connection
 (outside the pool) that ``LISTEN``s on :data:`~apitest.auth.digests.NOTIFY_CHANNEL`: a notification marks
 the cache stale and wakes the task at once. A dropped listener is reconnected by the same loop, backing off
@@ -12,14 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from apitest import logs
 from apitest.auth.base import describe
 from apitest.auth.digests import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
-    from apitest.auth.keystore import KeyStore
+    from apitest.auth.digests import KeyCache
+    from apitest.db.engine import Database
+
+
+class KeptStore(Protocol):
+    """What the keeper needs of :class:`apitest.auth.keystore.KeyStore` (a protocol, so the store can own its
+    keeper without an import circle)."""
+
+    database: Database
+    cache: KeyCache
+
+    async def refresh(self) -> bool: ...
+
+    async def flush_last_used(self) -> int: ...
+
 
 log = logs.get("auth.keystore")
 
@@ -29,7 +43,7 @@ ASYNCPG_ONLY_ARGS = ("async_creator_fn", "prepared_statement_cache_size", "prepa
 
 
 class Keeper:
-    def __init__(self, store: KeyStore) -> None:
+    def __init__(self, store: KeptStore) -> None:
         self.store = store
         self.wake = asyncio.Event()
         self.listener: Any = None  # asyncpg.Connection while listening

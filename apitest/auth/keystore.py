@@ -43,12 +43,11 @@ from apitest.auth.digests import (
     KeyCache,
     UsageBatch,
 )
-from apitest.auth.identity import Identity
 from apitest.auth.keykeeper import Keeper
 from apitest.config import Settings
 from apitest.db.engine import Database
 from apitest.db.models import ApiKey, utcnow
-from apitest.services import Services
+from apitest.identity import Identity
 
 log = logs.get("auth.keystore")
 
@@ -405,21 +404,15 @@ def cached(row: Row[Any]) -> CachedKey:
 
 
 class KeyStoreComponent:
-    """Creates the key store over the database the database component opened."""
+    """Waits for the key store's pending ``last_used_at`` writes at shutdown."""
 
     name = "api key store"
 
-    def __init__(self, pepper: str = "", reserved: Mapping[str, str] | None = None) -> None:
-        self.pepper = pepper
-        self.reserved = dict(reserved or {})
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
 
-    async def start(self, services: Services) -> None:
-        if services.database is None:
-            raise RuntimeError("api_keys.db.enabled needs database.url (the database component did not start)")
-        services.key_store = KeyStore(services.database, pepper=self.pepper, reserved=self.reserved)
-        services.key_store.start()
+    async def start(self) -> None:
+        self.store.start()
 
-    async def stop(self, services: Services) -> None:
-        if services.key_store is not None:
-            await services.key_store.close()
-            services.key_store = None
+    async def stop(self) -> None:
+        await self.store.close()

@@ -21,17 +21,16 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import logs
-from apitest.audit.evidence import EvidenceReader, Fingerprinter, settle
 from apitest.auth.base import AuthBackendError, Invalid
-from apitest.auth.chain import ChainProvider, Missing
+from apitest.auth.chain import AuthChain, Missing
 from apitest.auth.challenge import Challenges
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import ANONYMOUS, Identity
-from apitest.failures import note_detail
+from apitest.auth.evidence import EvidenceReader, Fingerprinter, settle
+from apitest.config import Settings
+from apitest.failures import note_detail, note_failure
+from apitest.identity import ANONYMOUS, Identity
 from apitest.outcome import outcome_of
-from apitest.pipeline import ROUTE_KEY, note_failure
-from apitest.registry import RouteSpec
-from apitest.services import Services
+from apitest.registry import ROUTE_KEY, RouteSpec
 
 log = logs.get("auth")
 
@@ -57,11 +56,13 @@ def required_scope(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, services: Services, fingerprints: Fingerprinter | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, chain: AuthChain, fingerprints: Fingerprinter | None = None
+    ) -> None:
         self.app = app
-        self.chains = ChainProvider(services)
-        self.challenges = Challenges(services.settings)
-        keys = services.settings.api_keys
+        self.chain = chain
+        self.challenges = Challenges(settings)
+        keys = settings.api_keys
         self.header_name = keys.header_name
         self.query_name = keys.query_param_name
         self.evidence = EvidenceReader(
@@ -90,7 +91,7 @@ class AuthMiddleware:
             if preset is not None and not presented.any:
                 result: Identity | Invalid | Missing = preset
             else:
-                result = await self.chains.get().resolve(presented)
+                result = await self.chain.resolve(presented)
         except AuthBackendError as exc:
             log.warning(
                 "auth chain error",

@@ -39,13 +39,12 @@ from joserfc.errors import BadSignatureError, JoseError
 from apitest import logs
 from apitest.auth.base import AuthBackendError, Invalid, Result
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.jwks import ALG_KEYS, JWKSCache, JWKSError, fetch_json
 from apitest.auth.jwtshape import MalformedJWT, b64url_decode, is_jwt_shaped, jwt_header
 from apitest.config.model import OIDCSettings
 from apitest.config.validate import FORBIDDEN_ALGORITHMS
+from apitest.identity import Identity
 from apitest.safejson import loads
-from apitest.services import Services
 from apitest.storable import storable_value
 
 log = logs.get("auth.oidc")
@@ -268,29 +267,26 @@ class OIDCAuthenticator:
 
 
 class OIDCComponent:
-    """Builds the validator at startup; the server refuses to start if the issuer cannot be used."""
+    """Fetches the issuer's discovery document and keys at startup; the server refuses to start if the
+    issuer cannot be used."""
 
     name = "oidc"
 
     def __init__(self, settings: OIDCSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.transport = transport
+        client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=transport, follow_redirects=False)
+        self.validator = OIDCValidator(settings, client)
 
-    async def start(self, services: Services) -> None:
-        client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, transport=self.transport, follow_redirects=False)
-        validator = OIDCValidator(self.settings, client)
+    async def start(self) -> None:
         try:
-            await validator.start()
+            await self.validator.start()
         except OIDCStartupError as exc:
             log.error(f"{exc}; refusing to start", extra={"issuer": self.settings.issuer})
-            await client.aclose()
+            await self.validator.close()
             raise
         except BaseException:
-            await client.aclose()
+            await self.validator.close()
             raise
-        services.oidc = validator
 
-    async def stop(self, services: Services) -> None:
-        if services.oidc is not None:
-            await services.oidc.close()
-            services.oidc = None
+    async def stop(self) -> None:
+        await self.validator.close()

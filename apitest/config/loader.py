@@ -7,7 +7,7 @@ the way is collected and reported together.
 
 Interpolation is done per scalar after parsing, not on the raw text: an environment value can never
 inject YAML structure, and comments are never interpolated. A set-but-empty variable wins over the
-default (unlike POSIX ``:-``), as in the original.
+default (unlike POSIX ``:-``), so ``${VAR:-x}`` with ``VAR=`` is empty.
 """
 
 from __future__ import annotations

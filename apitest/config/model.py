@@ -7,8 +7,11 @@ module (``apitest config-docs``), so the two cannot drift.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, make_dataclass
+from typing import TYPE_CHECKING, Any
+
+from apitest.registry import GROUP_NAMES
+from apitest.registry import GROUPS as REGISTRY_GROUPS
 
 DEFAULT_REDACT_KEYS: tuple[str, ...] = (
     "password",
@@ -36,19 +39,7 @@ DEFAULT_DESCRIPTION = (
     "and go-httpbin's endpoints (httpbin)."
 )
 
-GROUPS: tuple[str, ...] = (
-    "identity",
-    "data",
-    "failure",
-    "echo",
-    "streaming",
-    "pagination",
-    "methods",
-    "security",
-    "export",
-    "lab",
-    "httpbin",
-)
+GROUPS = GROUP_NAMES  # the endpoint groups, in registration order (apitest.registry.GROUPS)
 
 
 def setting(default: Any, help: str, *, secret: bool = False, kind: str = "") -> Any:
@@ -188,8 +179,8 @@ class BearerSettings:
 @dataclass
 class AuthSettings:
     allow_anonymous: bool = setting(False, "Requests carrying no credential at all proceed as 'anonymous'.")
-    require_for_api: bool = setting(False, "Reserved (kept for config compatibility with the original).")
-    require_for_portal: bool = setting(False, "Reserved (kept for config compatibility with the original).")
+    require_for_api: bool = setting(False, "Reserved: accepted and ignored, so older profiles still load.")
+    require_for_portal: bool = setting(False, "Reserved: accepted and ignored, so older profiles still load.")
 
 
 @dataclass
@@ -273,19 +264,21 @@ def _endpoint_group(name: str) -> Any:
     return group(EndpointGroup, f"The {name} endpoint group.")
 
 
-@dataclass
-class EndpointsSettings:
-    identity: EndpointGroup = _endpoint_group("identity")
-    data: EndpointGroup = _endpoint_group("data")
-    failure: EndpointGroup = _endpoint_group("failure")
-    echo: EndpointGroup = _endpoint_group("echo")
-    streaming: EndpointGroup = _endpoint_group("streaming")
-    pagination: EndpointGroup = _endpoint_group("pagination")
-    methods: EndpointGroup = _endpoint_group("methods")
-    security: EndpointGroup = _endpoint_group("security")
-    export: EndpointGroup = _endpoint_group("export")
-    lab: EndpointGroup = _endpoint_group("failure lab")
-    httpbin: EndpointGroup = _endpoint_group("httpbin (go-httpbin parity)")
+if TYPE_CHECKING:
+
+    class EndpointsSettings:
+        """One ``EndpointGroup`` per endpoint group (``endpoints.identity``, ``endpoints.lab``, ...)."""
+
+        def __getattr__(self, name: str) -> EndpointGroup: ...
+
+else:
+    # One ``EndpointGroup`` field per group of apitest.registry.GROUPS, in registration order.
+    # ``module=`` names this module as its home, so settings pickle (server workers receive them pickled).
+    EndpointsSettings = make_dataclass(
+        "EndpointsSettings",
+        [(g.name, EndpointGroup, _endpoint_group(g.title)) for g in REGISTRY_GROUPS],
+    )
+    EndpointsSettings.__module__ = __name__
 
 
 @dataclass

@@ -142,22 +142,19 @@ def head_revision() -> str:
 
 
 class DatabaseComponent:
-    """Opens the database at startup (migrating it when configured) and disposes it last."""
+    """Checks the database at startup (migrating it when configured) and disposes its engine last."""
 
     name = "database"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, database: Database, *, migrate_on_boot: bool) -> None:
+        self.database = database
+        self.migrate_on_boot = migrate_on_boot
 
-    async def start(self, services: Any) -> None:
-        database = Database.from_settings(self.settings)
-        await database.ping()
-        if self.settings.database.migrate_on_boot:
-            await database.migrate()
-        log.info("database ready", extra={"url": database.display_url, "backend": database.dialect})
-        services.database = database
+    async def start(self) -> None:
+        await self.database.ping()
+        if self.migrate_on_boot:
+            await self.database.migrate()
+        log.info("database ready", extra={"url": self.database.display_url, "backend": self.database.dialect})
 
-    async def stop(self, services: Any) -> None:
-        if services.database is not None:
-            await services.database.dispose()
-            services.database = None
+    async def stop(self) -> None:
+        await self.database.dispose()

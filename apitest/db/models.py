@@ -127,7 +127,7 @@ class AuditEvent(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False, default="wire")  # wire | tryit | replay
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the writer stored the row
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # per-route facts (see EventRecord.details)
-    # The request as it arrived (apitest.audit.raw), credential evidence (apitest.audit.evidence) and the wire
+    # The request as it arrived (apitest.audit.raw), credential evidence (apitest.auth.evidence) and the wire
     # timing (apitest.audit.timing).
     raw_target: Mapped[str | None] = mapped_column(Text)
     http_version: Mapped[str | None] = mapped_column(Text)

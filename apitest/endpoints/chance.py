@@ -16,8 +16,9 @@ from typing import ClassVar
 
 from starlette.requests import Request
 
-from apitest.endpoints.helpers import ParamError, non_negative_bounded, parse_int, positive_bounded, query
+from apitest.endpoints.helpers import non_negative_bounded, positive_bounded, query
 from apitest.endpoints.seeded import PCG
+from apitest.http import ParamError, parse_int
 
 SLOW_MAX_MS = 60000
 SIGMA_DEFAULT = 0.5
@@ -51,7 +52,7 @@ def parse_go_float(text: str) -> float | None:
 
 
 def flaky_rate(text: str) -> float:
-    """``fail_rate`` clamped into [0, 1]; unparsable or NaN → 0 (the original writes an empty body for NaN)."""
+    """``fail_rate`` clamped into [0, 1]; unparsable or NaN → 0."""
     rate = parse_go_float(text)
     if rate is None or math.isnan(rate):
         return 0.0

@@ -7,17 +7,10 @@ from collections.abc import AsyncGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    JSON_TYPE,
-    ParamError,
-    StreamResponse,
-    json_response,
-    parse_int,
-    parse_int_clamped,
-    query,
-)
+from apitest.endpoints.helpers import query
 from apitest.endpoints.httpbin_encoding import encoded, negotiate
 from apitest.endpoints.seeded import lorem_sentence, sha256_hex
+from apitest.http import JSON_TYPE, ParamError, StreamResponse, json_response, parse_int, parse_int_clamped
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
 
 SIZED_MAX = 32 * 1024 * 1024

@@ -9,7 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import header_map, json_response, query_map, sensitive_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import header_map, query_map
+from apitest.http import json_response
 from apitest.registry import INT, PLAIN, STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 from apitest.wirehead import dump, head_fields
 
@@ -41,7 +43,7 @@ def _finite(text: str) -> float:
 
 
 def _sorted_keys(value: Any) -> Any:
-    """Objects with their keys sorted, at every depth (the original re-encodes parsed bodies that way).
+    """Objects with their keys sorted, at every depth (parsed bodies are re-encoded that way).
     A string holding a lone surrogate (``"\\ud800"``) cannot be re-encoded as UTF-8: ``ValueError``."""
     if isinstance(value, dict):
         return {_text(k): _sorted_keys(value[k]) for k in sorted(value)}
@@ -69,10 +71,11 @@ def parse_json(body: bytes) -> Any:
         return _MISSING
 
 
-async def echo(request: Request) -> Response:
+@needs_deps
+async def echo(request: Request, *, deps: EndpointDeps) -> Response:
     body = b"" if request.method == "HEAD" else await read_capped(request, BODY_CAP)
     out: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
-    sensitive = sensitive_of(request)
+    sensitive = deps.sensitive
     params = query_map(request, sensitive)
     if params:
         out["query"] = params
@@ -88,10 +91,11 @@ async def echo(request: Request) -> Response:
     return json_response(out)
 
 
-async def dump_request(request: Request) -> Response:
+@needs_deps
+async def dump_request(request: Request, *, deps: EndpointDeps) -> Response:
     """The request as it arrived, as text (go-httpbin's ``/dump/request``), credentials redacted."""
     body = await read_capped(request, BODY_CAP)
-    sensitive = sensitive_of(request)
+    sensitive = deps.sensitive
     return Response(dump(request.scope, sensitive.name, body, sensitive.value), media_type=PLAIN)
 
 

@@ -8,16 +8,10 @@ from collections.abc import AsyncGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    JSON_TYPE,
-    StreamResponse,
-    json_response,
-    positive_bounded,
-    query,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import positive_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.seeded import export_value
 from apitest.failures import note_failure
+from apitest.http import JSON_TYPE, StreamResponse, json_response
 from apitest.registry import CSV, INT, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
 SIZE_KB_DEFAULT, SIZE_KB_MAX = 64, 10240
@@ -32,8 +26,8 @@ def big_body_row(seed: str, index: int) -> str:
 
 
 async def big_body_chunks(size_kb: int, seed: str) -> AsyncGenerator[bytes, None]:
-    """The original's length rule: count ``[`` and every row with its leading comma; add rows while the
-    count is below size_kb·1024 and fewer than size_kb·1024/40 + 64 rows were written; then ``]``."""
+    """The length rule (docs/endpoints.md): count ``[`` and every row with its leading comma; add rows
+    while the count is below size_kb·1024 and fewer than size_kb·1024/40 + 64 rows were written; then ``]``."""
     target = size_kb * 1024
     max_rows = target // 40 + 64
     written = 1

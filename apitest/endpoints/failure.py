@@ -21,19 +21,11 @@ from apitest.endpoints.chance import (
     parse_distribution,
     parse_status_spec,
 )
-from apitest.endpoints.helpers import (
-    JSON_TYPE,
-    ParamError,
-    go_number,
-    json_response,
-    parse_int,
-    parse_int_clamped,
-    query,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import go_number, query, sleep_unless_disconnected
 from apitest.endpoints.seeded import call_rng
 from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY, status_text
 from apitest.failures import note_failure
+from apitest.http import JSON_TYPE, ParamError, json_response, parse_int, parse_int_clamped
 from apitest.registry import BOOL, ERROR_SCHEMA, INT, NUM, STR, Param, Reply, RouteSpec, bad_request, obj, ok
 
 CANCELLED_STATUS = 499  # nginx's "client closed request"; seen by the audit, rarely by the client

@@ -23,8 +23,9 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, error_response, json_response, non_negative_bounded
-from apitest.endpoints.httpbin_support import settings_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import non_negative_bounded
+from apitest.http import ParamError, error_response, json_response
 
 BASIC_REALM = 'Basic realm="Fake Realm"'
 DIGEST_REALM = "httpbin@api-test"
@@ -69,8 +70,8 @@ async def hidden_basic_auth(request: Request) -> Response:
     return json_response({"authenticated": True, "authorized": True, "user": user})
 
 
-def nonce_key(request: Request) -> bytes:
-    secret = settings_of(request).portal.cookie_secret
+def nonce_key(secret: str) -> bytes:
+    """The digest nonce key: derived from ``portal.cookie_secret`` (shared by workers), else per process."""
     if not secret:
         return _PROCESS_KEY
     return hmac.new(secret.encode(), b"apitest httpbin digest nonce", hashlib.sha256).digest()
@@ -150,7 +151,8 @@ def digest_verdict(request: Request, key: bytes, algorithm: str, stale_after: in
     return "stale" if age > stale_after else "ok"
 
 
-async def digest_auth(request: Request) -> Response:
+@needs_deps
+async def digest_auth(request: Request, *, deps: EndpointDeps) -> Response:
     qop = request.path_params["qop"].lower()
     if qop != "auth":
         raise ParamError(f'invalid QOP directive: {qop[:32]!r} != "auth"')
@@ -158,7 +160,7 @@ async def digest_auth(request: Request) -> Response:
     if algorithm not in ALGORITHMS:
         raise ParamError(f"invalid algorithm: {algorithm[:32]!r} must be one of MD5 or SHA-256")
     stale_after = non_negative_bounded(request, "stale_after", STALE_DEFAULT, STALE_MAX)
-    key = nonce_key(request)
+    key = nonce_key(deps.settings.portal.cookie_secret)
     verdict = digest_verdict(request, key, algorithm, stale_after)
     if verdict == "ok":
         return json_response({"authenticated": True, "authorized": True, "user": request.path_params["user"]})

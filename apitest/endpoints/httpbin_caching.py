@@ -15,8 +15,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response, parse_int, query
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import query
 from apitest.endpoints.httpbin_support import request_summary
+from apitest.http import ParamError, json_response, parse_int
 
 _ETAGC = re.compile(r"[\x21\x23-\x7e]+")
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e]*)"\s*')
@@ -89,22 +91,29 @@ def quoted(etag: str) -> str:
     return f'"{etag}"'
 
 
-async def cache(request: Request) -> Response:
+@needs_deps
+async def cache(request: Request, *, deps: EndpointDeps) -> Response:
     if "if-modified-since" in request.headers or "if-none-match" in request.headers:
         return Response(status_code=304)
     last_modified = http_date(datetime.now(UTC))
     etag = quoted(hashlib.sha1(last_modified.encode(), usedforsecurity=False).hexdigest())
-    return json_response(request_summary(request), headers={"Last-Modified": last_modified, "ETag": etag})
+    return json_response(
+        request_summary(request, deps.sensitive), headers={"Last-Modified": last_modified, "ETag": etag}
+    )
 
 
-async def cache_control(request: Request) -> Response:
+@needs_deps
+async def cache_control(request: Request, *, deps: EndpointDeps) -> Response:
     seconds = parse_int(request.path_params["seconds"])
     if seconds is None or seconds < 0:
         raise ParamError("invalid seconds: must be an integer in [0, 9223372036854775807]")
-    return json_response(request_summary(request), headers={"Cache-Control": f"public, max-age={seconds}"})
+    return json_response(
+        request_summary(request, deps.sensitive), headers={"Cache-Control": f"public, max-age={seconds}"}
+    )
 
 
-async def etag(request: Request) -> Response:
+@needs_deps
+async def etag(request: Request, *, deps: EndpointDeps) -> Response:
     tag = request.path_params["etag"]
     if not _ETAGC.fullmatch(tag):
         raise ParamError("invalid etag: use printable ASCII without spaces or double quotes")
@@ -115,4 +124,4 @@ async def etag(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     if status == 412:
         return json_response({"error": "precondition failed: If-Match does not match the ETag"}, 412, headers)
-    return json_response(request_summary(request), headers=headers)
+    return json_response(request_summary(request, deps.sensitive), headers=headers)

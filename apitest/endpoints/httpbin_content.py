@@ -18,10 +18,12 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.echo import _MISSING, BODY_CAP, parse_json, read_capped
-from apitest.endpoints.helpers import ParamError, error_response, json_response, query
+from apitest.endpoints.helpers import query
 from apitest.endpoints.httpbin_support import MAX_BODY, request_summary
 from apitest.endpoints.seeded import pcg_bytes, seeded_rng
+from apitest.http import ParamError, error_response, json_response
 
 TEXT = "text/plain; charset=utf-8"
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "svg": "image/svg+xml"}
@@ -111,8 +113,9 @@ def form_of(body: bytes) -> dict[str, list[str]]:
     return {k: v for k, v in sorted(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items())}
 
 
-async def anything(request: Request) -> Response:
-    summary = request_summary(request)
+@needs_deps
+async def anything(request: Request, *, deps: EndpointDeps) -> Response:
+    summary = request_summary(request, deps.sensitive)
     out: dict[str, Any] = {"args": summary["args"], "data": "", "files": {}, "form": {}}
     out |= {"headers": summary["headers"], "json": None}
     body = b"" if request.method == "HEAD" else await read_capped(request, BODY_CAP)  # GET may carry one too

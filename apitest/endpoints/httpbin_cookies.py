@@ -16,8 +16,9 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, is_redacted, json_response
-from apitest.endpoints.httpbin_support import settings_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import is_redacted
+from apitest.http import ParamError, json_response
 
 OPTIONS = ("path", "domain")  # query names that are attributes, not cookies
 MAX_COOKIES = 20
@@ -55,9 +56,9 @@ def attributes(request: Request) -> str:
     return out + "; HttpOnly"
 
 
-def requested(request: Request) -> list[tuple[str, str]]:
-    """``(name, value)`` of the cookies in the query (first value of each name), validated."""
-    portal_cookie = settings_of(request).portal.cookie_name
+def requested(request: Request, portal_cookie: str) -> list[tuple[str, str]]:
+    """``(name, value)`` of the cookies in the query (first value of each name), validated; the portal's
+    session cookie ``portal_cookie`` may not be set or deleted."""
     names = [n for n in dict.fromkeys(request.query_params.keys()) if n not in OPTIONS]
     if len(names) > MAX_COOKIES:
         raise ParamError(f"too many cookies: at most {MAX_COOKIES} per request")
@@ -76,10 +77,11 @@ def to_cookies(set_cookies: list[str]) -> Response:
     return response
 
 
-async def cookies(request: Request) -> Response:
+@needs_deps
+async def cookies(request: Request, *, deps: EndpointDeps) -> Response:
     """The request's cookies; the portal session cookie and names matching ``audit.redact_keys`` show
     ``[redacted]`` (an HttpOnly session cookie must not become readable through a same-origin /v1 response)."""
-    settings = settings_of(request)
+    settings = deps.settings
     portal_cookie = settings.portal.cookie_name.lower()
     return json_response(
         {
@@ -91,11 +93,20 @@ async def cookies(request: Request) -> Response:
     )
 
 
-async def set_cookies(request: Request) -> Response:
+@needs_deps
+async def set_cookies(request: Request, *, deps: EndpointDeps) -> Response:
     attrs = attributes(request)
-    return to_cookies([f"{name}={value}{attrs}" for name, value in requested(request)])
+    return to_cookies(
+        [f"{name}={value}{attrs}" for name, value in requested(request, deps.settings.portal.cookie_name)]
+    )
 
 
-async def delete_cookies(request: Request) -> Response:
+@needs_deps
+async def delete_cookies(request: Request, *, deps: EndpointDeps) -> Response:
     attrs = attributes(request)
-    return to_cookies([f"{name}=; Max-Age=0; Expires={EXPIRED}{attrs}" for name, _ in requested(request)])
+    return to_cookies(
+        [
+            f"{name}=; Max-Age=0; Expires={EXPIRED}{attrs}"
+            for name, _ in requested(request, deps.settings.portal.cookie_name)
+        ]
+    )

@@ -20,8 +20,9 @@ import brotli  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import JSON_TYPE, json_bytes
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.httpbin_support import request_summary
+from apitest.http import JSON_TYPE, json_bytes
 
 CODINGS = ("br", "gzip", "deflate")  # server preference on equal q
 MAX_MEMBERS = 64  # an Accept-Encoding longer than this is read up to here
@@ -90,19 +91,24 @@ async def encoded(chunks: AsyncGenerator[bytes, None], coding: str) -> AsyncGene
     yield compressor.flush()
 
 
-def _compressed(request: Request, coding: str, flag: str, compress: Callable[[bytes], bytes]) -> Response:
-    body: dict[str, Any] = request_summary(request, with_url=False) | {flag: True}
+def _compressed(
+    request: Request, deps: EndpointDeps, coding: str, flag: str, compress: Callable[[bytes], bytes]
+) -> Response:
+    body: dict[str, Any] = request_summary(request, deps.sensitive, with_url=False) | {flag: True}
     headers = {"Content-Encoding": coding}
     return Response(compress(json_bytes(body)), headers=headers, media_type=JSON_TYPE)
 
 
-async def gzip_body(request: Request) -> Response:
-    return _compressed(request, "gzip", "gzipped", lambda data: gzip.compress(data, mtime=0))
+@needs_deps
+async def gzip_body(request: Request, *, deps: EndpointDeps) -> Response:
+    return _compressed(request, deps, "gzip", "gzipped", lambda data: gzip.compress(data, mtime=0))
 
 
-async def deflate_body(request: Request) -> Response:
-    return _compressed(request, "deflate", "deflated", zlib.compress)
+@needs_deps
+async def deflate_body(request: Request, *, deps: EndpointDeps) -> Response:
+    return _compressed(request, deps, "deflate", "deflated", zlib.compress)
 
 
-async def brotli_body(request: Request) -> Response:
-    return _compressed(request, "br", "brotli", lambda data: bytes(brotli.compress(data)))
+@needs_deps
+async def brotli_body(request: Request, *, deps: EndpointDeps) -> Response:
+    return _compressed(request, deps, "br", "brotli", lambda data: bytes(brotli.compress(data)))

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, StreamResponse, error_response, parse_int, positive_bounded
+from apitest.endpoints.helpers import positive_bounded
 from apitest.endpoints.httpbin_caching import http_date, parse_http_date, precondition_status, quoted
 from apitest.endpoints.httpbin_support import MAX_BODY, duration_param
+from apitest.http import ParamError, StreamResponse, error_response, parse_int
 
 TEXT = "text/plain; charset=utf-8"
 LAST_MODIFIED = datetime(2000, 1, 1, tzinfo=UTC)  # fixed, so a date If-Range can match

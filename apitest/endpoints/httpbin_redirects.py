@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import INT64_MAX, ParamError, parse_int, query, request_origin
-from apitest.endpoints.httpbin_support import settings_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import query, request_origin
+from apitest.http import INT64_MAX, ParamError, parse_int
 
 REDIRECT_CODES = frozenset({300, 301, 302, 303, 305, 307, 308})  # registered redirects (documented one by one)
 
@@ -69,8 +70,9 @@ def checked_target(url: str, allowed_hosts: list[str]) -> str:
     return url
 
 
-async def redirect_to(request: Request) -> Response:
-    url = checked_target(query(request, "url"), settings_of(request).lab.redirect_hosts)
+@needs_deps
+async def redirect_to(request: Request, *, deps: EndpointDeps) -> Response:
+    url = checked_target(query(request, "url"), deps.settings.lab.redirect_hosts)
     status = 302
     if (raw := query(request, "status_code")) != "":
         code = parse_int(raw)

@@ -14,18 +14,12 @@ from collections.abc import AsyncGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    ParamError,
-    StreamResponse,
-    parse_int,
-    positive_bounded,
-    query,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import positive_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.httpbin_support import MAX_BODY, MAX_DURATION, duration_param
 from apitest.endpoints.seeded import pcg_bytes, seeded_rng
 from apitest.endpoints.statuses import GO_STATUS_TEXT
 from apitest.failures import note_failure
+from apitest.http import ParamError, StreamResponse, parse_int
 
 TEXT = "text/plain; charset=utf-8"
 BINARY = "application/octet-stream"

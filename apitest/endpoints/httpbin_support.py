@@ -12,17 +12,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from apitest.config import Settings
-from apitest.endpoints.helpers import (
-    ParamError,
-    header_map,
-    query,
-    query_map,
-    request_origin,
-    sensitive_of,
-    services_of,
-)
+from apitest.endpoints.helpers import header_map, query, query_map, request_origin
+from apitest.http import ParamError
 from apitest.registry import STR, STR_LIST_MAP, obj
+from apitest.sensitive import Sensitive
 
 GROUP = "httpbin"
 MAX_BODY = 1024 * 1024
@@ -32,11 +25,6 @@ _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GO_DURATION = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
-
-
-def settings_of(request: Request) -> Settings:
-    """The app's settings (the one locator lookup of the group; handlers stay plain functions)."""
-    return services_of(request).settings
 
 
 def parse_duration_text(text: str) -> float | None:
@@ -76,11 +64,11 @@ def client_origin(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def request_summary(request: Request, *, with_url: bool = True) -> dict[str, Any]:
-    """go-httpbin's ``noBodyResponse``: args, headers (credentials redacted), method, origin, url."""
+def request_summary(request: Request, sensitive: Sensitive, *, with_url: bool = True) -> dict[str, Any]:
+    """go-httpbin's ``noBodyResponse``: args, headers (``sensitive`` ones redacted), method, origin, url."""
     out: dict[str, Any] = {
-        "args": query_map(request, sensitive_of(request)),
-        "headers": header_map(request, sensitive_of(request)),
+        "args": query_map(request, sensitive),
+        "headers": header_map(request, sensitive),
         "method": request.method,
         "origin": client_origin(request),
     }

@@ -5,14 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.echo import HEADER_LIST
-from apitest.endpoints.helpers import header_map, json_response, sensitive_of
+from apitest.endpoints.helpers import header_map
+from apitest.http import json_response
 from apitest.outcome import identity_of, outcome_of
 from apitest.registry import INT, STR, STR_LIST_MAP, RouteSpec, obj, ok
 from apitest.tls import CLIENT_CERT_KEY
 from apitest.wirehead import head_fields
 
-CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.audit.evidence.CREDENTIALS_KEY)
+CREDENTIALS_KEY = "credentials"  # the auth stage's evidence list (apitest.auth.evidence.CREDENTIALS_KEY)
 
 
 async def whoami(request: Request) -> Response:
@@ -24,8 +26,9 @@ async def whoami(request: Request) -> Response:
     return json_response(body)
 
 
-async def headers(request: Request) -> Response:
-    sensitive = sensitive_of(request)
+@needs_deps
+async def headers(request: Request, *, deps: EndpointDeps) -> Response:
+    sensitive = deps.sensitive
     found = header_map(request, sensitive)
     head = head_fields(request.scope, sensitive.name, sensitive.value)
     return json_response({"headers": found, "count": len(found), **head})

@@ -22,19 +22,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.endpoints.helpers import (
-    ParamError,
-    error_response,
-    json_response,
     non_negative_bounded,
     positive_bounded,
     query,
-    services_of,
     sleep_unless_disconnected,
 )
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.statuses import GO_STATUS_TEXT, NO_BODY
 from apitest.failures import note_detail, note_failure
+from apitest.http import ParamError, error_response, json_response
 from apitest.middleware.connection import transport_of
 
 MODES = ("status", "timeout", "reset")
@@ -74,7 +72,8 @@ class ResetResponse(Response):
         await wait_for_disconnect(receive)
 
 
-async def attempt(request: Request) -> Response:
+@needs_deps
+async def attempt(request: Request, *, deps: EndpointDeps) -> Response:
     key = attempt_key(request)
     fail = non_negative_bounded(request, "fail", FAIL_DEFAULT, FAIL_MAX)
     status = status_param(request, "status", 503)
@@ -88,8 +87,7 @@ async def attempt(request: Request) -> Response:
         message = "mode=reset needs the client connection, which this server does not expose"
         note_failure(request.scope, "fault_injected", message)
         return error_response(message, 501)
-    counters = services_of(request).attempts
-    assert counters is not None, "AttemptsComponent runs in every app"
+    counters = deps.attempts
     n = await counters.next(key, ttl_s)
     failing = n <= fail
     details: dict[str, Any] = {
@@ -128,8 +126,8 @@ def answer(body: dict[str, Any], status: int, headers: dict[str, str]) -> Respon
     return json_response(body, status, headers)
 
 
-async def forget(request: Request) -> Response:
+@needs_deps
+async def forget(request: Request, *, deps: EndpointDeps) -> Response:
     key = attempt_key(request)
-    counters = services_of(request).attempts
-    assert counters is not None, "AttemptsComponent runs in every app"
+    counters = deps.attempts
     return json_response({"key": key, "reset": await counters.reset(key)})

@@ -8,11 +8,12 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, error_response, json_response, non_negative_bounded, parse_int
+from apitest.endpoints.helpers import non_negative_bounded
 from apitest.endpoints.lab_limits import STATE_KEY, Decision, explicit_limit
 from apitest.endpoints.lab_orders import WORKER_HEADER
 from apitest.endpoints.seeded import item_value
 from apitest.failures import note_failure
+from apitest.http import ParamError, error_response, json_response, parse_int
 from apitest.outcome import identity_of
 
 RESOURCE_MAX_ID = 9999  # the pagination data set: ids 0..9999

@@ -31,14 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from apitest.endpoints.helpers import (
-    ParamError,
-    error_response,
-    non_negative_bounded,
-    positive_bounded,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.helpers import non_negative_bounded, positive_bounded, sleep_unless_disconnected
 from apitest.failures import note_failure
+from apitest.http import ParamError, error_response
 from apitest.middleware.connection import Transport, transport_of
 
 KINDS = ("truncated", "abort", "reset", "empty", "malformed")

@@ -2,8 +2,8 @@
 ``/v1/limited`` handler: a :class:`Limit`, the :class:`Decision` the stage leaves in the request state,
 its headers, and the explicit limit of ``/v1/limited``.
 
-It lives in the endpoints package so that the lab modules can use it without importing the stage
-(which imports this package).
+The ``/v1/limited`` operation (lab group) owns its explicit limit; the stage, a floor above the endpoints,
+reads it from here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from apitest.endpoints.helpers import positive_bounded_in
+from apitest.http import positive_bounded_in
 
 EXPLICIT_ROUTE = "limited"  # operationId of /v1/limited
 LIMIT_DEFAULT, LIMIT_MAX = 10, 10000

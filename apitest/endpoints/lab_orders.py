@@ -35,18 +35,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from apitest.endpoints.helpers import (
-    ParamError,
-    error_response,
-    json_bytes,
-    non_negative_bounded,
-    query,
-    services_of,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import non_negative_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.lab_faults import reset, wait_for_disconnect
 from apitest.endpoints.lab_validation import parse_order, validation_failed
 from apitest.failures import note_detail, note_failure
+from apitest.http import ParamError, error_response, json_bytes
 from apitest.idempotency import Claimed, IdempotencyStore, InFlight, Mismatch, Replay, StoredResponse
 from apitest.middleware.connection import transport_of
 from apitest.outcome import identity_of
@@ -156,7 +150,8 @@ def lost_response(request: Request) -> tuple[str | None, int]:
     return kind, stall_ms
 
 
-async def create_order(request: Request) -> Response:
+@needs_deps
+async def create_order(request: Request, *, deps: EndpointDeps) -> Response:
     key = idempotency_key(request)
     delay_ms = non_negative_bounded(request, "delay_ms", 0, DELAY_MAX_MS)
     after_commit, stall_ms = lost_response(request)
@@ -167,8 +162,7 @@ async def create_order(request: Request) -> Response:
     response = created(order, order_id(owner, key, digest), key)
     if key is None:
         return lose(await deliver(request, response, delay_ms, None), after_commit, stall_ms)
-    store = services_of(request).idempotency
-    assert store is not None, "IdempotencyComponent runs in every app"
+    store = deps.idempotency
     claim = await store.claim(owner, key, digest)
     if isinstance(claim, Replay):
         return render(claim.response, replayed=True)

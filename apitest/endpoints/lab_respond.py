@@ -27,17 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.config.hosts import host_name
-from apitest.endpoints.helpers import (
-    ParamError,
-    json_bytes,
-    non_negative_bounded,
-    parse_int,
-    query,
-    services_of,
-    sleep_unless_disconnected,
-)
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import non_negative_bounded, query, sleep_unless_disconnected
 from apitest.endpoints.statuses import status_text
 from apitest.failures import note_failure
+from apitest.http import ParamError, json_bytes, parse_int
 
 DELAY_MAX_MS = 60000  # the /v1/slow limit
 MAX_HEADERS = 20
@@ -121,14 +115,15 @@ def parse_header(raw: str) -> tuple[str, str]:
     return name, value
 
 
-def parse_headers(request: Request) -> list[tuple[str, str]]:
+def parse_headers(request: Request, redirect_hosts: list[str]) -> list[tuple[str, str]]:
+    """The ``header`` parameters; a ``Location`` must point at a host of ``redirect_hosts`` (lab.redirect_hosts)."""
     raw = request.query_params.getlist("header")
     if len(raw) > MAX_HEADERS:
         raise ParamError(f"at most {MAX_HEADERS} header parameters")
     headers = [parse_header(item) for item in raw]
     locations = [value for name, value in headers if name.lower() == "location"]
     if locations:
-        allowed = frozenset(host_name(h) for h in services_of(request).settings.lab.redirect_hosts)
+        allowed = frozenset(host_name(h) for h in redirect_hosts)
         for value in locations:
             check_location(value, allowed)
     return headers
@@ -153,10 +148,11 @@ def body_and_type(request: Request, status: int) -> tuple[bytes, str]:
     return body, content_type or "text/plain; charset=utf-8"
 
 
-async def respond(request: Request) -> Response:
+@needs_deps
+async def respond(request: Request, *, deps: EndpointDeps) -> Response:
     status = parse_status(request)
     delay_ms = non_negative_bounded(request, "delay_ms", 0, DELAY_MAX_MS)
-    headers = parse_headers(request)
+    headers = parse_headers(request, deps.settings.lab.redirect_hosts)
     body, content_type = body_and_type(request, status)
     if not await sleep_unless_disconnected(request, delay_ms / 1000):
         note_failure(request.scope, "client_disconnected", f"client left during delay_ms={delay_ms}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from apitest.endpoints.helpers import ParamError
+from apitest.http import ParamError
 
 JSON_MEDIA = "application/json"
 

@@ -15,9 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import json_response
 from apitest.endpoints.lab_support import InvalidJSON, read_json
 from apitest.failures import note_failure
+from apitest.http import json_response
 
 PROBLEMS = (
     "invalid json",

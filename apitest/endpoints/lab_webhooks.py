@@ -24,8 +24,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, error_response, json_response, services_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
 from apitest.failures import note_failure
+from apitest.http import ParamError, error_response, json_response
 from apitest.outcome import ErrorCategory
 from apitest.registry import BOOL, INT, JSON, STR, Reply, RouteSpec, obj, ok
 from apitest.webhooks.events import check_event_type
@@ -51,13 +52,14 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise ParamError("invalid JSON body") from None
 
 
-async def send(request: Request) -> Response:
+@needs_deps
+async def send(request: Request, *, deps: EndpointDeps) -> Response:
     body = await _json_body(request, MAX_SEND_BYTES)
     if request.headers.get("user-agent", "").startswith(AGENT_PREFIX):
         message = "a webhook delivery cannot send webhooks (a subscription points at /v1/webhooks/send: a loop)"
         note_failure(request.scope, "bad_request", message)
         return error_response(message, 409)
-    service = services_of(request).webhooks
+    service = deps.webhooks
     if service is None:
         note_failure(request.scope, "server_error", "webhooks.enabled is off")
         return error_response("webhooks not enabled (webhooks.enabled)", 503)
@@ -115,8 +117,9 @@ def hint(verdict: Verdict, facts: dict[str, Any]) -> str:
     return "wrong secret, or the body was changed in transit (compare received_sha256 with the sender's)"
 
 
-async def receive(request: Request) -> Response:
-    settings = services_of(request).settings.webhooks.receiver
+@needs_deps
+async def receive(request: Request, *, deps: EndpointDeps) -> Response:
+    settings = deps.settings.webhooks.receiver
     body = await request.body()
     if not settings.secrets:
         note_failure(request.scope, "server_error", "webhooks.receiver.secrets is empty")

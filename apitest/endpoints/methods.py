@@ -11,16 +11,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import json_response, query_map, sensitive_of
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import query_map
+from apitest.http import json_response
 from apitest.registry import STR, STR_LIST_MAP, Reply, RouteSpec, obj, ok
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 ALLOW = ", ".join(METHODS)
 
 
-async def method_echo(request: Request) -> Response:
+@needs_deps
+async def method_echo(request: Request, *, deps: EndpointDeps) -> Response:
     body: dict[str, Any] = {"method": request.method, "path": request.scope["path"]}
-    params = query_map(request, sensitive_of(request))
+    params = query_map(request, deps.sensitive)
     if params:
         body["query"] = params
     headers = {"Allow": ALLOW} if request.method == "OPTIONS" else None

@@ -15,18 +15,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import (
-    INT64_MAX,
-    ParamError,
-    json_response,
-    non_negative_bounded,
-    parse_int,
-    positive_bounded,
-    query,
-    services_of,
-)
+from apitest.config import Settings
+from apitest.endpoints.deps import EndpointDeps, needs_deps
+from apitest.endpoints.helpers import non_negative_bounded, positive_bounded, query
 from apitest.endpoints.seeded import item_value
 from apitest.forwarded import public_origin
+from apitest.http import INT64_MAX, ParamError, json_response, parse_int
 from apitest.registry import INT, STR, Param, RouteSpec, bad_request, obj, ok
 
 TOTAL_DEFAULT, TOTAL_MAX = 100, 10000
@@ -39,15 +33,17 @@ def items(start: int, stop: int) -> list[dict[str, Any]]:
     return [{"id": i, "value": item_value(i)} for i in range(start, stop)]
 
 
-def base_url(request: Request) -> str:
-    return public_origin(request.scope, services_of(request).settings).url(request.scope["path"])
+def base_url(request: Request, settings: Settings) -> str:
+    """The request's own URL without the query, as the client addressed it (see :mod:`apitest.forwarded`)."""
+    return public_origin(request.scope, settings).url(request.scope["path"])
 
 
 def total_of(request: Request) -> int:
     return positive_bounded(request, "total", TOTAL_DEFAULT, TOTAL_MAX)
 
 
-async def link(request: Request) -> Response:
+@needs_deps
+async def link(request: Request, *, deps: EndpointDeps) -> Response:
     page = positive_bounded(request, "page", 1, INT64_MAX)
     per_page = positive_bounded(request, "per_page", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)
     total = total_of(request)
@@ -57,7 +53,7 @@ async def link(request: Request) -> Response:
             f"page {page} is past end of dataset (total={total}, per_page={per_page}, last_page={last_page})"
         )
     start = (page - 1) * per_page
-    base = base_url(request)
+    base = base_url(request, deps.settings)
 
     def entry(p: int, rel: str) -> str:
         return f'<{base}?page={p}&per_page={per_page}&total={total}>; rel="{rel}"'
@@ -71,7 +67,8 @@ async def link(request: Request) -> Response:
     return json_response(body, headers={"Link": ", ".join(links)})
 
 
-async def odata(request: Request) -> Response:
+@needs_deps
+async def odata(request: Request, *, deps: EndpointDeps) -> Response:
     top = positive_bounded(request, "$top", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)
     skip = non_negative_bounded(request, "$skip", 0, None)
     total = total_of(request)
@@ -79,7 +76,7 @@ async def odata(request: Request) -> Response:
         raise ParamError(f"$skip {skip} is past end of dataset (total={total})")
     body: dict[str, Any] = {"value": items(skip, min(skip + top, total)), "@odata.count": total}
     if skip + top < total:
-        body["@odata.nextLink"] = f"{base_url(request)}?$top={top}&$skip={skip + top}&total={total}"
+        body["@odata.nextLink"] = f"{base_url(request, deps.settings)}?$top={top}&$skip={skip + top}&total={total}"
     return json_response(body)
 
 

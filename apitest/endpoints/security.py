@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import ParamError, json_response, query
+from apitest.endpoints.helpers import query
+from apitest.http import ParamError, json_response
 from apitest.registry import BOOL, INT, STR, Param, RouteSpec, bad_request, obj, ok
 
-ADMIN_MESSAGE = (  # the original's sentence, word for word (gateway tests written against it compare it)
+ADMIN_MESSAGE = (  # fixed, word for word: gateway tests compare it
     "This endpoint exists to be a probe target. A correctly-configured gateway should have refused to forward "
     "this request before it reached api-test."
 )

@@ -1,5 +1,5 @@
-"""Deterministic primitives, bit-exact with the original: FNV-1a 64, Go's PCG-DXSM source
-(``math/rand/v2``), ``IntN`` and ``Float64``, and the SHA-256 derivations.
+"""Deterministic primitives, bit-exact with Go's, so seeded answers match Go fixtures: FNV-1a 64, Go's
+PCG-DXSM source (``math/rand/v2``), ``IntN`` and ``Float64``, and the SHA-256 derivations.
 
 References: Go ``math/rand/v2`` (pcg.go, rand.go); FNV-1a (draft-eastlake-fnv).
 """
@@ -103,10 +103,6 @@ def call_rng(seed: str, call_id: int) -> PCG:
         return PCG.random()
     key = f"{seed}|{call_id}"
     return PCG(fnv1a64(key), fnv1a64("salt|" + key))
-
-
-def flaky_roll(seed: str, call_id: int) -> float:
-    return call_rng(seed, call_id).float64()
 
 
 def sha256_hex(text: str) -> str:

@@ -4,7 +4,7 @@ Each item is sent as its own ASGI body message the moment it is produced, then t
 ``delay_ms`` (not after the last item); the stream stops as soon as the client disconnects.
 
 Every item also carries its sequence number and the server's send time (``sent_at``, RFC 3339 UTC with
-microseconds), after the original's fields, so a client can tell a gateway that buffered the stream
+microseconds), after the item's own fields, so a client can tell a gateway that buffered the stream
 (items arrive together, their ``sent_at`` spaced) from one that did not: ``seq`` and ``sent_at`` in an
 NDJSON object and an SSE event's data (whose ``id:`` is the sequence), `` seq=<i> sent_at=<time>`` at the
 end of a chunked line.
@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apitest.endpoints.helpers import StreamResponse, dumps, non_negative_bounded, query
+from apitest.endpoints.helpers import non_negative_bounded, query
 from apitest.endpoints.seeded import stream_word
 from apitest.endpoints.websockets import upgrade_required
+from apitest.http import StreamResponse, dumps
 from apitest.registry import (
     ERROR_SCHEMA,
     INT,

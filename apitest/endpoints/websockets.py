@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from apitest.endpoints.helpers import ParamError, dumps, error_response, non_negative_bounded_in
 from apitest.endpoints.seeded import stream_word
 from apitest.failures import note_failure
+from apitest.http import ParamError, dumps, error_response, non_negative_bounded_in
 
 Session = Callable[[WebSocket], Awaitable[None]]
 

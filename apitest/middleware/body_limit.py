@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apitest.endpoints.helpers import ParamError, json_bytes
 from apitest.failures import note_failure
+from apitest.http import ParamError, json_bytes
 
 
 class PayloadTooLarge(ParamError):

@@ -11,7 +11,7 @@ import traceback
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest import logs
-from apitest.endpoints.helpers import json_bytes
+from apitest.http import json_bytes
 from apitest.outcome import outcome_of
 
 log = logs.get("errors")

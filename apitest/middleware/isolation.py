@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest.config.hosts import host_name
-from apitest.endpoints.helpers import json_bytes
+from apitest.http import json_bytes
 
 SANDBOX_CSP = b"sandbox; default-src 'none'; frame-ancestors 'none'"
 FIXTURE_HEADERS: list[tuple[bytes, bytes]] = [

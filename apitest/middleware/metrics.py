@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.types import Scope
 
 from apitest.outcome import peek
-from apitest.pipeline import ROUTE_KEY
+from apitest.registry import ROUTE_KEY
 
 UNMATCHED = "unmatched"  # 404s: any path can be sent, so it must not become a label value
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

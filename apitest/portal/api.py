@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import safejson
-from apitest.endpoints.helpers import error_response, json_response, services_of
+from apitest.http import error_response, json_response
 from apitest.portal import actions, data, info, stream
-from apitest.portal.auth import api, context_of
+from apitest.portal.auth import context_of
+from apitest.portal.core import api, portal_of
 from apitest.portal.data import DataError
 
 Producer = Callable[[Request], Awaitable[Any]]
@@ -46,11 +47,11 @@ async def me(request: Request) -> Any:
 
 
 async def server(request: Request) -> Any:
-    return info.server(services_of(request))
+    return info.server(portal_of(request).services)
 
 
 async def wellknown(request: Request) -> Any:
-    return info.wellknown(services_of(request).settings)
+    return info.wellknown(portal_of(request).services.settings)
 
 
 async def discovery(request: Request) -> Any:
@@ -58,62 +59,62 @@ async def discovery(request: Request) -> Any:
 
 
 async def config(request: Request) -> Any:
-    return info.config(services_of(request).settings)
+    return info.config(portal_of(request).services.settings)
 
 
 async def about(request: Request) -> Any:
-    return await info.about(services_of(request))
+    return await info.about(portal_of(request).services)
 
 
 async def dashboard(request: Request) -> Any:
-    return await data.dashboard(services_of(request), _query(request))
+    return await data.dashboard(portal_of(request).services, _query(request))
 
 
 async def endpoints(request: Request) -> Any:
-    return info.endpoints(services_of(request))
+    return info.endpoints(portal_of(request).services)
 
 
 async def endpoint(request: Request) -> Any:
-    return info.endpoint(services_of(request), request.path_params["name"])
+    return info.endpoint(portal_of(request).services, request.path_params["name"])
 
 
 async def audit_meta(request: Request) -> Any:
-    return data.audit_meta(services_of(request))
+    return data.audit_meta(portal_of(request).services)
 
 
 async def events(request: Request) -> Any:
-    return await data.audit_list(services_of(request), _query(request))
+    return await data.audit_list(portal_of(request).services, _query(request))
 
 
 async def event(request: Request) -> Any:
-    return await data.event_detail(services_of(request), request.path_params["id"])
+    return await data.event_detail(portal_of(request).services, request.path_params["id"])
 
 
 async def compare(request: Request) -> Any:
     q = _query(request)
-    return await data.compare(services_of(request), q.get("a", ""), q.get("b", ""))
+    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
 
 
 async def timeseries(request: Request) -> Any:
-    return await data.timeseries(services_of(request), _query(request))
+    return await data.timeseries(portal_of(request).services, _query(request))
 
 
 async def breakdown(request: Request) -> Any:
-    return await data.breakdown(services_of(request), _query(request))
+    return await data.breakdown(portal_of(request).services, _query(request))
 
 
 async def stats(request: Request) -> Any:
-    return await data.stats(services_of(request), _query(request))
+    return await data.stats(portal_of(request).services, _query(request))
 
 
 async def replay(request: Request) -> Any:
     identity = context_of(request).identity
     assert identity is not None
-    return await actions.replay(services_of(request), request, request.path_params["id"], identity)
+    return await actions.replay(portal_of(request).services, request, request.path_params["id"], identity)
 
 
 async def tryit(request: Request) -> Any:
-    services = services_of(request)
+    services = portal_of(request).services
     identity = context_of(request).identity
     assert identity is not None
     group, name = request.path_params["group"], request.path_params["route"]

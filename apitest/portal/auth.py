@@ -13,12 +13,12 @@ Resolution order:
 
 State-changing requests made with the session cookie must carry the session's CSRF token
 (:mod:`apitest.portal.csrf`); anonymous requests without a session are refused, as they could come
-from any site.
+from any site. The guard that applies this to every page and JSON route (:func:`apitest.portal.core.page`
+and :func:`~apitest.portal.core.api`) lives beside the portal it asks.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -29,8 +29,8 @@ from starlette.responses import RedirectResponse, Response
 
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import read_credentials
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
+from apitest.identity import Identity
 from apitest.portal import csrf
 from apitest.portal.oidc_login import safe_return
 from apitest.portal.session import ANONYMOUS_PORTAL, PortalIdentity, ReadStatus, Session, new_csrf_token
@@ -65,10 +65,16 @@ def presents_credential(request: Request, key_header: str) -> bool:
     return presented.any or fallback.any
 
 
-async def resolve(request: Request, *, chain: Chain, allow_anonymous: bool, key_header: str) -> PortalContext:
-    from apitest.portal.core import portal_of
-
-    status, session = await portal_of(request).read_session(request)
+async def resolve(
+    request: Request,
+    read: tuple[ReadStatus, Session | None],
+    *,
+    chain: Chain,
+    allow_anonymous: bool,
+    key_header: str,
+) -> PortalContext:
+    """Who is asking, given the session cookie as read (``read``, see :meth:`Portal.read_session`)."""
+    status, session = read
     if session is not None:
         return PortalContext(session.identity, "session", session, status)
     if presents_credential(request, key_header):
@@ -124,37 +130,3 @@ async def csrf_ok(request: Request, ctx: PortalContext) -> bool:
     if ctx.via == "anonymous" and ctx.issue is not None:
         return False  # no session cookie yet: nothing ties this request to a page of ours
     return csrf.tokens_match(ctx.csrf_token, await csrf.presented_token(request))
-
-
-def _guard(kind: Literal["page", "api"]) -> Callable[[Endpoint], Endpoint]:
-    def decorate(handler: Endpoint) -> Endpoint:
-        @functools.wraps(handler)
-        async def endpoint(request: Request) -> Response:
-            from apitest.portal.core import portal_of
-
-            portal = portal_of(request)
-            ctx = await portal.resolve(request)
-            if ctx.identity is None:
-                if kind == "api" or ctx.rejected:
-                    return unauthorized()
-                response = login_redirect(request, ctx.session_status)
-                if ctx.session_status in ("expired", "invalid", "ended"):
-                    portal.sessions.clear(response)
-                return response
-            if not await csrf_ok(request, ctx):
-                if kind == "page":
-                    return await portal.forbidden_page(request, ctx)
-                return error_response("missing or invalid CSRF token (send X-CSRF-Token)", 403)
-            request.scope.setdefault("state", {})["portal"] = ctx
-            response = await handler(request)
-            if ctx.issue is not None:
-                portal.sessions.issue(response, ctx.issue)
-            return response
-
-        return endpoint
-
-    return decorate
-
-
-page = _guard("page")
-api = _guard("api")

@@ -1,15 +1,18 @@
 """The portal component: sessions, the renderer, sign-in and PortalAuth for one app instance.
 
-Created by :func:`apitest.portal.routes.portal_routes` when ``portal.enabled``; started with the other
-components (after the OIDC validator, whose discovery document the sign-in reuses) and reachable from
-handlers as ``services.portal``.
+Built by :func:`apitest.app.create_app` when ``portal.enabled`` from the app's collaborators
+(:class:`apitest.services.Services`) and the inbound chain; started with the other components (after
+the OIDC validator, whose discovery document the sign-in reuses). :func:`portal_routes
+<apitest.portal.routes.portal_routes>` binds every portal route to it (:func:`bind_portal`), and the
+guard here (:func:`page`, :func:`api`) applies PortalAuth (:mod:`apitest.portal.auth`) to each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -17,12 +20,12 @@ from starlette.responses import Response
 
 from apitest import logs
 from apitest.auth.base import AuthBackendError, Invalid, describe
-from apitest.auth.chain import ChainProvider
+from apitest.auth.chain import AuthChain
 from apitest.auth.credentials import Presented, read_credentials
-from apitest.auth.identity import Identity
-from apitest.config import rules
+from apitest.config import Settings, rules
 from apitest.db.models import utcnow
-from apitest.endpoints.helpers import error_response, services_of
+from apitest.http import error_response
+from apitest.identity import Identity
 from apitest.portal import auth
 from apitest.portal.oidc_login import OIDCLogin
 from apitest.portal.render import Renderer
@@ -46,9 +49,8 @@ NAV = (
 )
 
 
-def boot_warnings(services: Services) -> list[str]:
+def boot_warnings(settings: Settings) -> list[str]:
     """The portal's warning rules (:func:`apitest.config.rules.boot_warnings`) this configuration breaks."""
-    settings = services.settings
     if not settings.oidc.enabled:
         log.info("portal: oidc disabled, sign-in by API key only")
     return [finding.message for finding in rules.boot_warnings(settings)]
@@ -57,32 +59,32 @@ def boot_warnings(services: Services) -> list[str]:
 class Portal:
     name = "portal"
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, chain: AuthChain) -> None:
         settings = services.settings
         self.services = services
         self.settings = settings
         self.sessions = SessionCodec(settings)
-        self.chains = ChainProvider(services)
+        self.chain = chain
         self.key_header = settings.api_keys.header_name
         self.oidc = OIDCLogin(settings, self.sessions) if settings.oidc.enabled else None
         self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
-        self.revoked: RevokedSessions = MemoryRevokedSessions()
-        self.saved_views: SavedViews = MemorySavedViews()
+        self.revoked: RevokedSessions = (
+            SQLRevokedSessions(services.database) if services.database is not None else MemoryRevokedSessions()
+        )
+        self.saved_views: SavedViews = (
+            SQLSavedViews(services.database) if services.database is not None else MemorySavedViews()
+        )
         self.file_keys = {k.name for k in settings.api_keys.file if k.name}
         self.bearer_tokens = {t.name for t in settings.bearer.tokens if t.name}
-        for warning in boot_warnings(services):
+        for warning in boot_warnings(settings):
             log.warning(warning)
 
-    async def start(self, services: Services) -> None:
+    async def start(self) -> None:
         if self.oidc is not None:
-            self.oidc.start(services.oidc)
-        if services.database is not None:
-            self.revoked = SQLRevokedSessions(services.database)
-            self.saved_views = SQLSavedViews(services.database)
-        services.portal = self
+            self.oidc.start(self.services.oidc)  # after the validator started: reuses its discovery document
 
-    async def stop(self, services: Services) -> None:
-        services.portal = None
+    async def stop(self) -> None:
+        return None
 
     # PortalAuth -----------------------------------------------------------------------------------
 
@@ -99,7 +101,7 @@ class Portal:
     async def check(self, presented: Presented) -> Identity | Invalid:
         """Run the inbound chain over a presented credential; anonymous never counts."""
         try:
-            result = await self.chains.get().resolve(presented)
+            result = await self.chain.resolve(presented)
         except AuthBackendError as exc:
             log.warning("auth chain error", extra={"err": str(exc), "where": "portal"})
             return Invalid("auth error", "the credential store failed")
@@ -158,7 +160,11 @@ class Portal:
             return await self.check(self.presented(req))
 
         return await auth.resolve(
-            request, chain=chain, allow_anonymous=self.settings.portal.allow_anonymous, key_header=self.key_header
+            request,
+            await self.read_session(request),
+            chain=chain,
+            allow_anonymous=self.settings.portal.allow_anonymous,
+            key_header=self.key_header,
         )
 
     async def admin_check(self, request: Request) -> Identity | Response | None:
@@ -209,7 +215,54 @@ class Portal:
         return Session(identity, new_csrf_token())
 
 
+PORTAL_KEY = "apitest.portal"  # scope key: the Portal that serves this route (set by bind_portal)
+
+
 def portal_of(request: Request) -> Portal:
-    portal = services_of(request).portal
-    assert isinstance(portal, Portal), "the portal component is not started"
+    """The portal this route belongs to; :func:`bind_portal` put it in the scope."""
+    portal = request.scope.get(PORTAL_KEY)
+    assert isinstance(portal, Portal), "portal routes are bound by apitest.portal.routes.portal_routes"
     return portal
+
+
+def bind_portal(portal: Portal, endpoint: auth.Endpoint) -> auth.Endpoint:
+    """``endpoint`` served by ``portal``: its pages, guard and JSON routes reach it through :func:`portal_of`."""
+
+    @functools.wraps(endpoint)
+    async def bound(request: Request) -> Response:
+        request.scope[PORTAL_KEY] = portal
+        return await endpoint(request)
+
+    return bound
+
+
+def _guard(kind: Literal["page", "api"]) -> Callable[[auth.Endpoint], auth.Endpoint]:
+    def decorate(handler: auth.Endpoint) -> auth.Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            portal = portal_of(request)
+            ctx = await portal.resolve(request)
+            if ctx.identity is None:
+                if kind == "api" or ctx.rejected:
+                    return auth.unauthorized()
+                response = auth.login_redirect(request, ctx.session_status)
+                if ctx.session_status in ("expired", "invalid", "ended"):
+                    portal.sessions.clear(response)
+                return response
+            if not await auth.csrf_ok(request, ctx):
+                if kind == "page":
+                    return await portal.forbidden_page(request, ctx)
+                return error_response("missing or invalid CSRF token (send X-CSRF-Token)", 403)
+            request.scope.setdefault("state", {})["portal"] = ctx
+            response = await handler(request)
+            if ctx.issue is not None:
+                portal.sessions.issue(response, ctx.issue)
+            return response
+
+        return endpoint
+
+    return decorate
+
+
+page = _guard("page")
+api = _guard("api")

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apitest.audit.filter_registry import FILTERS, PARAMS, SORTS
+from apitest.audit.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord, Group
 from apitest.audit.serialize import event_json
 from apitest.audit.store_sql import MAX_BUCKETS
 from apitest.portal import charts
 from apitest.portal.counting import COUNT_CAP, bounded_count
 from apitest.portal.diff import diff_bodies, diff_maps
-from apitest.portal.filters import FilterError, ParsedFilters, decode_cursor, encode_cursor, parse_filters, parse_last
 from apitest.portal.snippets import all_snippets, captured
 from apitest.portal.waiting import parse_wait, wait_for_rows
 from apitest.services import Services

@@ -26,8 +26,8 @@ from urllib.parse import quote, urlencode
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Scope
 
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import canonical_header_name, json_bytes
+from apitest.http import canonical_header_name, json_bytes
+from apitest.identity import Identity
 from apitest.outcome import OUTCOME_KEY, DispatchSource, RequestOutcome, peek
 
 MAX_BODY = 1024 * 1024

@@ -3,7 +3,6 @@ documents (``me``, ``server``, ``wellknown``): one function per page, returning 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from datetime import UTC, datetime
@@ -14,8 +13,9 @@ from typing import Any
 from starlette.requests import Request
 
 from apitest import __version__
+from apitest.auth.wellknown import WellKnown
 from apitest.config import Settings, flatten, masked_dict, source_of
-from apitest.endpoints.helpers import services_of
+from apitest.portal.core import portal_of
 from apitest.portal.data import DataError
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -94,14 +94,9 @@ def wellknown(settings: Settings) -> dict[str, Any]:
 
 
 async def wellknown_documents(request: Request) -> dict[str, Any]:
-    """The well-known documents exactly as this server serves them (rendered by their own handlers)."""
-    from apitest.auth.wellknown import authorization_server, protected_resource
-
-    settings = services_of(request).settings
-    documents = {"/.well-known/oauth-protected-resource": await protected_resource(request)}
-    if settings.oidc.enabled:
-        documents["/.well-known/oauth-authorization-server"] = await authorization_server(request)
-    return {path: json.loads(bytes(response.body)) for path, response in documents.items()}
+    """The well-known documents exactly as this server serves them (the same :class:`WellKnown` data)."""
+    services = portal_of(request).services
+    return WellKnown(services.settings, services.routes).documents()
 
 
 def openapi_summary(services: Services) -> dict[str, Any]:
@@ -157,7 +152,7 @@ def auth_modes(settings: Settings) -> list[dict[str, Any]]:
 
 async def discovery(request: Request) -> dict[str, Any]:
     """What a gateway connection needs: base URL, auth modes and their header names, the documents."""
-    services = services_of(request)
+    services = portal_of(request).services
     settings = services.settings
     base = settings.server.base_url.rstrip("/")
     modes = auth_modes(settings)

@@ -19,13 +19,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest import logs
+from apitest.audit.filters import FilterError, parse_time
 from apitest.auth.admin import ADMIN_SCOPE, creation_fields, ungrantable
 from apitest.auth.keystore import KeyNameTaken
 from apitest.db.models import utcnow
-from apitest.endpoints.helpers import services_of
-from apitest.portal.auth import context_of, page
-from apitest.portal.core import portal_of
-from apitest.portal.filters import FilterError, parse_time
+from apitest.portal.auth import context_of
+from apitest.portal.core import page, portal_of
 from apitest.portal.session import PortalIdentity
 from apitest.services import Services
 
@@ -57,7 +56,7 @@ async def _render(
     revoked: str = "",
     form: dict[str, str] | None = None,
 ) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     context = {
         **await keys_data(services, context_of(request).identity),
         "created": created,
@@ -72,7 +71,7 @@ async def _render(
 
 @page
 async def keys(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     identity = context_of(request).identity
     if request.method == "GET":
         return await _render(request, revoked=request.query_params.get("revoked", ""))
@@ -112,7 +111,7 @@ async def keys(request: Request) -> Response:
 
 @page
 async def revoke(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     name = request.path_params["name"]
     if not is_admin(context_of(request).identity):
         return await _render(request, 403, error=f"Revoking keys needs the {ADMIN_SCOPE} scope.")

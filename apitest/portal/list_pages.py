@@ -14,13 +14,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from apitest import safejson
-from apitest.endpoints.helpers import services_of
+from apitest.audit.filters import LAST_CHOICES, parse_filters, parse_last
 from apitest.forwarded import public_origin
 from apitest.portal import charts, data, info, listing
-from apitest.portal.auth import context_of, page
-from apitest.portal.core import portal_of
+from apitest.portal.auth import context_of
+from apitest.portal.core import page, portal_of
 from apitest.portal.data import DataError
-from apitest.portal.filters import LAST_CHOICES, parse_filters, parse_last
 from apitest.portal.pages import error_page
 from apitest.portal.saved_views import SavedViewError, check_name, encode_query, owner_of
 
@@ -42,7 +41,7 @@ async def _render(request: Request, template: str, producer: Producer) -> Respon
 
 def onboarding(request: Request) -> dict[str, Any]:
     """What a newcomer needs on an empty dashboard: the public base URL, a first request, gateway values."""
-    settings = services_of(request).settings
+    settings = portal_of(request).services.settings
     origin = public_origin(request.scope, settings)
     base = origin.url("")
     modes = info.auth_modes(settings)
@@ -73,7 +72,7 @@ def _window_param(request: Request) -> tuple[dict[str, str], str]:
 
 async def _dashboard(request: Request) -> dict[str, Any]:
     query, problem = _window_param(request)
-    d = await data.dashboard(services_of(request), query)
+    d = await data.dashboard(portal_of(request).services, query)
     return {
         **d,
         "windows": LAST_CHOICES,
@@ -90,7 +89,7 @@ async def _dashboard(request: Request) -> dict[str, Any]:
 
 async def _audit(request: Request) -> dict[str, Any]:
     query = dict(request.query_params)
-    d = await data.audit_list(services_of(request), query, strict=False)
+    d = await data.audit_list(portal_of(request).services, query, strict=False)
     parsed = parse_filters(query)
     shown = [e["id"] for e in d["events"]]
     methods = METHODS if parsed.filters.method in (None, *METHODS) else (*METHODS, parsed.filters.method)
@@ -130,7 +129,7 @@ async def audit(request: Request) -> Response:
 
 async def _compare(request: Request) -> dict[str, Any]:
     q = request.query_params
-    return await data.compare(services_of(request), q.get("a", ""), q.get("b", ""))
+    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
 
 
 @page

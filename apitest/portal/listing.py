@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from apitest.audit.filter_registry import ALIASES, BY_PARAM
+from apitest.audit.filters import ParsedFilters
 from apitest.audit.records import REJECTED_CATEGORIES
-from apitest.portal.filters import ParsedFilters
-from apitest.portal.search import compile_search, to_search
+from apitest.audit.search_syntax import compile_search, to_search
 
 KEPT = ("next", "limit", "a", "b")  # not filters, but part of what the list shows
 SELECTION = ("a", "b")

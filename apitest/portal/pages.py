@@ -19,11 +19,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from apitest.audit.serialize import decode_body
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import services_of
+from apitest.identity import Identity
 from apitest.portal import actions, csrf, data, info, inspect, listing, tryit
-from apitest.portal.auth import context_of, page
-from apitest.portal.core import portal_of
+from apitest.portal.auth import context_of
+from apitest.portal.core import page, portal_of
 from apitest.portal.data import DataError
 from apitest.portal.diff import diff_maps
 from apitest.portal.oidc_login import LoginFailure, safe_return
@@ -158,7 +157,7 @@ async def oidc_callback(request: Request) -> Response:
 
 
 async def _event(request: Request) -> dict[str, Any]:
-    event = await data.event_detail(services_of(request), request.path_params["id"])
+    event = await data.event_detail(portal_of(request).services, request.path_params["id"])
     payload = event.get("payload") or {}
     pairs = [(k, v) for k, vs in (payload.get("request_query") or {}).items() for v in vs]
     replayed = request.query_params.get("replayed_from", "")
@@ -178,7 +177,7 @@ async def _header_changes(request: Request, event: dict[str, Any]) -> dict[str, 
     """Request header names (lower case) that are ``added`` or ``changed`` since the previous request on the
     same route: the headers diff at a glance (the Compare page has the full diff)."""
     previous = (event.get("neighbours") or {}).get("previous_on_route")
-    store = services_of(request).audit_store
+    store = portal_of(request).services.audit_store
     if not previous or store is None:
         return {}
     record = await store.get(previous["id"])
@@ -198,7 +197,7 @@ async def event_body(request: Request) -> Response:
     if side not in ("request", "response"):
         return error_page(request, 404, "No such body", "The body is request or response.")
     try:
-        event = await data.event_detail(services_of(request), request.path_params["id"])
+        event = await data.event_detail(portal_of(request).services, request.path_params["id"])
     except DataError as exc:
         return error_page(request, exc.status, "Cannot show this body", exc.message)
     payload = event.get("payload") or {}
@@ -217,7 +216,7 @@ async def replay(request: Request) -> Response:
     identity = context_of(request).identity
     assert identity is not None
     try:
-        result = await actions.replay(services_of(request), request, request.path_params["id"], identity)
+        result = await actions.replay(portal_of(request).services, request, request.path_params["id"], identity)
     except DataError as exc:
         return error_page(request, exc.status, "Replay refused", exc.message)
     if result["event_id"]:
@@ -230,13 +229,13 @@ async def replay(request: Request) -> Response:
 
 
 async def _endpoints(request: Request) -> dict[str, Any]:
-    return info.endpoints(services_of(request))
+    return info.endpoints(portal_of(request).services)
 
 
 async def _endpoint(request: Request) -> dict[str, Any]:
     """The endpoint page; ``?from=<event>`` prefills Try-It from a captured event, ``?result=<event>`` shows
     the answer of a send (read back from its audit event: reloading it sends nothing)."""
-    services = services_of(request)
+    services = portal_of(request).services
     spec = info.find_endpoint(services, request.path_params["name"])
     example = tryit.example_body(spec)
     form: dict[str, str] = {"body": example, "headers": "Content-Type: application/json" if example else ""}
@@ -262,7 +261,7 @@ def _sent(request: Request, page_name: str, result: dict[str, Any], **params: st
 
 @page
 async def try_it(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     identity = context_of(request).identity
     assert identity is not None
     name = request.path_params["name"]
@@ -294,7 +293,7 @@ async def try_it(request: Request) -> Response:
 
 async def _resend(request: Request) -> dict[str, Any]:
     """Edit and resend: any captured /v1 request in an editable form (method, path, query, headers, body)."""
-    services = services_of(request)
+    services = portal_of(request).services
     source = request.query_params.get("result") or request.query_params.get("from")
     if not source:
         return {"form": {"method": "GET", "path": "/v1/", "query": "", "headers": "", "body": ""}, "result": None}
@@ -305,7 +304,7 @@ async def _resend(request: Request) -> dict[str, Any]:
 
 @page
 async def resend(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     identity = context_of(request).identity
     assert identity is not None
     form = await request.form()
@@ -325,7 +324,7 @@ async def resend(request: Request) -> Response:
 
 
 async def _config(request: Request) -> dict[str, Any]:
-    return info.config(services_of(request).settings)
+    return info.config(portal_of(request).services.settings)
 
 
 async def _discovery(request: Request) -> dict[str, Any]:
@@ -333,7 +332,7 @@ async def _discovery(request: Request) -> dict[str, Any]:
 
 
 async def _about(request: Request) -> dict[str, Any]:
-    return await info.about(services_of(request))
+    return await info.about(portal_of(request).services)
 
 
 resend_page = rendered("resend.html", _resend)

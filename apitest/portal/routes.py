@@ -12,10 +12,10 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
 from apitest.portal import api, keys, list_pages, pages
 from apitest.portal.api import json_route as j
-from apitest.portal.core import Portal, portal_of
+from apitest.portal.core import Portal, bind_portal, portal_of
 from apitest.portal.render import SECURITY_HEADERS, STATIC_DIR
 from apitest.portal.webhooks import WebhookPages
 
@@ -100,6 +100,17 @@ class PortalStatic(StaticFiles):
 
 
 def portal_routes(portal: Portal) -> list[BaseRoute]:
+    """The portal's routes, each bound to ``portal`` (:func:`apitest.portal.core.bind_portal`)."""
+    return [bound(portal, route) for route in route_table(portal)]
+
+
+def bound(portal: Portal, route: BaseRoute) -> BaseRoute:
+    if not isinstance(route, Route):
+        return route  # the static files need no portal
+    return Route(route.path, bind_portal(portal, route.endpoint), methods=route.methods, name=route.name)
+
+
+def route_table(portal: Portal) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         # Public: assets and sign-in.
         Mount("/portal/static", app=PortalStatic(directory=STATIC_DIR), name="portal:static"),

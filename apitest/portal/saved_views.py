@@ -1,7 +1,7 @@
 """Saved views of the audit list: a name and the view's filter parameters, kept per portal identity.
 
 A saved view is its canonical query string (only parameters the filters accept, see
-:mod:`apitest.portal.filters`), so opening it is following a link. Each identity sees and deletes only
+:mod:`apitest.audit.filters`), so opening it is following a link. Each identity sees and deletes only
 its own views (the owner is ``<auth_type>:<subject>``; the anonymous mode's views are shared by everyone
 who opens the portal anonymously). With a database they live in ``portal_saved_views``; without one, in
 this process's memory (one worker; a restart forgets them).

@@ -24,8 +24,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from apitest.auth.identity import Identity
 from apitest.config import Settings
+from apitest.identity import Identity
 
 SESSION_SALT = "api-test/session/v1"
 MAX_COOKIE_BYTES = 3800  # browsers drop cookies above ~4096 bytes including name and attributes
@@ -42,7 +42,7 @@ class PortalIdentity:
     auth_type: str  # anonymous | apikey | bearer | oidc
     email: str = ""
     name: str = ""
-    api_key_id: str = ""  # the credential's name: key or token name, the subject for a JWT (as the original)
+    api_key_id: str = ""  # the credential's name: key or token name, the subject for a JWT
     scopes: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
 

@@ -31,13 +31,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import logs
+from apitest.audit.filters import FilterError, decode_cursor, encode_cursor
 from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord
 from apitest.audit.serialize import event_json
-from apitest.endpoints.helpers import StreamResponse, error_response, services_of
 from apitest.forwarded import public_origin
+from apitest.http import StreamResponse, error_response
 from apitest.portal import har
+from apitest.portal.core import portal_of
 from apitest.portal.data import DataError, parse_or_raise, store_of
-from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
 
 log = logs.get("portal.stream")
 
@@ -118,7 +119,7 @@ async def tail_events(
 
 
 async def stream(request: Request) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     query = dict(request.query_params)
     try:
         store = store_of(services)
@@ -248,7 +249,7 @@ def export_limit(raw: str, payloads: bool) -> int | None:
 
 
 async def export(request: Request, kind: str) -> Response:
-    services = services_of(request)
+    services = portal_of(request).services
     query = dict(request.query_params)
     payloads = kind == "har" or (kind == "ndjson" and query.get("payloads", "") in ("1", "true"))
     try:

@@ -17,10 +17,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from apitest import logs
-from apitest.auth.identity import Identity
-from apitest.portal.auth import context_of, page
-from apitest.portal.core import Portal
-from apitest.portal.filters import FilterError
+from apitest.audit.filters import FilterError
+from apitest.identity import Identity
+from apitest.portal.auth import context_of
+from apitest.portal.core import Portal, page
 from apitest.services import Services
 from apitest.webhooks.api import delivery_filters, lacks_admin, page_token, parse_token
 from apitest.webhooks.component import schedule_of

@@ -30,13 +30,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from apitest import logs
+from apitest.audit.filters import FilterError, decode_cursor, encode_cursor
 from apitest.audit.records import Cursor
 from apitest.auth.admin import AdminAuth, read_json_body
 from apitest.auth.base import describe
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response, json_response
-from apitest.portal.filters import FilterError, decode_cursor, encode_cursor
-from apitest.services import Services
+from apitest.config import Settings
+from apitest.http import error_response, json_response
+from apitest.identity import Identity
 from apitest.webhooks.records import STATES, DeliveryCursor, DeliveryFilters, DeliveryPage, Subscription
 from apitest.webhooks.rules import subscription_fields
 from apitest.webhooks.service import WebhookService
@@ -105,8 +105,9 @@ def parse_token(token: str) -> DeliveryCursor | None:
 
 
 class WebhooksAPI:
-    def __init__(self, services: Services, auth: AdminAuth) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, service: WebhookService, auth: AdminAuth) -> None:
+        self.settings = settings
+        self.service = service
         self.auth = auth
 
     def routes(self) -> list[BaseRoute]:
@@ -133,9 +134,7 @@ class WebhooksAPI:
                 return identity
             if lacks_admin(identity):
                 return insufficient_scope()
-            service = self.services.webhooks
-            if service is None:
-                return error_response("webhooks not enabled", 503)
+            service = self.service
             try:
                 return await handler(request, identity, service)
             except OverflowError as exc:
@@ -150,7 +149,7 @@ class WebhooksAPI:
         if request.method == "GET":
             subs = await service.store.list_subscriptions()
             return json_response({"subscriptions": [s.to_json() for s in subs]})
-        w = self.services.settings.webhooks
+        w = self.settings.webhooks
         try:
             fields = subscription_fields(
                 await read_json_body(request), allowed_hosts=w.allowed_hosts, default_scheme=w.signature_scheme
@@ -176,7 +175,7 @@ class WebhooksAPI:
             await service.store.delete_subscription(sub.id)
             log.info("webhook subscription deleted", extra={"subscription": sub.name, "by": identity.subject})
             return Response(status_code=204)
-        w = self.services.settings.webhooks
+        w = self.settings.webhooks
         try:
             changes = subscription_fields(
                 await read_json_body(request),

@@ -8,11 +8,12 @@ database cannot be reached then, the claim lapses after the longest attempt plus
 from __future__ import annotations
 
 from apitest import logs
+from apitest.audit.records import AuditStore
 from apitest.audit.redaction import Redactor
 from apitest.config import Settings
 from apitest.config.model import WebhookSubscriptionSetting
+from apitest.db.engine import Database
 from apitest.sensitive import Sensitive
-from apitest.services import Services
 from apitest.webhooks.delivery import Schedule, Sender
 from apitest.webhooks.events import parse_event_filter
 from apitest.webhooks.records import Subscription
@@ -51,47 +52,46 @@ def schedule_of(settings: Settings) -> Schedule:
 
 
 class WebhookComponent:
+    """Builds the store, sender and worker; at startup syncs the file's subscriptions and starts the worker."""
+
     name = "webhooks"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database, audit_store: AuditStore | None) -> None:
+        w = settings.webhooks
         self.settings = settings
-
-    async def start(self, services: Services) -> None:
-        if services.database is None:
-            raise RuntimeError("webhooks.enabled requires database.url")
-        w = self.settings.webhooks
-        subs = [from_config(i, item, self.settings) for i, item in enumerate(w.subscriptions)]
-        store = WebhookStore(services.database)
-        await store.sync_config(subs)
+        self.subscriptions = [from_config(i, item, settings) for i, item in enumerate(w.subscriptions)]
+        self.store = WebhookStore(database)
         sender = Sender(
             allowed_hosts=list(w.allowed_hosts),
             connect_timeout=w.connect_timeout,
             timeout=w.timeout,
             max_response_bytes=w.max_response_bytes,
-            redactor=Redactor(Sensitive(self.settings.audit.redact_keys)),
+            redactor=Redactor(Sensitive(settings.audit.redact_keys)),
         )
-        service = WebhookService(
-            store,
+        self.service = WebhookService(
+            self.store,
             sender,
-            schedule_of(self.settings),
-            audit_store=services.audit_store,
+            schedule_of(settings),
+            audit_store=audit_store,
             poll_interval=w.poll_interval,
             concurrency=w.concurrency,
             retention_days=w.retention_days,
         )
-        service.start()
-        services.webhooks = service
+        self.audit_matching = audit_store is not None
+
+    async def start(self) -> None:
+        w = self.settings.webhooks
+        await self.store.sync_config(self.subscriptions)
+        self.service.start()
         log.info(
             "webhooks enabled",
             extra={
-                "subscriptions_in_file": len(subs),
+                "subscriptions_in_file": len(self.subscriptions),
                 "allowed_hosts": ",".join(w.allowed_hosts),
                 "max_attempts": w.max_attempts,
-                "audit_matching": services.audit_store is not None,
+                "audit_matching": self.audit_matching,
             },
         )
 
-    async def stop(self, services: Services) -> None:
-        service = services.webhooks
-        if service is not None:
-            await service.stop()
+    async def stop(self) -> None:
+        await self.service.stop()

@@ -2,7 +2,7 @@
 
 A subscription's ``filter`` is the audit page's query parameters written as ``key=value`` pairs separated
 by spaces or ``&`` (``status=5xx route=create_order``, ``category=rate_limited&method=POST``); values may
-be percent-encoded. It is parsed by :func:`apitest.portal.filters.parse_filters` and matched with the
+be percent-encoded. It is parsed by :func:`apitest.audit.filters.parse_filters` and matched with the
 in-memory rules of :func:`apitest.audit.filter_registry.matches`, so a filter selects the same rows here as
 on the audit page. Time parameters (``from``, ``to``, ``last``) make no sense for future events and are
 refused, as is any parameter that does not parse.
@@ -21,8 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 from apitest.audit.filter_registry import matches
+from apitest.audit.filters import PARAMS, parse_filters
 from apitest.audit.records import AuditFilters, EventRecord
-from apitest.portal.filters import PARAMS, parse_filters
 
 AUDIT_EVENT_TYPE = "audit.event"
 TIME_PARAMS = ("from", "to", "last")

@@ -26,8 +26,10 @@ from apitest.audit.capture import AUDIT_DETAILS_KEY
 from apitest.audit.records import EventRecord
 from apitest.audit.serialize import event_json
 from apitest.audit.store_memory import MemoryAuditStore
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import ParamError, json_response
+from apitest.auth.chain import build_chain
+from apitest.counters import MemoryCounters
+from apitest.http import ParamError, json_response
+from apitest.identity import Identity
 from apitest.outcome import OUTCOME_KEY, RequestOutcome, identity_of, outcome_of
 from apitest.pipeline import RouteDispatch
 from apitest.registry import RouteSpec
@@ -150,12 +152,10 @@ async def audited(client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
 
     async def factory(overrides: dict[str, Any] | None = None, *, routes: list[RouteSpec] = ROUTES) -> Audited:
         monkeypatch.setattr("apitest.app.enabled_routes", lambda groups: list(routes))
-        client = await client_factory(overrides)
         store = MemoryAuditStore()
         writer = AuditWriter(store, flush_interval=0.0)
-        writer.start()
         writers.append(writer)
-        client.app.state.services.audit = writer  # type: ignore[attr-defined]
+        client = await client_factory(overrides, audit_writer=writer)
         return Audited(client, writer, store)
 
     yield factory
@@ -334,13 +334,17 @@ async def test_streams_are_recorded_when_they_end(audited: AuditedFactory) -> No
     assert row.payload.response_content_type == "text/plain; charset=utf-8"
 
 
-async def test_unaudited_routes_and_a_missing_writer_leave_no_row(audited: AuditedFactory) -> None:
+async def test_unaudited_routes_leave_no_row(audited: AuditedFactory) -> None:
     a = await audited()
     assert (await a.client.get("/v1/t/unaudited")).status_code == 200
     assert await a.rows() == []
-    a.client.app.state.services.audit = None  # type: ignore[attr-defined]
-    assert (await a.client.get("/v1/t/who")).status_code == 200
-    assert await a.rows() == []
+
+
+async def test_without_a_writer_there_is_no_audit_stage(client_factory: ClientFactory) -> None:
+    client = await client_factory()
+    assert client.app.state.services.audit is None  # type: ignore[attr-defined]
+    r = await client.get("/v1/whoami")
+    assert r.status_code == 200 and "apitest-event-id" not in r.headers
 
 
 @pytest.mark.parametrize("include_rejected", [True, False])
@@ -376,14 +380,12 @@ class HangingStore(MemoryAuditStore):
         await asyncio.sleep(3600)
 
 
-async def test_requests_never_wait_for_the_database(audited: AuditedFactory) -> None:
-    a = await audited()
+async def test_requests_never_wait_for_the_database(client_factory: ClientFactory) -> None:
     writer = AuditWriter(HangingStore(), buffer_size=5, flush_interval=0.0, write_timeout=3600)
-    writer.start()
-    a.client.app.state.services.audit = writer  # type: ignore[attr-defined]
+    client = await client_factory(audit_writer=writer)
     started = time.monotonic()
     for _ in range(20):
-        assert (await a.client.get("/v1/t/who")).status_code == 200
+        assert (await client.get("/v1/whoami")).status_code == 200
     assert time.monotonic() - started < 2.0
     # five wait in the buffer (plus at most one batch stuck in the store); the rest were dropped and counted
     assert writer.stats.accepted_total + writer.stats.dropped_total == 20
@@ -411,7 +413,10 @@ async def test_portal_dispatch_source_and_replay_link_come_from_the_request_outc
     original = event(id="3f0e9b0c-0000-4000-8000-000000000001")
     await a.store.append_many([original])
     services = a.client.app.state.services  # type: ignore[attr-defined]
-    dispatch = RouteDispatch({"GET": ROUTES[0]}, build_pipeline(services))
+    pipeline = build_pipeline(
+        services.settings, chain=build_chain(services.settings), counters=MemoryCounters(), writer=a.writer
+    )
+    dispatch = RouteDispatch({"GET": ROUTES[0]}, pipeline)
     scope: dict[str, Any] = {
         "type": "http",
         "method": "GET",

@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from apitest.audit.filter_registry import BY_PARAM, FILTERS, PARAMS, FilterError, conditions, matches
+from apitest.audit.filters import decode_cursor, encode_cursor, parse_filters
 from apitest.audit.records import AuditFilters, AuditStore, EventRecord
-from apitest.portal.filters import decode_cursor, encode_cursor, parse_filters
 from tests.audit.conftest import T0, event
 
 

@@ -23,10 +23,9 @@ from apitest.audit.buffer import AuditWriter
 from apitest.audit.capture import AUDIT_DETAILS_KEY, AuditMiddleware
 from apitest.audit.records import EventRecord, PayloadRecord
 from apitest.audit.store_sql import SQLAuditStore
-from apitest.auth.identity import Identity
 from apitest.db.engine import Database
+from apitest.identity import Identity
 from apitest.outcome import outcome_of
-from apitest.services import Services
 from tests.support import make_settings
 
 HOSTILE_CHARS = st.one_of(
@@ -90,9 +89,8 @@ def scope_of(case: dict[str, Any]) -> Scope:
 async def capture_and_store(url: str, cases: list[dict[str, Any]]) -> None:
     database = Database(url)
     store = SQLAuditStore(database)
-    services = Services(settings=make_settings({"audit": {"max_header_bytes": 4096}}))
+    settings = make_settings({"audit": {"max_header_bytes": 4096}})
     writer = AuditWriter(store, flush_interval=0.0)
-    services.audit = writer
     writer.start()
     try:
         ids = []
@@ -106,7 +104,7 @@ async def capture_and_store(url: str, cases: list[dict[str, Any]]) -> None:
             async def send(message: dict[str, Any]) -> None:
                 pass
 
-            await AuditMiddleware(hostile_app(case), services=services)(scope, receive, send)
+            await AuditMiddleware(hostile_app(case), settings=settings, writer=writer)(scope, receive, send)
             ids.append(outcome_of(scope).audit_event_id)
         assert await writer.flush(within=30)
         assert (writer.stats.dropped_total, writer.stats.scrubbed_total) == (0, 0), writer.stats.last_error

@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from apitest.audit.records import PayloadRecord
-from apitest.audit.serialize import decode_body, event_json, parse_rfc3339, rfc3339
+from apitest.audit.serialize import decode_body, event_json, rfc3339
 from tests.audit.conftest import event
 
 
@@ -81,10 +81,7 @@ def test_empty_and_absent_parts_are_omitted() -> None:
     assert "payload" not in event_json(event(payload=PayloadRecord()), include_payload=False)
 
 
-def test_rfc3339_round_trip() -> None:
+def test_rfc3339_is_utc_with_microseconds() -> None:
     ts = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert rfc3339(ts) == "2026-01-02T03:04:05.000006Z"
-    assert parse_rfc3339(rfc3339(ts)) == ts
-    assert parse_rfc3339("2026-01-02T05:04:05.000006+02:00") == ts
     assert rfc3339(ts.astimezone(timezone(timedelta(hours=-5)))) == "2026-01-02T03:04:05.000006Z"
-    assert parse_rfc3339("2026-01-02T03:04:05") == ts.replace(microsecond=0)

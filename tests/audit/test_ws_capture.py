@@ -10,7 +10,6 @@ from starlette.types import Message, Receive, Scope, Send
 from apitest.audit.records import EventRecord
 from apitest.audit.ws_capture import WebSocketAuditMiddleware
 from apitest.outcome import outcome_of
-from apitest.services import Services
 from tests.support import make_settings
 
 
@@ -26,10 +25,9 @@ class Writer:
 
 
 def middleware(app: Any, **audit: Any) -> tuple[WebSocketAuditMiddleware, Writer]:
-    services = Services(settings=make_settings({"audit": audit} if audit else None))
+    settings = make_settings({"audit": audit} if audit else None)
     writer = Writer()
-    services.audit = writer  # type: ignore[assignment]
-    return WebSocketAuditMiddleware(app, services=services), writer
+    return WebSocketAuditMiddleware(app, settings=settings, writer=writer), writer  # type: ignore[arg-type]
 
 
 async def session(app: Any, incoming: list[Message], **audit: Any) -> EventRecord | None:

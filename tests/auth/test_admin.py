@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest.auth.admin import AdminAuth, parse_expiry
-from apitest.auth.identity import Identity
-from apitest.endpoints.helpers import error_response
+from apitest.http import error_response
+from apitest.identity import Identity
 from tests.conftest import ClientFactory
 
 ADMIN = {"X-API-Key": "admin-secret"}
@@ -203,7 +203,7 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
 
 
 async def test_extra_checks_run_first() -> None:
-    from apitest.services import Services
+    from apitest.auth.chain import build_chain
     from tests.support import make_settings
 
     seen: list[str] = []
@@ -219,8 +219,8 @@ async def test_extra_checks_run_first() -> None:
         return None
 
     file_keys = [{"name": "admin", "key": "admin-secret", "scopes": ["admin"]}]
-    services = Services(settings=make_settings({"api_keys": {"file": file_keys}}))
-    auth = AdminAuth(services, extra=[session])
+    settings = make_settings({"api_keys": {"file": file_keys}})
+    auth = AdminAuth(settings, build_chain(settings), extra=[session])
 
     def request(headers: dict[str, str]) -> Request:
         raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]

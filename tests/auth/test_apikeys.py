@@ -5,9 +5,9 @@ import pytest
 from apitest.auth.apikeys import ApiKeyAuthenticator
 from apitest.auth.base import AuthBackendError, Invalid
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import generate_key
 from apitest.config.model import APIKeysDBSettings, APIKeysSettings, FileKey
+from apitest.identity import Identity
 
 FILE = [FileKey(name="devkey", key="dev-secret", scopes=["read"]), FileKey(name="unset", key="")]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from apitest.auth.base import Invalid
 from apitest.auth.bearer import BearerAuthenticator
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.config.model import BearerToken
+from apitest.identity import Identity
 from tests.auth.idp import unsigned
 
 TOKENS = [BearerToken(name="a", token="token-a", scopes=["read"]), BearerToken(name="empty", token="")]

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import event, text
 
 from apitest.auth.base import Invalid
-from apitest.auth.identity import Identity
 from apitest.auth.keystore import (
     KeyNameTaken,
     KeyStore,
@@ -21,6 +20,7 @@ from apitest.auth.keystore import (
     reserved_names,
 )
 from apitest.db.engine import Database
+from apitest.identity import Identity
 from tests.support import make_settings
 
 

@@ -14,13 +14,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest.app import v1_routes
-from apitest.auth.identity import Identity
+from apitest.auth.chain import build_chain
 from apitest.auth.middleware import AuthMiddleware
-from apitest.endpoints.helpers import json_response
+from apitest.http import json_response
+from apitest.identity import Identity
 from apitest.outcome import identity_of, outcome_of
 from apitest.pipeline import HandlerApp
 from apitest.registry import RouteSpec
-from apitest.services import Services
 from tests.support import make_settings
 
 RESOURCE = 'resource_metadata="http://localhost:8080/.well-known/oauth-protected-resource"'
@@ -76,10 +76,8 @@ def settings_for(anonymous: bool, header_name: str = "X-API-Key") -> Any:
 
 
 async def client_for(settings: Any) -> tuple[httpx.AsyncClient, Recorder]:
-    services = Services(settings=settings)
-    recorder = Recorder(AuthMiddleware(HandlerApp(), services=services))
+    recorder = Recorder(AuthMiddleware(HandlerApp(), settings=settings, chain=build_chain(settings)))
     app = Starlette(routes=v1_routes(SPECS, recorder))
-    app.state.services = services
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver"), recorder
 
 

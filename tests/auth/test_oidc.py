@@ -14,7 +14,6 @@ import werkzeug.serving
 
 from apitest.app import create_app
 from apitest.auth.credentials import Presented
-from apitest.auth.identity import Identity
 from apitest.auth.oidc import (
     MAX_TOKEN_BYTES,
     OIDCAuthenticator,
@@ -25,6 +24,7 @@ from apitest.auth.oidc import (
     scopes_from,
 )
 from apitest.config.model import OIDCSettings
+from apitest.identity import Identity
 from tests.auth.idp import AUDIENCE, CLIENT, LocalIdP, b64, unsigned
 from tests.support import free_port, make_settings
 
@@ -305,7 +305,7 @@ async def test_app_serves_oidc_tokens_on_v1(idp: LocalIdP) -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             r = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {idp.mint()}"})
     assert r.json()["auth_type"] == "oidc"
-    assert app.state.services.oidc is None  # closed by the lifespan
+    assert app.state.services.oidc.client.is_closed  # closed by the lifespan
 
 
 def oidc_settings_dict(idp: LocalIdP) -> dict[str, Any]:

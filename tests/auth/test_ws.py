@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from apitest.auth.identity import Identity
+from apitest.auth.chain import build_chain
 from apitest.auth.ws import WebSocketAuth
+from apitest.identity import Identity
 from apitest.outcome import outcome_of
-from apitest.services import Services
 from tests.support import make_settings
 
 SETTINGS = make_settings(
@@ -39,7 +39,7 @@ async def run(scope: Scope) -> tuple[list[Message], list[Scope]]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await WebSocketAuth(inner, services=Services(settings=SETTINGS))(scope, receive, send)
+    await WebSocketAuth(inner, settings=SETTINGS, chain=build_chain(SETTINGS))(scope, receive, send)
     return sent, reached
 
 

@@ -5,7 +5,7 @@ import glob
 import pytest
 
 from apitest.config import ConfigError, interpolate, load_settings, masked_dict, parse_duration, source_of
-from apitest.config.model import GROUPS
+from apitest.registry import GROUP_NAMES as GROUPS
 
 MINIMAL = "auth: {allow_anonymous: true}\n"
 

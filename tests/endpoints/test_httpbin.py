@@ -13,7 +13,6 @@ import pytest
 from apitest.db.engine import upgrade
 from apitest.endpoints import ROUTES_BY_GROUP
 from apitest.endpoints.httpbin import ROUTES
-from apitest.registry import all_routes, find_route
 from tests.conftest import ClientFactory
 
 
@@ -24,27 +23,6 @@ def test_every_route_is_under_v1_in_the_group_and_clashes_with_no_other_group() 
     assert not ours & others
     other_paths = {r.path for g, routes in ROUTES_BY_GROUP.items() if g != "httpbin" for r in routes}
     assert not {r.path for r in ROUTES} & other_paths, "only new paths: existing ones keep their semantics"
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "name"),
-    [
-        ("GET", "/v1/anything", "httpbin_anything_get"),
-        ("POST", "/v1/anything/a", "httpbin_anything_path_post"),
-        ("DELETE", "/v1/anything/a/b/c", "httpbin_anything_path_delete"),
-        ("HEAD", "/v1/anything/a/b", "httpbin_anything_path_get"),
-        ("GET", "/v1/base64/abc", "httpbin_base64"),
-        ("GET", "/v1/base64/encode/abc", "httpbin_base64_operation"),
-        ("GET", "/v1/digest-auth/auth/u/p", "httpbin_digest_auth"),
-        ("GET", "/v1/digest-auth/auth/u/p/MD5", "httpbin_digest_auth_algorithm"),
-        ("GET", "/v1/robots.txt", "httpbin_robots"),
-        ("GET", "/v1/status/200", "status"),
-    ],
-)
-def test_find_route_resolves_httpbin_paths(method: str, path: str, name: str) -> None:
-    route = find_route(all_routes(), method, path)
-    assert route is not None
-    assert route.name == name
 
 
 async def test_the_group_is_switchable(client_factory: ClientFactory) -> None:

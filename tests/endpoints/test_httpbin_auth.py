@@ -9,10 +9,9 @@ import httpx
 import pytest
 
 from apitest.auth.middleware import credential_optional
-from apitest.endpoints import httpbin_auth
+from apitest.endpoints import ROUTES_BY_GROUP, httpbin_auth
 from apitest.endpoints.httpbin_auth import DIGEST_REALM, digest_params, make_nonce, opaque_of
-from apitest.pipeline import ROUTE_KEY
-from apitest.registry import all_routes
+from apitest.registry import ROUTE_KEY
 from tests.conftest import ClientFactory
 
 KEYS: dict[str, Any] = {
@@ -21,6 +20,8 @@ KEYS: dict[str, Any] = {
 }
 API_KEY = {"X-API-Key": "dev-key-0123456789"}
 NOBODY = {"authenticated": False, "authorized": False, "user": ""}
+
+ALL_ROUTES = [r for routes in ROUTES_BY_GROUP.values() for r in routes]
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -81,7 +82,7 @@ async def test_with_anonymous_allowed_basic_is_no_credential_anywhere(client: ht
 
 
 def test_only_the_challenge_routes_read_authorization_themselves() -> None:
-    owners = sorted(r.name for r in all_routes() if r.own_authorization)
+    owners = sorted(r.name for r in ALL_ROUTES if r.own_authorization)
     assert owners == [
         "httpbin_basic_auth",
         "httpbin_digest_auth",
@@ -91,9 +92,9 @@ def test_only_the_challenge_routes_read_authorization_themselves() -> None:
 
 
 def test_the_challenge_routes_need_no_apitest_credential() -> None:
-    route = next(r for r in all_routes() if r.name == "httpbin_basic_auth")
+    route = next(r for r in ALL_ROUTES if r.name == "httpbin_basic_auth")
     assert credential_optional({ROUTE_KEY: route, "state": {}})
-    whoami = next(r for r in all_routes() if r.name == "whoami")
+    whoami = next(r for r in ALL_ROUTES if r.name == "whoami")
     assert not credential_optional({ROUTE_KEY: whoami, "state": {}})
 
 

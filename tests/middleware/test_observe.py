@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from apitest import logs
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 from tests.support import make_app
 
 

@@ -94,7 +94,7 @@ async def test_session_wins_over_a_header(signed_in: httpx.AsyncClient) -> None:
 
 async def test_expired_session_says_so(portal: httpx.AsyncClient) -> None:
     await sign_in(portal)
-    sessions = portal.app.state.services.portal.sessions  # type: ignore[attr-defined]
+    sessions = portal.app.state.portal.sessions  # type: ignore[attr-defined]
     sessions.ttl = -1  # every session is now older than the lifetime
     r = await portal.get("/portal/")
     assert r.status_code == 303

@@ -8,7 +8,6 @@ import pytest
 
 from apitest.config import ConfigError
 from apitest.portal.core import boot_warnings
-from apitest.services import Services
 from tests.support import make_app, make_settings
 
 SECRET = "a-cookie-secret-of-32-bytes-long"
@@ -38,7 +37,7 @@ def test_boot_warnings(portal: dict[str, object], base_url: str, expected: list[
     settings = make_settings(
         {"portal": {"enabled": True, "cookie_secret": SECRET, **portal}, "server": {"base_url": base_url}}
     )
-    warnings = boot_warnings(Services(settings=settings))
+    warnings = boot_warnings(settings)
     assert len(warnings) == len(expected)
     for warning, fragment in zip(warnings, expected, strict=True):
         assert fragment in warning

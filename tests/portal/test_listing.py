@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from apitest.portal.filters import parse_filters
+from apitest.audit.filters import parse_filters
 from apitest.portal.listing import caller_label, canonical_query, list_view, outcome
 
 ID = "0b7c1f1e-1111-4222-8333-944455556666"

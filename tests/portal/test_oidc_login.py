@@ -122,7 +122,7 @@ async def test_callback_checks(client_factory: ClientFactory, tmp_path: Any, iss
 
 async def test_wrong_audience_id_token_is_refused(client_factory: ClientFactory, tmp_path: Any, issuer: str) -> None:
     client = await oidc_portal(client_factory, tmp_path, issuer)
-    portal = client.app.state.services.portal  # type: ignore[attr-defined]
+    portal = client.app.state.portal  # type: ignore[attr-defined]
     portal.settings.oidc.client_id = "apitest-portal"
     start = await client.get("/portal/auth/login")
     back = idp_sign_in(start.headers["location"], "bob")

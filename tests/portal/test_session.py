@@ -6,7 +6,7 @@ import time
 import pytest
 from starlette.responses import Response
 
-from apitest.auth.identity import Identity
+from apitest.identity import Identity
 from apitest.portal.session import PortalIdentity, Session, SessionCodec
 from tests.support import make_settings
 

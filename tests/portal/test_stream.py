@@ -50,7 +50,7 @@ async def test_tail_resumes_from_its_id() -> None:
     await anext(stream)
     sent = await anext(stream)
     await stream.aclose()
-    from apitest.portal.filters import decode_cursor
+    from apitest.audit.filters import decode_cursor
 
     resume = decode_cursor(sent.split(b"\n")[0][4:].decode())
     await store.append_many([event(2)])

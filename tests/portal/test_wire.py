@@ -86,7 +86,7 @@ def test_the_chunk_timeline_places_chunks_on_the_request_s_axis() -> None:
 
 
 async def test_meta_lists_every_filter_the_parser_takes(signed_in: httpx.AsyncClient) -> None:
-    from apitest.portal.filters import PARAMS
+    from apitest.audit.filters import PARAMS
 
     meta = (await signed_in.get("/api/v1/portal/audit/meta", headers=H)).json()
     assert set(meta["filters"]) == set(PARAMS) and {"raw_target", "fp"} <= set(meta["filters"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apitest.portal.filters import parse_filters
-from apitest.portal.search import compile_search, to_search
+from apitest.audit.filters import parse_filters
+from apitest.audit.search_syntax import compile_search, to_search
 
 
 def test_the_documented_example() -> None:

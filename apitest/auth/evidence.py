@@ -31,12 +31,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from apitest import logs, safejson
-from apitest.audit.redaction import storable
 from apitest.auth.base import Invalid
 from apitest.auth.credentials import Presented, parse_authorization
-from apitest.auth.identity import Identity
 from apitest.auth.jwtshape import MalformedJWT, b64url_decode, jwt_header
 from apitest.db.models import Base
+from apitest.identity import Identity
+from apitest.storable import storable
 
 log = logs.get("audit")
 
@@ -167,12 +167,13 @@ class FingerprintComponent:
 
     name = "fingerprints"
 
-    def __init__(self, fingerprints: Fingerprinter, cookie_secret: str) -> None:
+    def __init__(self, fingerprints: Fingerprinter, cookie_secret: str, database: Any | None = None) -> None:
         self.fingerprints = fingerprints
         self.cookie_secret = cookie_secret
+        self.database = database
 
-    async def start(self, services: Any) -> None:
-        database = services.database
+    async def start(self) -> None:
+        database = self.database
         if database is not None:
             self.fingerprints.key = bytes.fromhex(await install_secret(database, SECRET_NAME))
             self.fingerprints.origin = "database"
@@ -183,7 +184,7 @@ class FingerprintComponent:
         else:
             log.info("credential fingerprints are keyed per process (no database, no portal.cookie_secret)")
 
-    async def stop(self, services: Any) -> None:
+    async def stop(self) -> None:
         return None
 
 

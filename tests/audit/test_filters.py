@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apitest.audit.filters import FilterError, decode_cursor, encode_cursor, parse_filters
 from apitest.audit.records import Cursor
-from apitest.portal.filters import FilterError, decode_cursor, encode_cursor, parse_filters
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

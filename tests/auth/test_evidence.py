@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from types import SimpleNamespace
 
-from apitest.audit.evidence import (
+from apitest.auth.evidence import (
     MAX_CLAIM,
     EvidenceReader,
     FingerprintComponent,
@@ -32,9 +31,9 @@ async def test_the_install_secret_is_created_once_and_kept(db_url: str) -> None:
         assert re.fullmatch(r"[0-9a-f]{64}", first)
         assert await install_secret(database, "test_secret") == first
         fingerprints = Fingerprinter()
-        await FingerprintComponent(fingerprints, "").start(SimpleNamespace(database=database))
+        await FingerprintComponent(fingerprints, "", database).start()
         again = Fingerprinter()
-        await FingerprintComponent(again, "").start(SimpleNamespace(database=database))
+        await FingerprintComponent(again, "", database).start()
         assert fingerprints.origin == again.origin == "database"
         assert fingerprints("k") == again("k")  # the same across restarts and workers
     finally:
@@ -43,9 +42,9 @@ async def test_the_install_secret_is_created_once_and_kept(db_url: str) -> None:
 
 async def test_without_a_database_the_key_derives_from_the_cookie_secret() -> None:
     a, b, c = Fingerprinter(), Fingerprinter(), Fingerprinter()
-    await FingerprintComponent(a, "cookie-secret-123456").start(SimpleNamespace(database=None))
-    await FingerprintComponent(b, "cookie-secret-123456").start(SimpleNamespace(database=None))
-    await FingerprintComponent(c, "").start(SimpleNamespace(database=None))
+    await FingerprintComponent(a, "cookie-secret-123456", None).start()
+    await FingerprintComponent(b, "cookie-secret-123456", None).start()
+    await FingerprintComponent(c, "", None).start()
     assert a("k") == b("k") and a.origin == "cookie_secret"
     assert c.origin == "process" and c("k") != a("k")
 

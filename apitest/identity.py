@@ -18,7 +18,7 @@ class Identity:
     claims: dict[str, Any] = field(default_factory=dict)
 
     def whoami(self) -> dict[str, Any]:
-        """The ``/v1/whoami`` body: fields in the original's order, empty ones omitted."""
+        """The ``/v1/whoami`` body: fields in a fixed order (docs/endpoints.md), empty ones omitted."""
         body: dict[str, Any] = {"subject": self.subject}
         if self.email:
             body["email"] = self.email

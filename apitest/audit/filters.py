@@ -5,7 +5,7 @@ parsing and their meaning are declared once in :mod:`apitest.audit.filter_regist
 them over a query string: each accepted parameter becomes a field of
 :class:`~apitest.audit.records.AuditFilters` plus a human-readable description ("status is 5xx"), and a
 value that does not parse is reported, never silently dropped. ``sort=duration`` orders a list slowest
-first; ``search`` is the query-box syntax of :mod:`apitest.portal.search`, compiled to the same parameters
+first; ``search`` is the query-box syntax of :mod:`apitest.audit.search_syntax`, compiled to the same parameters
 (an explicit parameter wins over the same key in ``search``).
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from apitest.audit import search_syntax as search
 from apitest.audit.filter_registry import (
     ALIASES,
     BY_PARAM,
@@ -31,7 +32,6 @@ from apitest.audit.filter_registry import (
     parse_time,
 )
 from apitest.audit.records import AuditFilters, Cursor
-from apitest.portal import search
 from apitest.storable import needs_escape
 
 __all__ = [
