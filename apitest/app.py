@@ -34,7 +34,7 @@ from apitest.auth.chain import AuthChain, build_chain
 from apitest.auth.evidence import FingerprintComponent, Fingerprinter
 from apitest.auth.keystore import KeyStore, KeyStoreComponent, reserved_names
 from apitest.auth.middleware import AuthMiddleware
-from apitest.auth.oidc import OIDCComponent
+from apitest.auth.oidc import OIDCComponent, OIDCValidator
 from apitest.auth.wellknown import WellKnown
 from apitest.config import Settings
 from apitest.counters import CounterStore, MemoryCounters, SQLCounters
@@ -44,7 +44,7 @@ from apitest.endpoints import bind_routes, enabled_routes
 from apitest.endpoints.deps import EndpointDeps
 from apitest.idempotency import idempotency_store
 from apitest.lifecycle import Lifecycle
-from apitest.metrics import MetricsSite
+from apitest.metrics import MetricsSite, Scraped
 from apitest.middleware.body_limit import BodyLimitMiddleware
 from apitest.middleware.connection import ConnectionMiddleware
 from apitest.middleware.cors import CORSMiddleware
@@ -67,6 +67,7 @@ from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version_route
 from apitest.webhooks.api import WebhooksAPI
 from apitest.webhooks.component import WebhookComponent
+from apitest.webhooks.service import WebhookService
 from apitest.websocket import websocket_routes
 
 log = logs.get("app")
@@ -140,6 +141,12 @@ class Graph:
     components: list[Component]  # in start order; stopped in reverse
     chain: AuthChain
     counters: CounterStore  # rate-limit windows
+    # The collaborators a configuration may turn off (None then), handed to their users by create_app.
+    database: Database | None
+    audit: AuditComponent | None  # the writer, its store and the retention job
+    key_store: KeyStore | None
+    oidc: OIDCValidator | None
+    webhooks: WebhookService | None
 
 
 def build_graph(settings: Settings, lifecycle: Lifecycle, audit_writer: AuditWriter | None = None) -> Graph:
@@ -186,15 +193,9 @@ def build_graph(settings: Settings, lifecycle: Lifecycle, audit_writer: AuditWri
         fingerprints=fingerprints,
         idempotency=idempotency,
         attempts=attempts,
-        database=database,
-        audit=audit.writer if audit else None,
-        audit_store=audit.store if audit else None,
-        audit_retention=audit.retention if audit else None,
-        key_store=key_store,
-        oidc=validator,
-        webhooks=service,
     )
-    return Graph(services, components, build_chain(settings, key_store, validator), counters)
+    chain = build_chain(settings, key_store, validator)
+    return Graph(services, components, chain, counters, database, audit, key_store, validator, service)
 
 
 def create_app(
@@ -204,11 +205,27 @@ def create_app(
     audit on): tests pass one over an in-memory store."""
     graph = build_graph(settings, lifecycle or Lifecycle(), audit_writer)
     services, components, chain = graph.services, graph.components, graph.chain
-    lifecycle, routes, writer, fingerprints = services.lifecycle, services.routes, services.audit, services.fingerprints
-    metrics = MetricsSite(services)
+    lifecycle, routes, fingerprints = services.lifecycle, services.routes, services.fingerprints
+    database, audit, key_store, webhooks = graph.database, graph.audit, graph.key_store, graph.webhooks
+    writer = audit.writer if audit else None
+    metrics = MetricsSite(Scraped(settings, database=database, audit=writer, webhooks=webhooks))
     if metrics.enabled:
         components.insert(0, metrics)  # stopped last, so its final sync sees the drained audit
-    portal = Portal(services, chain) if settings.portal.enabled else None
+    portal = (
+        Portal(
+            services,
+            chain,
+            database=database,
+            audit=writer,
+            audit_store=audit.store if audit else None,
+            audit_retention=audit.retention if audit else None,
+            key_store=key_store,
+            oidc_validator=graph.oidc,
+            webhooks=webhooks,
+        )
+        if settings.portal.enabled
+        else None
+    )
     if portal is not None:
         components.append(portal)  # last: its OIDC sign-in reuses the validator's discovery document
 
@@ -243,12 +260,12 @@ def create_app(
     app_routes += websocket_routes(routes, settings=settings, chain=chain, writer=writer)
     app_routes += [
         *System(settings, lifecycle, len(routes)).routes(),
-        version_route(services.database),
+        version_route(database),
         *metrics.routes(protect=protect),
         *DocsSite(settings, services.openapi).routes(),
         *WellKnown(settings, routes).routes(),
-        *KeysAPI(settings, services.key_store, admin_auth).routes(),
-        *(WebhooksAPI(settings, services.webhooks, admin_auth).routes() if services.webhooks else []),
+        *KeysAPI(settings, key_store, admin_auth).routes(),
+        *(WebhooksAPI(settings, webhooks, admin_auth).routes() if webhooks else []),
         *(portal_routes(portal) if portal else []),
         *unrouted_v1_routes(audited),
     ]
@@ -282,4 +299,12 @@ def create_app(
     index_static_routes(app.router)  # exact-path lookup before the linear scan (docs/performance.md)
     app.state.services = services
     app.state.portal = portal
+    # The collaborators a configuration may turn off, each None then (Services holds only the others).
+    app.state.database = database
+    app.state.audit = writer
+    app.state.audit_store = audit.store if audit else None
+    app.state.audit_retention = audit.retention if audit else None
+    app.state.key_store = key_store
+    app.state.oidc = graph.oidc
+    app.state.webhooks = webhooks
     return app

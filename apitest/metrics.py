@@ -48,13 +48,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitest import __version__, logs
 from apitest.config import Settings
+from apitest.db.engine import Database
 from apitest.http import error_response
 from apitest.http_guard import GUARD_STATS, SLOW_BODY_REASONS
 from apitest.outcome import outcome_of
 
 
 class Sources(Protocol):
-    """What ``/metrics`` reads at scrape time (:class:`apitest.services.Services` is one)."""
+    """What ``/metrics`` reads at scrape time (:class:`Scraped` is one)."""
 
     @property
     def settings(self) -> Settings: ...
@@ -67,6 +68,19 @@ class Sources(Protocol):
 
     @property
     def webhooks(self) -> Any: ...  # apitest.webhooks.service.WebhookService | None: its stats
+
+
+@dataclass(frozen=True)
+class Scraped:
+    """The :class:`Sources` :func:`apitest.app.create_app` hands :class:`MetricsSite`: the settings and,
+    as explicit arguments, the collaborators whose state ``/metrics`` copies (each ``None`` when its
+    feature is off). The audit writer and the webhook service live on floors above this module, so
+    they are typed by what is read of them (``stats``), not by class."""
+
+    settings: Settings
+    database: Database | None  # pool state
+    audit: Any  # apitest.audit.buffer.AuditWriter | None
+    webhooks: Any  # apitest.webhooks.service.WebhookService | None
 
 
 log = logs.get("metrics")

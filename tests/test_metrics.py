@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from apitest.metrics import Metrics
-from apitest.services import Services
 from tests.support import MetricSources, make_settings
 
 SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
@@ -123,9 +122,9 @@ async def test_audit_pipeline_and_pool_gauges(client_factory, sqlite_url: str) -
     client = await client_factory({"database": {"url": sqlite_url}, "audit": {"enabled": True, "buffer_size": 64}})
     for _ in range(5):
         await client.get("/v1/whoami")
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
-    assert services.audit is not None
-    assert await services.audit.flush()
+    writer = client.app.state.audit  # type: ignore[attr-defined]
+    assert writer is not None
+    assert await writer.flush()
     s = await scrape(client)
     assert value(s, "apitest_audit_enabled") == 1
     assert value(s, "apitest_audit_events_written_total") == 5

@@ -13,11 +13,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from apitest.portal.core import Portal
 from apitest.portal.data import DataError, event_id_or_raise, replay_refusal
 from apitest.portal.dispatch import DispatchResult, Outgoing, dispatch, replay_request, try_it_headers
 from apitest.portal.session import PortalIdentity
 from apitest.registry import RouteSpec
-from apitest.services import Services
 
 FLUSH_TIMEOUT = 3.0  # wait this long for the new row, so a link to it works at once
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
@@ -33,15 +33,15 @@ def result_json(result: DispatchResult) -> dict[str, Any]:
     }
 
 
-async def _settle(services: Services) -> None:
-    if services.audit is not None:
-        await services.audit.flush(within=FLUSH_TIMEOUT)
+async def _settle(portal: Portal) -> None:
+    if portal.audit is not None:
+        await portal.audit.flush(within=FLUSH_TIMEOUT)
 
 
-async def replay(services: Services, request: Request, event_id: str, identity: PortalIdentity) -> dict[str, Any]:
+async def replay(portal: Portal, request: Request, event_id: str, identity: PortalIdentity) -> dict[str, Any]:
     """Send a captured request again: ``{replayed_from, dispatched_to, status, headers, body, body_truncated,
     event_id}``. The refusals follow the original's order (503, 400, 404, 400, 503, 404, 400)."""
-    store = services.audit_store
+    store = portal.audit_store
     if store is None:
         raise DataError("audit is disabled (audit.enabled is false): nothing to replay", 503)
     event_id = event_id_or_raise(event_id)
@@ -50,15 +50,15 @@ async def replay(services: Services, request: Request, event_id: str, identity: 
         raise DataError(f'event "{event_id}" not found', 404)
     if not record.path.startswith("/v1/"):
         raise DataError("only /v1/ requests can be replayed")
-    if not services.settings.audit.capture_payloads and record.payload is None:
+    if not portal.settings.audit.capture_payloads and record.payload is None:
         raise DataError("audit.capture_payloads is off: requests are not stored, so they cannot be replayed", 503)
-    refusal = replay_refusal(services, record)
+    refusal = replay_refusal(portal, record)
     if record.payload is None:
         raise DataError(refusal, 404)
     if refusal:
         raise DataError(refusal)
     payload = record.payload
-    keys = services.settings.api_keys
+    keys = portal.settings.api_keys
     outgoing = replay_request(
         record.method,
         record.path,
@@ -78,7 +78,7 @@ async def replay(services: Services, request: Request, event_id: str, identity: 
         identity=identity.to_identity(),
         replayed_from=event_id,
     )
-    await _settle(services)
+    await _settle(portal)
     return {"replayed_from": event_id, "dispatched_to": result.target, **result_json(result)}
 
 
@@ -101,7 +101,7 @@ def fill_path(spec: RouteSpec, values: dict[str, str]) -> str:
 
 
 async def try_it(
-    services: Services, request: Request, spec: RouteSpec, given: TryItInput, identity: PortalIdentity
+    portal: Portal, request: Request, spec: RouteSpec, given: TryItInput, identity: PortalIdentity
 ) -> dict[str, Any]:
     """Call one route as the portal identity: ``{dispatched_to, method, status, headers, body, body_truncated,
     event_id}``."""
@@ -118,16 +118,16 @@ async def try_it(
     result = await dispatch(
         request.app.router, request.scope, outgoing, source="tryit", identity=identity.to_identity()
     )
-    await _settle(services)
+    await _settle(portal)
     return {"dispatched_to": result.target, "method": method, **result_json(result)}
 
 
-async def send(services: Services, request: Request, outgoing: Outgoing, identity: PortalIdentity) -> dict[str, Any]:
+async def send(portal: Portal, request: Request, outgoing: Outgoing, identity: PortalIdentity) -> dict[str, Any]:
     """Edit and resend: an operator-edited request (any ``/v1/`` path), recorded with source ``tryit``."""
     result = await dispatch(
         request.app.router, request.scope, outgoing, source="tryit", identity=identity.to_identity()
     )
-    await _settle(services)
+    await _settle(portal)
     return {"dispatched_to": result.target, "method": outgoing.method, **result_json(result)}
 
 

@@ -63,11 +63,11 @@ async def config(request: Request) -> Any:
 
 
 async def about(request: Request) -> Any:
-    return await info.about(portal_of(request).services)
+    return await info.about(portal_of(request))
 
 
 async def dashboard(request: Request) -> Any:
-    return await data.dashboard(portal_of(request).services, _query(request))
+    return await data.dashboard(portal_of(request), _query(request))
 
 
 async def endpoints(request: Request) -> Any:
@@ -79,42 +79,43 @@ async def endpoint(request: Request) -> Any:
 
 
 async def audit_meta(request: Request) -> Any:
-    return data.audit_meta(portal_of(request).services)
+    return data.audit_meta(portal_of(request))
 
 
 async def events(request: Request) -> Any:
-    return await data.audit_list(portal_of(request).services, _query(request))
+    return await data.audit_list(portal_of(request), _query(request))
 
 
 async def event(request: Request) -> Any:
-    return await data.event_detail(portal_of(request).services, request.path_params["id"])
+    return await data.event_detail(portal_of(request), request.path_params["id"])
 
 
 async def compare(request: Request) -> Any:
     q = _query(request)
-    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
+    return await data.compare(portal_of(request), q.get("a", ""), q.get("b", ""))
 
 
 async def timeseries(request: Request) -> Any:
-    return await data.timeseries(portal_of(request).services, _query(request))
+    return await data.timeseries(portal_of(request), _query(request))
 
 
 async def breakdown(request: Request) -> Any:
-    return await data.breakdown(portal_of(request).services, _query(request))
+    return await data.breakdown(portal_of(request), _query(request))
 
 
 async def stats(request: Request) -> Any:
-    return await data.stats(portal_of(request).services, _query(request))
+    return await data.stats(portal_of(request), _query(request))
 
 
 async def replay(request: Request) -> Any:
     identity = context_of(request).identity
     assert identity is not None
-    return await actions.replay(portal_of(request).services, request, request.path_params["id"], identity)
+    return await actions.replay(portal_of(request), request, request.path_params["id"], identity)
 
 
 async def tryit(request: Request) -> Any:
-    services = portal_of(request).services
+    portal = portal_of(request)
+    services = portal.services
     identity = context_of(request).identity
     assert identity is not None
     group, name = request.path_params["group"], request.path_params["route"]
@@ -130,7 +131,7 @@ async def tryit(request: Request) -> Any:
             body = safejson.loads(raw) if raw.strip() else None
         except ValueError as exc:
             raise DataError("invalid JSON body") from exc
-    return await actions.try_it(services, request, spec, actions.try_it_from_json(body), identity)
+    return await actions.try_it(portal, request, spec, actions.try_it_from_json(body), identity)
 
 
 @api

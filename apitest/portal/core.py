@@ -1,7 +1,9 @@
 """The portal component: sessions, the renderer, sign-in and PortalAuth for one app instance.
 
 Built by :func:`apitest.app.create_app` when ``portal.enabled`` from the app's collaborators
-(:class:`apitest.services.Services`) and the inbound chain; started with the other components (after
+(:class:`apitest.services.Services`), the inbound chain and, as keyword arguments, each collaborator
+a configuration may turn off (``None`` then): the database, the audit writer, store and retention job,
+the key store, the OIDC validator and the webhook service; started with the other components (after
 the OIDC validator, whose discovery document the sign-in reuses). :func:`portal_routes
 <apitest.portal.routes.portal_routes>` binds every portal route to it (:func:`bind_portal`), and the
 guard here (:func:`page`, :func:`api`) applies PortalAuth (:mod:`apitest.portal.auth`) to each.
@@ -19,10 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from apitest import logs
+from apitest.audit.buffer import AuditWriter
+from apitest.audit.records import AuditStore
+from apitest.audit.retention import RetentionJob
 from apitest.auth.base import AuthBackendError, Invalid, describe
 from apitest.auth.chain import AuthChain
 from apitest.auth.credentials import Presented, read_credentials
+from apitest.auth.keystore import KeyStore
+from apitest.auth.oidc import OIDCValidator
 from apitest.config import Settings, rules
+from apitest.db.engine import Database
 from apitest.db.models import utcnow
 from apitest.http import error_response
 from apitest.identity import Identity
@@ -33,6 +41,7 @@ from apitest.portal.revocations import MemoryRevokedSessions, RevokedSessions, S
 from apitest.portal.saved_views import MemorySavedViews, SavedViews, SQLSavedViews
 from apitest.portal.session import ReadStatus, Session, SessionCodec, new_csrf_token
 from apitest.services import Services
+from apitest.webhooks.service import WebhookService
 
 log = logs.get("portal")
 
@@ -59,9 +68,28 @@ def boot_warnings(settings: Settings) -> list[str]:
 class Portal:
     name = "portal"
 
-    def __init__(self, services: Services, chain: AuthChain) -> None:
+    def __init__(
+        self,
+        services: Services,
+        chain: AuthChain,
+        *,
+        database: Database | None,
+        audit: AuditWriter | None,
+        audit_store: AuditStore | None,
+        audit_retention: RetentionJob | None,
+        key_store: KeyStore | None,
+        oidc_validator: OIDCValidator | None,
+        webhooks: WebhookService | None,
+    ) -> None:
         settings = services.settings
         self.services = services
+        self.database = database  # None when database.url is empty
+        self.audit = audit  # None when audit.enabled is off: buffer, writer, stats
+        self.audit_store = audit_store  # the store the writer writes to (the portal's queries)
+        self.audit_retention = audit_retention  # None when the audit is off
+        self.key_store = key_store  # None when api_keys.db.enabled is off
+        self.oidc_validator = oidc_validator  # None when oidc.enabled is off (discovery + JWKS cache)
+        self.webhooks = webhooks  # None when webhooks.enabled is off
         self.settings = settings
         self.sessions = SessionCodec(settings)
         self.chain = chain
@@ -69,11 +97,9 @@ class Portal:
         self.oidc = OIDCLogin(settings, self.sessions) if settings.oidc.enabled else None
         self.renderer = Renderer({"server_name": settings.server.name, "oidc_enabled": settings.oidc.enabled})
         self.revoked: RevokedSessions = (
-            SQLRevokedSessions(services.database) if services.database is not None else MemoryRevokedSessions()
+            SQLRevokedSessions(database) if database is not None else MemoryRevokedSessions()
         )
-        self.saved_views: SavedViews = (
-            SQLSavedViews(services.database) if services.database is not None else MemorySavedViews()
-        )
+        self.saved_views: SavedViews = SQLSavedViews(database) if database is not None else MemorySavedViews()
         self.file_keys = {k.name for k in settings.api_keys.file if k.name}
         self.bearer_tokens = {t.name for t in settings.bearer.tokens if t.name}
         for warning in boot_warnings(settings):
@@ -81,7 +107,7 @@ class Portal:
 
     async def start(self) -> None:
         if self.oidc is not None:
-            self.oidc.start(self.services.oidc)  # after the validator started: reuses its discovery document
+            self.oidc.start(self.oidc_validator)  # after the validator started: reuses its discovery document
 
     async def stop(self) -> None:
         return None
@@ -139,7 +165,7 @@ class Portal:
         return ""
 
     async def _database_key_ended(self, name: str, issued_at: float) -> str:
-        store = self.services.key_store
+        store = self.key_store
         record = await store.active(name) if store is not None else None
         if record is None:
             return "key revoked or removed"

@@ -19,11 +19,11 @@ from apitest.audit.records import AuditFilters, AuditStore, Cursor, EventRecord,
 from apitest.audit.serialize import event_json
 from apitest.audit.store_sql import MAX_BUCKETS
 from apitest.portal import charts
+from apitest.portal.core import Portal
 from apitest.portal.counting import COUNT_CAP, bounded_count
 from apitest.portal.diff import diff_bodies, diff_maps
 from apitest.portal.snippets import all_snippets, captured
 from apitest.portal.waiting import parse_wait, wait_for_rows
-from apitest.services import Services
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -41,16 +41,16 @@ class DataError(Exception):
         self.status = status
 
 
-def store_of(services: Services) -> AuditStore:
-    store = services.audit_store
+def store_of(portal: Portal) -> AuditStore:
+    store = portal.audit_store
     if store is None:
         raise DataError("audit is disabled (audit.enabled is false)", 503)
     return store
 
 
-def pipeline_health(services: Services) -> dict[str, Any]:
+def pipeline_health(portal: Portal) -> dict[str, Any]:
     """The audit writer's counters: queued, written, dropped, write errors, last error."""
-    writer = services.audit
+    writer = portal.audit
     if writer is None:
         return {"enabled": False}
     return {"enabled": True, **writer.stats.snapshot()}
@@ -85,14 +85,14 @@ def page_size(query: Mapping[str, str]) -> int:
     return int(raw)
 
 
-async def audit_list(services: Services, query: Mapping[str, str], *, strict: bool = True) -> dict[str, Any]:
+async def audit_list(portal: Portal, query: Mapping[str, str], *, strict: bool = True) -> dict[str, Any]:
     """A keyset page of events, newest first, with the filters that produced it.
 
     ``strict`` (the JSON API) refuses a bad filter with 400; the HTML page shows the problem and
     ignores that one filter instead. The JSON API also waits for rows when asked (``flush``, ``wait_ms``,
     ``min_rows``: :mod:`apitest.portal.waiting`).
     """
-    store = store_of(services)
+    store = store_of(portal)
     parsed = parse_or_raise(query) if strict else parse_filters(query)
     limit = page_size(query)
     token = query.get("next", "")
@@ -101,7 +101,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
         wait = parse_wait(query) if strict else None
     except (FilterError, ValueError) as exc:
         raise DataError(str(exc)) from exc
-    waited = await wait_for_rows(services.audit, store, parsed.filters, wait) if wait else None
+    waited = await wait_for_rows(portal.audit, store, parsed.filters, wait) if wait else None
     # The page and its (bounded) count run side by side, on two connections.
     page, total = await asyncio.gather(
         store.list_page(parsed.filters, after, limit), bounded_count(store, parsed.filters)
@@ -123,7 +123,7 @@ async def audit_list(services: Services, query: Mapping[str, str], *, strict: bo
 # Event detail ----------------------------------------------------------------------------------------
 
 
-def replay_refusal(services: Services, record: EventRecord) -> str:
+def replay_refusal(portal: Portal, record: EventRecord) -> str:
     """Why this event cannot be replayed, or "" when it can."""
     if not record.path.startswith("/v1/"):
         return "only /v1/ requests can be replayed"
@@ -137,8 +137,8 @@ def replay_refusal(services: Services, record: EventRecord) -> str:
     return ""
 
 
-async def event_detail(services: Services, event_id: str) -> dict[str, Any]:
-    store = store_of(services)
+async def event_detail(portal: Portal, event_id: str) -> dict[str, Any]:
+    store = store_of(portal)
     event_id = event_id_or_raise(event_id)
     record = await store.get(event_id)
     if record is None:
@@ -148,7 +148,7 @@ async def event_detail(services: Services, event_id: str) -> dict[str, Any]:
     # Replays of this event carry its id in their X-Plexara-Replay-From header, which q searches.
     replays = await store.list_page(AuditFilters(source="replay", q=event_id), None, 20)
     request = captured(
-        services.settings.server.base_url,
+        portal.settings.server.base_url,
         record.method,
         record.path,
         payload.request_query if payload else None,
@@ -158,8 +158,8 @@ async def event_detail(services: Services, event_id: str) -> dict[str, Any]:
     body["snippets"] = all_snippets(request)
     body["curl"] = body["snippets"][0]["code"]
     body["replay"] = {
-        "allowed": not replay_refusal(services, record),
-        "refused_because": replay_refusal(services, record),
+        "allowed": not replay_refusal(portal, record),
+        "refused_because": replay_refusal(portal, record),
     }
     body["replays"] = [summary(e) for e in replays.events]
     body["neighbours"] = await neighbours(store, record)
@@ -193,12 +193,12 @@ async def neighbours(store: AuditStore, record: EventRecord) -> dict[str, Any]:
     }
 
 
-async def compare(services: Services, a: str, b: str) -> dict[str, Any]:
+async def compare(portal: Portal, a: str, b: str) -> dict[str, Any]:
     """Two events side by side, with a structural diff of headers, query and bodies."""
     if not a or not b:
         raise DataError("give two event ids: ?a=<id>&b=<id>")
-    left = await event_detail(services, a)
-    right = await event_detail(services, b)
+    left = await event_detail(portal, a)
+    right = await event_detail(portal, b)
     lp, rp = left.get("payload") or {}, right.get("payload") or {}
     overview = [
         "method",
@@ -261,14 +261,14 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def timeseries(services: Services, query: Mapping[str, str]) -> dict[str, Any]:
+async def timeseries(portal: Portal, query: Mapping[str, str]) -> dict[str, Any]:
     filters, since, until, _ = _window_filters(query)
     raw = query.get("bucket_seconds", "")
     bucket = int(raw) if raw.isdigit() else charts.bucket_seconds_for(until - since)
     bucket = max(1, min(86400, bucket))
     if (until - since).total_seconds() / bucket > MAX_BUCKETS:
         raise DataError(f"too many buckets (more than {MAX_BUCKETS}); widen bucket_seconds or narrow the window")
-    buckets = await store_of(services).timeseries(filters, bucket)
+    buckets = await store_of(portal).timeseries(filters, bucket)
     return {
         "from": _iso(since),
         "to": _iso(until),
@@ -288,7 +288,7 @@ async def timeseries(services: Services, query: Mapping[str, str]) -> dict[str, 
 BREAKDOWN_HELP = "endpoint_group, route_name, status, status_class, auth_type, user, path"
 
 
-async def breakdown(services: Services, query: Mapping[str, str]) -> dict[str, Any]:
+async def breakdown(portal: Portal, query: Mapping[str, str]) -> dict[str, Any]:
     from apitest.audit.records import BREAKDOWN_DIMENSIONS
 
     filters, since, until, _ = _window_filters(query)
@@ -298,13 +298,13 @@ async def breakdown(services: Services, query: Mapping[str, str]) -> dict[str, A
     raw_top = query.get("top", "20")
     if not raw_top.isdigit() or not 1 <= int(raw_top) <= 200:
         raise DataError("top must be an integer in [1, 200]")
-    groups = await store_of(services).breakdown(filters, dimension, int(raw_top))
+    groups = await store_of(portal).breakdown(filters, dimension, int(raw_top))
     return {"from": _iso(since), "to": _iso(until), "dimension": dimension, "groups": _groups(groups)}
 
 
-async def stats(services: Services, query: Mapping[str, str]) -> dict[str, Any]:
+async def stats(portal: Portal, query: Mapping[str, str]) -> dict[str, Any]:
     filters, since, until, _ = _window_filters(query)
-    s = await store_of(services).stats(filters)
+    s = await store_of(portal).stats(filters)
     return {
         "from": _iso(since),
         "to": _iso(until),
@@ -318,14 +318,14 @@ async def stats(services: Services, query: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-async def dashboard(services: Services, query: Mapping[str, str]) -> dict[str, Any]:
+async def dashboard(portal: Portal, query: Mapping[str, str]) -> dict[str, Any]:
     """The last hour (or ``last`` window): totals, latency percentiles, requests over time, status classes,
     top routes by errors, top callers, the audit pipeline's health and the newest events."""
-    store = store_of(services)
+    store = store_of(portal)
     filters, since, until, label = _window_filters({k: v for k, v in query.items() if k in ("last", "from", "to")})
     window = {"last": label} if label else {"from": _iso(since), "to": _iso(until)}
-    series = await timeseries(services, window)
-    totals = await stats(services, window)
+    series = await timeseries(portal, window)
+    totals = await stats(portal, window)
     failed = AuditFilters(since=since, until=until, success=False)
     recent = await store.list_page(AuditFilters(since=since, until=until), None, RECENT)
     return {
@@ -339,13 +339,13 @@ async def dashboard(services: Services, query: Mapping[str, str]) -> dict[str, A
         "status_classes": _groups(await store.breakdown(filters, "status_class", 5)),
         "top_error_routes": _groups(await store.breakdown(failed, "route_name", TOP)),
         "top_callers": _groups(await store.breakdown(filters, "user", TOP)),
-        "pipeline": pipeline_health(services),
+        "pipeline": pipeline_health(portal),
         "recent": [summary(e) for e in recent.events],
     }
 
 
-def audit_meta(services: Services) -> dict[str, Any]:
-    enabled = services.audit_store is not None
+def audit_meta(portal: Portal) -> dict[str, Any]:
+    enabled = portal.audit_store is not None
     return {
         "filters": list(PARAMS),
         "filter_help": [
@@ -359,7 +359,7 @@ def audit_meta(services: Services) -> dict[str, Any]:
             "stats": enabled,
             "stream": enabled,
             "export": enabled,
-            "replay": enabled and services.settings.audit.capture_payloads,
+            "replay": enabled and portal.settings.audit.capture_payloads,
         },
         "count_cap": COUNT_CAP,
     }

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from apitest import __version__
 from apitest.auth.wellknown import WellKnown
 from apitest.config import Settings, flatten, masked_dict, source_of
-from apitest.portal.core import portal_of
+from apitest.portal.core import Portal, portal_of
 from apitest.portal.data import DataError
 from apitest.registry import RouteSpec
 from apitest.services import Services
@@ -213,10 +213,10 @@ def server(services: Services) -> dict[str, Any]:
     return {**build_info(), "config": masked_dict(services.settings)}
 
 
-async def about(services: Services) -> dict[str, Any]:
+async def about(portal: Portal) -> dict[str, Any]:
     from apitest.db.engine import head_revision
 
-    database = services.database
+    services, database = portal.services, portal.database
     revision = await database.revision() if database is not None else None
     uptime = services.lifecycle.uptime_seconds()
     return {

@@ -24,9 +24,8 @@ from apitest.auth.admin import ADMIN_SCOPE, creation_fields, ungrantable
 from apitest.auth.keystore import KeyNameTaken
 from apitest.db.models import utcnow
 from apitest.portal.auth import context_of
-from apitest.portal.core import page, portal_of
+from apitest.portal.core import Portal, page, portal_of
 from apitest.portal.session import PortalIdentity
-from apitest.services import Services
 
 log = logs.get("portal.keys")
 
@@ -35,11 +34,11 @@ def is_admin(identity: PortalIdentity | None) -> bool:
     return identity is not None and identity.auth_type != "anonymous" and ADMIN_SCOPE in identity.scopes
 
 
-async def keys_data(services: Services, identity: PortalIdentity | None) -> dict[str, Any]:
-    store = services.key_store
+async def keys_data(portal: Portal, identity: PortalIdentity | None) -> dict[str, Any]:
+    store = portal.key_store
     admin = is_admin(identity)
     base = {"admin": admin, "admin_scope": ADMIN_SCOPE, "held_scopes": list(identity.scopes) if identity else []}
-    if not services.settings.api_keys.db.enabled or store is None:
+    if not portal.settings.api_keys.db.enabled or store is None:
         return {**base, "enabled": False, "keys": []}
     if not admin:
         return {**base, "enabled": True, "keys": []}
@@ -56,9 +55,9 @@ async def _render(
     revoked: str = "",
     form: dict[str, str] | None = None,
 ) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     context = {
-        **await keys_data(services, context_of(request).identity),
+        **await keys_data(portal, context_of(request).identity),
         "created": created,
         "error": error,
         "revoked": revoked,
@@ -71,7 +70,7 @@ async def _render(
 
 @page
 async def keys(request: Request) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     identity = context_of(request).identity
     if request.method == "GET":
         return await _render(request, revoked=request.query_params.get("revoked", ""))
@@ -79,7 +78,7 @@ async def keys(request: Request) -> Response:
         return await _render(request, 403, error=f"Creating keys needs the {ADMIN_SCOPE} scope.")
     assert identity is not None
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    store = services.key_store
+    store = portal.key_store
     if store is None:
         return await _render(request, 503)
     try:
@@ -111,11 +110,11 @@ async def keys(request: Request) -> Response:
 
 @page
 async def revoke(request: Request) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     name = request.path_params["name"]
     if not is_admin(context_of(request).identity):
         return await _render(request, 403, error=f"Revoking keys needs the {ADMIN_SCOPE} scope.")
-    store = services.key_store
+    store = portal.key_store
     if store is None:
         return await _render(request, 503)
     if not await store.revoke(name):

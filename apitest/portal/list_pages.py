@@ -72,7 +72,7 @@ def _window_param(request: Request) -> tuple[dict[str, str], str]:
 
 async def _dashboard(request: Request) -> dict[str, Any]:
     query, problem = _window_param(request)
-    d = await data.dashboard(portal_of(request).services, query)
+    d = await data.dashboard(portal_of(request), query)
     return {
         **d,
         "windows": LAST_CHOICES,
@@ -89,7 +89,7 @@ async def _dashboard(request: Request) -> dict[str, Any]:
 
 async def _audit(request: Request) -> dict[str, Any]:
     query = dict(request.query_params)
-    d = await data.audit_list(portal_of(request).services, query, strict=False)
+    d = await data.audit_list(portal_of(request), query, strict=False)
     parsed = parse_filters(query)
     shown = [e["id"] for e in d["events"]]
     methods = METHODS if parsed.filters.method in (None, *METHODS) else (*METHODS, parsed.filters.method)
@@ -129,7 +129,7 @@ async def audit(request: Request) -> Response:
 
 async def _compare(request: Request) -> dict[str, Any]:
     q = request.query_params
-    return await data.compare(portal_of(request).services, q.get("a", ""), q.get("b", ""))
+    return await data.compare(portal_of(request), q.get("a", ""), q.get("b", ""))
 
 
 @page

@@ -157,7 +157,7 @@ async def oidc_callback(request: Request) -> Response:
 
 
 async def _event(request: Request) -> dict[str, Any]:
-    event = await data.event_detail(portal_of(request).services, request.path_params["id"])
+    event = await data.event_detail(portal_of(request), request.path_params["id"])
     payload = event.get("payload") or {}
     pairs = [(k, v) for k, vs in (payload.get("request_query") or {}).items() for v in vs]
     replayed = request.query_params.get("replayed_from", "")
@@ -177,7 +177,7 @@ async def _header_changes(request: Request, event: dict[str, Any]) -> dict[str, 
     """Request header names (lower case) that are ``added`` or ``changed`` since the previous request on the
     same route: the headers diff at a glance (the Compare page has the full diff)."""
     previous = (event.get("neighbours") or {}).get("previous_on_route")
-    store = portal_of(request).services.audit_store
+    store = portal_of(request).audit_store
     if not previous or store is None:
         return {}
     record = await store.get(previous["id"])
@@ -197,7 +197,7 @@ async def event_body(request: Request) -> Response:
     if side not in ("request", "response"):
         return error_page(request, 404, "No such body", "The body is request or response.")
     try:
-        event = await data.event_detail(portal_of(request).services, request.path_params["id"])
+        event = await data.event_detail(portal_of(request), request.path_params["id"])
     except DataError as exc:
         return error_page(request, exc.status, "Cannot show this body", exc.message)
     payload = event.get("payload") or {}
@@ -216,7 +216,7 @@ async def replay(request: Request) -> Response:
     identity = context_of(request).identity
     assert identity is not None
     try:
-        result = await actions.replay(portal_of(request).services, request, request.path_params["id"], identity)
+        result = await actions.replay(portal_of(request), request, request.path_params["id"], identity)
     except DataError as exc:
         return error_page(request, exc.status, "Replay refused", exc.message)
     if result["event_id"]:
@@ -235,14 +235,15 @@ async def _endpoints(request: Request) -> dict[str, Any]:
 async def _endpoint(request: Request) -> dict[str, Any]:
     """The endpoint page; ``?from=<event>`` prefills Try-It from a captured event, ``?result=<event>`` shows
     the answer of a send (read back from its audit event: reloading it sends nothing)."""
-    services = portal_of(request).services
+    portal = portal_of(request)
+    services = portal.services
     spec = info.find_endpoint(services, request.path_params["name"])
     example = tryit.example_body(spec)
     form: dict[str, str] = {"body": example, "headers": "Content-Type: application/json" if example else ""}
     result = None
     source = request.query_params.get("result") or request.query_params.get("from")
     if source:
-        event = await data.event_detail(services, source)
+        event = await data.event_detail(portal, source)
         form = tryit.prefill(event)
         form.update({f"path.{k}": v for k, v in tryit.path_values(spec, str(event["path"])).items()})
         if request.query_params.get("result"):
@@ -261,7 +262,8 @@ def _sent(request: Request, page_name: str, result: dict[str, Any], **params: st
 
 @page
 async def try_it(request: Request) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
+    services = portal.services
     identity = context_of(request).identity
     assert identity is not None
     name = request.path_params["name"]
@@ -276,7 +278,7 @@ async def try_it(request: Request) -> Response:
             headers=actions.parse_lines(values.get("headers", ""), ":"),
             body=values.get("body", "").encode(),
         )
-        result: dict[str, Any] | None = await actions.try_it(services, request, spec, given, identity)
+        result: dict[str, Any] | None = await actions.try_it(portal, request, spec, given, identity)
         error = ""
     except DataError as exc:
         if exc.status == 404:
@@ -293,25 +295,25 @@ async def try_it(request: Request) -> Response:
 
 async def _resend(request: Request) -> dict[str, Any]:
     """Edit and resend: any captured /v1 request in an editable form (method, path, query, headers, body)."""
-    services = portal_of(request).services
+    portal = portal_of(request)
     source = request.query_params.get("result") or request.query_params.get("from")
     if not source:
         return {"form": {"method": "GET", "path": "/v1/", "query": "", "headers": "", "body": ""}, "result": None}
-    event = await data.event_detail(services, source)
+    event = await data.event_detail(portal, source)
     result = tryit.result_from_event(event) if request.query_params.get("result") else None
     return {"form": tryit.prefill(event), "result": result, "source": event}
 
 
 @page
 async def resend(request: Request) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     identity = context_of(request).identity
     assert identity is not None
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     try:
         given = tryit.resend_input(values)
-        result: dict[str, Any] | None = await actions.send(services, request, given, identity)
+        result: dict[str, Any] | None = await actions.send(portal, request, given, identity)
         error = ""
     except DataError as exc:
         result, error = None, exc.message
@@ -332,7 +334,7 @@ async def _discovery(request: Request) -> dict[str, Any]:
 
 
 async def _about(request: Request) -> dict[str, Any]:
-    return await info.about(portal_of(request).services)
+    return await info.about(portal_of(request))
 
 
 resend_page = rendered("resend.html", _resend)

@@ -133,7 +133,7 @@ def route_table(portal: Portal) -> list[BaseRoute]:
         Route("/portal/endpoints/{name}/try", pages.try_it, methods=["POST"], name="portal:try"),
         Route("/portal/keys", keys.keys, methods=["GET", "POST"], name="portal:keys"),
         Route("/portal/keys/{name}/revoke", keys.revoke, methods=["POST"], name="portal:revoke"),
-        *(WebhookPages(portal, portal.services).routes() if portal.settings.webhooks.enabled else []),
+        *(WebhookPages(portal).routes() if portal.settings.webhooks.enabled else []),
         # Saved views (forms and JSON; CSRF on both).
         Route("/portal/audit/views/save", list_pages.save_view, methods=["POST"], name="portal:save_view"),
         Route("/portal/audit/views/{id}/delete", list_pages.delete_view, methods=["POST"], name="portal:delete_view"),

@@ -119,10 +119,10 @@ async def tail_events(
 
 
 async def stream(request: Request) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     query = dict(request.query_params)
     try:
-        store = store_of(services)
+        store = store_of(portal)
         filters = parse_or_raise(query).filters
         resume = request.headers.get("last-event-id", "")
         start = decode_cursor(resume) if resume else Cursor(datetime.now(UTC), "")
@@ -249,11 +249,11 @@ def export_limit(raw: str, payloads: bool) -> int | None:
 
 
 async def export(request: Request, kind: str) -> Response:
-    services = portal_of(request).services
+    portal = portal_of(request)
     query = dict(request.query_params)
     payloads = kind == "har" or (kind == "ndjson" and query.get("payloads", "") in ("1", "true"))
     try:
-        store = store_of(services)
+        store = store_of(portal)
         filters = parse_or_raise(query).filters
         limit = export_limit(query.get("limit", ""), payloads)
     except DataError as exc:
@@ -267,7 +267,7 @@ async def export(request: Request, kind: str) -> Response:
     headers = {**NO_STORE, "X-Export-Until": now.isoformat().replace("+00:00", "Z")}
     if kind == "har":
         headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.har"'
-        origin = public_origin(request.scope, services.settings).url("")
+        origin = public_origin(request.scope, portal.settings).url("")
         return StreamResponse(har_document(rows, origin), content_type="application/json", headers=headers)
     if kind == "csv":
         headers["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.csv"'

@@ -21,7 +21,6 @@ from apitest.audit.filters import FilterError
 from apitest.identity import Identity
 from apitest.portal.auth import context_of
 from apitest.portal.core import Portal, page
-from apitest.services import Services
 from apitest.webhooks.api import delivery_filters, lacks_admin, page_token, parse_token
 from apitest.webhooks.component import schedule_of
 from apitest.webhooks.records import STATES, Subscription
@@ -39,9 +38,8 @@ def _identity(request: Request) -> Identity:
 
 
 class WebhookPages:
-    def __init__(self, portal: Portal, services: Services) -> None:
+    def __init__(self, portal: Portal) -> None:
         self.portal = portal
-        self.services = services
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -61,7 +59,7 @@ class WebhookPages:
         ]
 
     def _refused(self, request: Request) -> Response | None:
-        if self.services.webhooks is None:
+        if self.portal.webhooks is None:
             return self.portal.render(
                 request,
                 "error.html",
@@ -77,7 +75,7 @@ class WebhookPages:
 
     @property
     def service(self) -> WebhookService:
-        service = self.services.webhooks
+        service = self.portal.webhooks
         assert service is not None
         return service
 
@@ -91,7 +89,7 @@ class WebhookPages:
             after = None
         store = self.service.store
         page_ = await store.list_deliveries(filters, after, 50)
-        w = self.services.settings.webhooks
+        w = self.portal.settings.webhooks
         base = {
             "subscriptions": [s.to_json() for s in await store.list_subscriptions()],
             "deliveries": [d.to_json() for d in page_.deliveries],
@@ -100,7 +98,7 @@ class WebhookPages:
             "errors": errors,
             "states": STATES,
             "counts": await store.counts(),
-            "schedule": schedule_of(self.services.settings).nominal(),
+            "schedule": schedule_of(self.portal.settings).nominal(),
             "settings": {"max_attempts": w.max_attempts, "allowed_hosts": w.allowed_hosts, "jitter": w.jitter},
             "created": None,
             "error": "",
@@ -124,7 +122,7 @@ class WebhookPages:
         if request.method == "GET":
             return self._render(request, "webhooks.html", await self._context(request))
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        w = self.services.settings.webhooks
+        w = self.portal.settings.webhooks
         identity = _identity(request)
         try:
             fields = subscription_fields(

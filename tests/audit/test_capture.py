@@ -1,6 +1,6 @@
 """Capture: what one request through the /v1 pipeline leaves in its audit record.
 
-The app is the real one (``create_app``) serving a few test routes; its ``services.audit`` is a real
+The app is the real one (``create_app``) serving a few test routes; its ``app.state.audit`` is a real
 writer over the in-memory store.
 """
 
@@ -342,7 +342,7 @@ async def test_unaudited_routes_leave_no_row(audited: AuditedFactory) -> None:
 
 async def test_without_a_writer_there_is_no_audit_stage(client_factory: ClientFactory) -> None:
     client = await client_factory()
-    assert client.app.state.services.audit is None  # type: ignore[attr-defined]
+    assert client.app.state.audit is None  # type: ignore[attr-defined]
     r = await client.get("/v1/whoami")
     assert r.status_code == 200 and "apitest-event-id" not in r.headers
 

@@ -12,7 +12,6 @@ from apitest.app import create_app
 from apitest.audit.records import AuditFilters
 from apitest.audit.store_sql import SQLAuditStore
 from apitest.db.engine import Database
-from apitest.services import Services
 from tests.conftest import ClientFactory
 from tests.support import live_server, make_app, make_settings
 
@@ -31,23 +30,23 @@ async def stored(url: str, filters: AuditFilters | None = None) -> int:
 
 async def test_v1_requests_are_recorded(client_factory: ClientFactory, sqlite_url: str) -> None:
     client = await client_factory(audit_on(sqlite_url))
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
-    assert services.audit is not None and services.audit_store is not None
+    state = client.app.state  # type: ignore[attr-defined]
+    assert state.audit is not None and state.audit_store is not None
     for _ in range(3):
         assert (await client.get("/v1/whoami", headers={"X-Api-Key": "k"})).status_code in (200, 401)
-    assert await services.audit.flush(within=5.0)
-    page = await services.audit_store.list_page(AuditFilters(path="/v1/whoami"))
+    assert await state.audit.flush(within=5.0)
+    page = await state.audit_store.list_page(AuditFilters(path="/v1/whoami"))
     assert len(page.events) == 3
-    row = await services.audit_store.get(page.events[0].id)
+    row = await state.audit_store.get(page.events[0].id)
     assert row is not None and row.payload is not None and row.payload.request_headers is not None
     assert row.payload.request_headers["X-Api-Key"] == ["[redacted]"]
-    assert services.audit.stats.written_total == 3
+    assert state.audit.stats.written_total == 3
 
 
 async def test_only_v1_is_audited(client_factory: ClientFactory, sqlite_url: str) -> None:
     client = await client_factory(audit_on(sqlite_url))
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
-    assert services.audit is not None
+    state = client.app.state  # type: ignore[attr-defined]
+    assert state.audit is not None
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
     calls = [
         ("GET", "/healthz", {}),
@@ -63,11 +62,11 @@ async def test_only_v1_is_audited(client_factory: ClientFactory, sqlite_url: str
     ]
     for method, path, headers in calls:
         await client.request(method, path, headers=headers)
-    assert await services.audit.flush(within=5.0)
-    assert services.audit.stats.accepted_total == 0
+    assert await state.audit.flush(within=5.0)
+    assert state.audit.stats.accepted_total == 0
     assert await stored(sqlite_url) == 0
     await client.get("/v1/whoami")
-    assert await services.audit.flush(within=5.0)
+    assert await state.audit.flush(within=5.0)
     assert await stored(sqlite_url) == 1
 
 
@@ -89,13 +88,13 @@ async def test_unrouted_v1_requests_leave_a_row(
     allow: str | None,
 ) -> None:
     client = await client_factory(audit_on(sqlite_url))
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
-    assert services.audit is not None and services.audit_store is not None
+    state = client.app.state  # type: ignore[attr-defined]
+    assert state.audit is not None and state.audit_store is not None
     r = await client.request(method, path)
     assert r.status_code == status and r.headers.get("allow") == allow
     assert r.json() == {"error": "no such endpoint" if status == 404 else "method not allowed"}
-    assert await services.audit.flush(within=5.0)
-    [row] = (await services.audit_store.list_page(AuditFilters())).events
+    assert await state.audit.flush(within=5.0)
+    [row] = (await state.audit_store.list_page(AuditFilters())).events
     assert (row.method, row.path, row.status, row.route_name) == (method, path.split("?")[0], status, None)
     assert row.error_category == category and row.success is False
 
@@ -109,8 +108,8 @@ def test_the_audit_needs_a_database() -> None:
 
 async def test_retention_job_is_started_only_with_a_retention(client_factory: ClientFactory, sqlite_url: str) -> None:
     client = await client_factory(audit_on(sqlite_url, retention_days=0))
-    services: Services = client.app.state.services  # type: ignore[attr-defined]
-    assert services.audit_retention is not None and not services.audit_retention.enabled
+    state = client.app.state  # type: ignore[attr-defined]
+    assert state.audit_retention is not None and not state.audit_retention.enabled
 
 
 def test_shutdown_drains_every_served_request(sqlite_url: str) -> None:

@@ -23,7 +23,6 @@ from apitest.audit.records import AuditFilters, EventRecord
 from apitest.audit.store_sql import SQLAuditStore
 from apitest.db.engine import Database
 from apitest.registry import RouteSpec
-from apitest.services import Services
 from tests.audit.test_live import ROUTES as STREAM_ROUTES
 from tests.reliability.proxy import TcpProxy
 from tests.support import LiveServer, live_server, make_app
@@ -209,7 +208,7 @@ def test_the_writer_survives_the_database_going_away(pg_url: str, rows: Rows) ->
     target = urlsplit(pg_url)
     with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
         app = make_app(settings_for(_through(pg_url, proxy.port)), groups=GROUPS)
-        services: Services = app.state.services
+        state = app.state
         with live_server(app) as running, httpx.Client(base_url=running.url, headers={"X-API-Key": KEY}) as client:
             for _ in range(20):
                 assert client.get("/v1/whoami").status_code == 200
@@ -220,16 +219,16 @@ def test_the_writer_survives_the_database_going_away(pg_url: str, rows: Rows) ->
             for _ in range(30):
                 assert client.get("/v1/whoami").status_code == 200
             assert time.monotonic() - started < 5, "requests waited on the database"
-            assert services.audit is not None
+            assert state.audit is not None
             deadline = time.monotonic() + 10
-            while services.audit.stats.write_errors_total == 0:
+            while state.audit.stats.write_errors_total == 0:
                 assert time.monotonic() < deadline, "the writer never noticed the outage"
                 time.sleep(0.05)
             assert rows.count() == 20
 
             proxy.restore()  # the database is back
             assert rows.wait(AuditFilters(), 50, within=20) == 50
-            stats = services.audit.stats
+            stats = state.audit.stats
             assert (stats.dropped_total, stats.written_total) == (0, 50)
             assert stats.write_errors_total >= 1 and stats.last_error
 

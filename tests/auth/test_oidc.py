@@ -301,11 +301,11 @@ async def test_app_refuses_to_start_when_the_issuer_is_unreachable(caplog: pytes
 async def test_app_serves_oidc_tokens_on_v1(idp: LocalIdP) -> None:
     app = create_app(make_settings({"auth": {"allow_anonymous": False}, **{"oidc": oidc_settings_dict(idp)}}))
     async with app.router.lifespan_context(app):
-        assert app.state.services.oidc is not None
+        assert app.state.oidc is not None
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             r = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {idp.mint()}"})
     assert r.json()["auth_type"] == "oidc"
-    assert app.state.services.oidc.client.is_closed  # closed by the lifespan
+    assert app.state.oidc.client.is_closed  # closed by the lifespan
 
 
 def oidc_settings_dict(idp: LocalIdP) -> dict[str, Any]:

@@ -109,8 +109,8 @@ async def test_sql_counters_are_shared_and_reset(db_url: str) -> None:
     """Two counter objects on one database (two workers) agree; SQLite here, PostgreSQL in make integration."""
     app = make_app({"database": {"url": db_url}}, groups=["lab"])
     async with app.router.lifespan_context(app):
-        services = app.state.services
-        one, two = AttemptCounters(services.database), AttemptCounters(services.database)
+        state = app.state
+        one, two = AttemptCounters(state.database), AttemptCounters(state.database)
         assert [await one.next("k", 60), await two.next("k", 60), await one.next("k", 60)] == [1, 2, 3]
         assert await two.reset("k") is True
         assert await one.next("k", 60) == 1

@@ -38,9 +38,9 @@ async def client(client_factory: ClientFactory, sqlite_url: str) -> httpx.AsyncC
 
 
 async def rows(client: httpx.AsyncClient) -> list[Any]:
-    services = client.app.state.services  # type: ignore[attr-defined]
-    assert await services.audit.flush()
-    return list((await services.audit_store.list_page(AuditFilters(route_name="webhook_receive"))).events)
+    state = client.app.state  # type: ignore[attr-defined]
+    assert await state.audit.flush()
+    return list((await state.audit_store.list_page(AuditFilters(route_name="webhook_receive"))).events)
 
 
 @pytest.mark.parametrize("scheme", ["standard", "stripe"])

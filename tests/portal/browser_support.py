@@ -63,7 +63,7 @@ def send(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Res
 def settle(server: LiveServer) -> None:
     """Wait until the audit writer has stored everything accepted so far."""
     deadline = time.monotonic() + 5
-    writer = server.config.app.state.services.audit
+    writer = server.config.app.state.audit
     while writer.stats.queued and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.05)

@@ -47,7 +47,7 @@ async def sign_in(client: httpx.AsyncClient, key: str = KEY, return_to: str = ""
 
 
 async def flush(client: httpx.AsyncClient) -> None:
-    writer = client.app.state.services.audit  # type: ignore[attr-defined]
+    writer = client.app.state.audit  # type: ignore[attr-defined]
     assert await writer.flush()
 
 

@@ -166,7 +166,7 @@ async def test_a_websocket_session_row_shows_its_counters(signed_in: httpx.Async
         endpoint_group="streaming",
         details={"websocket": facts},
     )
-    signed_in.app.state.services.audit.offer(record)  # type: ignore[attr-defined]
+    signed_in.app.state.audit.offer(record)  # type: ignore[attr-defined]
     await flush(signed_in)
     page = await signed_in.get(f"/portal/audit/{event_id}")
     assert page.status_code == 200

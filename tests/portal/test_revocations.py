@@ -79,7 +79,7 @@ async def test_a_replacement_key_of_the_same_name_does_not_revive_them(portal: h
 
 async def test_an_expired_key_ends_its_sessions(portal: httpx.AsyncClient) -> None:
     session = await _db_key_session(portal, "expiring")
-    database = portal.app.state.services.database  # type: ignore[attr-defined]
+    database = portal.app.state.database  # type: ignore[attr-defined]
     async with database.sessions.begin() as db:
         await db.execute(update(ApiKey).where(ApiKey.name == "expiring").values(expires_at=utcnow()))
     assert (await portal.get("/api/v1/portal/me", headers=session)).status_code == 401

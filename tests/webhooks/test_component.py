@@ -55,6 +55,6 @@ async def test_a_bad_file_subscription_stops_the_start(
 async def test_file_subscriptions_are_stored_at_start(client_factory: ClientFactory, sqlite_url: str) -> None:
     subs = [{"name": "a", "url": "http://127.0.0.1/h", "secret": "file-secret-0123456789", "filter": "status=5xx"}]
     client = await client_factory({"database": {"url": sqlite_url}, "webhooks": {**ALLOWED, "subscriptions": subs}})
-    service = client.app.state.services.webhooks  # type: ignore[attr-defined]
+    service = client.app.state.webhooks  # type: ignore[attr-defined]
     (stored,) = await service.store.list_subscriptions()
     assert (stored.name, stored.source, stored.filter, stored.scheme) == ("a", "config", "status=5xx", "standard")
