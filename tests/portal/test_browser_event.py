@@ -35,7 +35,7 @@ def user(browser: Any, server: LiveServer) -> Iterator[Watched]:  # noqa: F811
 
 def newest(server: LiveServer, **filters: str) -> dict[str, Any]:
     settle(server)
-    query = {"limit": "1", "flush": "1", **filters}  # flush: a batch being written is not "queued"
+    query = {"limit": "1", **filters}
     events = send(server, "GET", "/api/v1/portal/audit/events", params=query).json()["events"]
     assert events, filters
     detail: dict[str, Any] = send(server, "GET", f"/api/v1/portal/audit/events/{events[0]['id']}").json()
