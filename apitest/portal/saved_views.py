@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from apitest.db.engine import Database
 from apitest.db.models import SavedView, utcnow
 from apitest.portal.session import PortalIdentity
+from apitest.storable import storable
 
 MAX_NAME = 100
 MAX_VIEWS = 100  # per identity
@@ -46,7 +47,9 @@ def owner_of(identity: PortalIdentity) -> str:
 
 
 def check_name(name: str) -> str:
-    name = " ".join(name.split())
+    """Whitespace collapsed; NUL and lone surrogates escaped visibly (:func:`apitest.storable.storable`), so any
+    name a form or JSON can carry is storable on both backends."""
+    name = storable(" ".join(name.split()))
     if not name:
         raise SavedViewError("give the view a name")
     if len(name) > MAX_NAME:

@@ -52,7 +52,10 @@ async def test_views_belong_to_their_owner(views: SavedViews) -> None:
     assert [v.name for v in await views.list("apikey:alice")] == ["Alpha"]
 
 
-@pytest.mark.parametrize(("name", "ok"), [("  a   b ", "a b"), ("", None), ("x" * (MAX_NAME + 1), None)])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("  a   b ", "a b"), ("", None), ("x" * (MAX_NAME + 1), None), ("a\x00b", "a\\x00b"), ("\ud800", "\\ud800")],
+)
 def test_names(name: str, ok: str | None) -> None:
     if ok is None:
         with pytest.raises(SavedViewError):
