@@ -15,11 +15,11 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
@@ -45,14 +45,8 @@ from apitest.endpoints.deps import EndpointDeps
 from apitest.idempotency import idempotency_store
 from apitest.lifecycle import Lifecycle
 from apitest.metrics import MetricsSite, Scraped
-from apitest.middleware.body_limit import BodyLimitMiddleware
-from apitest.middleware.connection import ConnectionMiddleware
-from apitest.middleware.cors import CORSMiddleware
-from apitest.middleware.errors import ErrorMiddleware
-from apitest.middleware.isolation import IsolationMiddleware
-from apitest.middleware.observe import ObserverMiddleware
+from apitest.middleware.edge import Edge
 from apitest.middleware.prefix import PrefixMiddleware, may_have_prefix
-from apitest.middleware.request_id import RequestIdMiddleware
 from apitest.openapi import build_openapi
 from apitest.pipeline import HandlerApp, RouteDispatch
 from apitest.portal.core import Portal
@@ -62,7 +56,7 @@ from apitest.registry import RouteSpec
 from apitest.routing import index_static_routes
 from apitest.services import Services
 from apitest.system import System, http_error
-from apitest.tls.peer import ClientCertMiddleware
+from apitest.tls.peer import publish_client_certificate
 from apitest.unrouted import NoRoute, NotAllowed
 from apitest.version import version_route
 from apitest.webhooks.api import WebhooksAPI
@@ -71,6 +65,18 @@ from apitest.webhooks.service import WebhookService
 from apitest.websocket import websocket_routes
 
 log = logs.get("app")
+
+
+class FixtureApp(Starlette):
+    """Starlette with :class:`~apitest.middleware.edge.Edge` in place of its middleware stack: Starlette's own
+    server-error and exception middleware and the app's stages are one layer there (docs/performance.md)."""
+
+    def __init__(self, *, edge: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self._edge = edge
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._edge(self.router)
 
 
 class Component(Protocol):
@@ -270,30 +276,27 @@ def create_app(
         *unrouted_v1_routes(audited),
     ]
 
-    middleware = [
-        Middleware(ConnectionMiddleware),  # first: it needs the server's own receive
-        Middleware(RequestIdMiddleware),
-        *([Middleware(PrefixMiddleware, settings=settings)] if may_have_prefix(settings) else []),  # portal URLs
-        Middleware(ClientCertMiddleware),  # mutual TLS: the client certificate for /v1/whoami and the audit row
-        # one response observer: the access log line and the request metrics
-        Middleware(ObserverMiddleware, metrics=metrics.metrics if metrics.enabled else None),
-        # Outside CORS, errors and the body limit: their answers for /v1 are sandboxed too.
-        Middleware(IsolationMiddleware, allowed_hosts=settings.portal.allowed_hosts),
-        Middleware(CORSMiddleware, allowed_origins=settings.server.cors.allowed_origins),
-        Middleware(ErrorMiddleware, debug=settings.server.debug_errors),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),  # inside errors: 413 not 500
-        *(
-            [Middleware(AllPathsAudit, settings=settings, writer=writer, fingerprints=fingerprints)]
-            if settings.audit.scope == "all" and writer is not None
-            else []
-        ),
-    ]
-    app = Starlette(
-        routes=app_routes,
-        middleware=middleware,
-        exception_handlers={HTTPException: http_error},
-        lifespan=lifespan,
-    )
+    def edge(router: ASGIApp) -> ASGIApp:
+        """Everything before routing, in one layer (docs/performance.md, "The edge")."""
+        inner = router
+        if settings.audit.scope == "all" and writer is not None:
+            # Every path audited: the router's misses must be answered inside the audit, so the row sees them.
+            inner = ExceptionMiddleware(inner, handlers={HTTPException: http_error})
+            inner = AllPathsAudit(inner, settings=settings, writer=writer, fingerprints=fingerprints)
+        if may_have_prefix(settings):
+            inner = PrefixMiddleware(inner, settings=settings)  # portal URLs behind a gateway's path prefix
+        return Edge(
+            inner,
+            allowed_hosts=settings.portal.allowed_hosts,
+            allowed_origins=settings.server.cors.allowed_origins,
+            max_body_bytes=settings.server.max_body_bytes,
+            debug=settings.server.debug_errors,
+            metrics=metrics.metrics if metrics.enabled else None,
+            http_error=http_error,
+            on_tls=publish_client_certificate,  # mutual TLS: the client certificate for /v1/whoami and the row
+        )
+
+    app = FixtureApp(edge=edge, routes=app_routes, lifespan=lifespan)
     app.router.redirect_slashes = False
     # For tests and operators poking at a running app; no handler reads them.
     index_static_routes(app.router)  # exact-path lookup before the linear scan (docs/performance.md)

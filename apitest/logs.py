@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
@@ -109,32 +112,32 @@ def fast_write(logger: logging.Logger, msg: str, extra: dict[str, object]) -> bo
     ``LogRecord``: the same JSON :class:`JSONFormatter` renders for ``logger.info(msg, extra=extra)`` (the
     extras here are plain values whose names no LogRecord field shadows). ``False`` when the logger is set
     up any other way (tests capturing records, a handler added by an embedding app): then the caller logs
-    normally."""
-    handlers: list[logging.Handler] = []
-    current: logging.Logger | None = logger
-    while current is not None:  # the handlers a record would reach, as Logger.callHandlers walks them
-        if current.filters or current.disabled:
-            return False
-        handlers += current.handlers
-        current = current.parent if current.propagate else None
-    if len(handlers) != 1:
+    normally.
+
+    Inside a running event loop, the lines of one loop turn are written together (:class:`_TurnBuffer`) when
+    the handler writes to a real file descriptor: one ``write`` for all the requests that ended in that turn
+    instead of one each, the lines appearing microseconds later, in order."""
+    handler = _json_handler(logger)
+    if handler is None:
         return False
-    handler = handlers[0]
-    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter or handler.filters:
-        return False
-    if handler.level > logging.INFO:
-        return False
-    entry: dict[str, Any] = {
-        "time": _now_text(),
-        "level": "info",
-        "logger": logger.name,
-        "msg": msg,
-        **extra,
-    }
-    line = one_line(json.dumps(entry, default=str, ensure_ascii=False))
+    name = logger.name
+    parts = ['{"time": "', _now_text(), '", "level": "info", "logger": ']
+    parts.append(_NAMES.get(name) or _name(name))
+    parts.append(', "msg": ')
+    parts.append(encode_basestring(msg))
+    for key, value in extra.items():
+        parts.append(", ")
+        parts.append(_KEYS.get(key) or _key(key))
+        parts.append(_value(value))
+    parts.append("}")
+    line = one_line("".join(parts)) + handler.terminator
+    buffer = _turn_buffer(handler)
+    if buffer is not None:
+        buffer.add(line)
+        return True
     handler.acquire()
     try:
-        handler.stream.write(line + handler.terminator)
+        handler.stream.write(line)
         handler.flush()
     except Exception:
         handler.handleError(logging.makeLogRecord({"msg": msg}))
@@ -143,5 +146,131 @@ def fast_write(logger: logging.Logger, msg: str, extra: dict[str, object]) -> bo
     return True
 
 
+def _json_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """The one plain JSON stream handler an INFO record of ``logger`` would reach, or None."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:  # the handlers a record would reach, as Logger.callHandlers walks them
+        if current.filters or current.disabled:
+            return None
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter or handler.filters:
+        return None
+    if handler.level > logging.INFO:
+        return None
+    return handler
+
+
+# The constant pieces of a line, rendered once: json.dumps writes `"key": value` pairs joined by ", ".
+_NAMES: dict[str, str] = {}
+_KEYS: dict[str, str] = {}
+_INF = float("inf")
+
+
+def _name(name: str) -> str:
+    rendered = encode_basestring(name)
+    if len(_NAMES) < 256:
+        _NAMES[name] = rendered
+    return rendered
+
+
+def _key(key: str) -> str:
+    rendered = encode_basestring(key) + ": "
+    if len(_KEYS) < 256:
+        _KEYS[key] = rendered
+    return rendered
+
+
+def _value(value: object) -> str:
+    """``json.dumps(value, default=str, ensure_ascii=False)``, the common types without its machinery."""
+    if isinstance(value, str):
+        return str(encode_basestring(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__repr__(value)
+    if isinstance(value, float) and value == value and value not in (_INF, -_INF):
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class _TurnBuffer:
+    """The access lines of one event-loop turn, written by one ``write`` at the start of the next turn (and at
+    exit). Hand-written rather than ``logging.handlers.MemoryHandler``/``QueueHandler``: those carry
+    ``LogRecord`` objects and flush on a count or from a thread, where this holds only strings, needs no
+    thread, and flushes as soon as the loop has finished the turn's requests."""
+
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
+        self.handler = handler
+        self.lines: list[str] = []
+        self.scheduled = False
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        if not self.scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self.scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        lines, self.lines = self.lines, []
+        if not lines:
+            return
+        handler = self.handler
+        handler.acquire()
+        try:
+            handler.stream.write("".join(lines))
+            handler.flush()
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": "access log"}))
+        finally:
+            handler.release()
+
+
+_BUFFERS: dict[logging.Handler, _TurnBuffer | None] = {}
+
+
+def _turn_buffer(handler: logging.StreamHandler[Any]) -> _TurnBuffer | None:
+    """The turn buffer of a handler writing to a file descriptor; None for in-memory streams (tests read
+    those right after a request)."""
+    if handler in _BUFFERS:
+        return _BUFFERS[handler]
+    try:
+        handler.stream.fileno()
+    except Exception:
+        buffer = None
+    else:
+        buffer = _TurnBuffer(handler)
+    if len(_BUFFERS) < 64:
+        _BUFFERS[handler] = buffer
+    return buffer
+
+
+@atexit.register
+def flush_access_lines() -> None:
+    """Write what is buffered (at exit, and by the server as it stops)."""
+    for buffer in list(_BUFFERS.values()):
+        if buffer is not None:
+            buffer.flush()
+
+
+_clock: list[Any] = [-1, ""]  # the second rendered last, and its text
+
+
 def _now_text() -> str:
-    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now as ``JSONFormatter`` writes it (ISO 8601, milliseconds, ``Z``), each second rendered once."""
+    now = time.time()
+    second = int(now)
+    if second != _clock[0]:
+        _clock[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _clock[0] = second
+    return f"{_clock[1]}.{int((now - second) * 1000):03d}Z"

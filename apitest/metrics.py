@@ -1,6 +1,6 @@
 """Prometheus metrics: request counts and latency, the audit pipeline, the database pool, build info.
 
-Request metrics are recorded by :class:`~apitest.middleware.observe.ObserverMiddleware`. Everything
+Request metrics are recorded by :class:`~apitest.middleware.observe.Observer`. Everything
 else lives in other components (the audit writer's :class:`~apitest.audit.buffer.AuditStats`, the
 SQLAlchemy pool) and is copied into the metric objects by :meth:`Metrics.sync`: at every scrape, and,
 with several workers, once a second in every worker.

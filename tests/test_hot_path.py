@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 
 from apitest.middleware.connection import Transport, is_transport
-from apitest.middleware.cors import CORSMiddleware
-from apitest.middleware.request_id import RequestIdMiddleware
+from apitest.middleware.edge import Edge
 from tests.support import make_app
 
 
@@ -66,31 +65,34 @@ async def responses_of(app: Any) -> httpx.Response:
 
 
 async def test_cors_headers_replace_any_the_handler_set_in_the_usual_order() -> None:
-    app = CORSMiddleware(
+    app = Edge(
         raw_app([(b"Access-Control-Allow-Origin", b"https://evil.example"), (b"x-a", b"1")]), allowed_origins=["*"]
     )
     resp = await responses_of(app)
     names = [k.decode().lower() for k, _ in resp.headers.raw]
     assert resp.headers.get_list("access-control-allow-origin") == ["*"]
-    assert names[-5:] == [
+    assert names[-8:] == [
         "access-control-allow-origin",
         "access-control-allow-methods",
         "access-control-allow-headers",
         "access-control-expose-headers",
         "access-control-max-age",
+        "content-security-policy",
+        "x-content-type-options",
+        "x-request-id",
     ]
     assert resp.headers["x-a"] == "1"
 
 
 async def test_a_listed_origin_still_gets_vary_and_its_own_name() -> None:
-    app = CORSMiddleware(raw_app([]), allowed_origins=["https://a.example"])
+    app = Edge(raw_app([]), allowed_origins=["https://a.example"])
     resp = await responses_of(app)
     assert resp.headers["access-control-allow-origin"] == "https://a.example"
     assert resp.headers["vary"] == "Origin"
 
 
 async def test_the_request_id_header_is_set_once_and_last() -> None:
-    app = RequestIdMiddleware(raw_app([(b"X-Request-Id", b"from-handler"), (b"x-b", b"2")]))
+    app = Edge(raw_app([(b"X-Request-Id", b"from-handler"), (b"x-b", b"2")]))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         resp = await client.get("/x", headers={"X-Request-Id": "client-id-1"})

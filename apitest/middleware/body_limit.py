@@ -1,6 +1,7 @@
 """Refuse request bodies over ``server.max_body_bytes`` with 413 before they are read whole.
 
-The limit is enforced on the ``receive`` channel, so it holds for every route without buffering:
+The limit is enforced by :class:`apitest.middleware.edge.Edge` on the ``receive`` channel, so it holds for every
+route without buffering:
 
 - a ``Content-Length`` over the limit fails the first ``receive()``: not one body byte is handed to the
   app, and uvicorn never sends ``100 Continue``, so a client using ``Expect: 100-continue`` never sends
@@ -20,7 +21,7 @@ References: RFC 9110 §15.5.14 (413 Content Too Large).
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from apitest.failures import note_failure
 from apitest.http import ParamError, json_bytes
@@ -30,57 +31,12 @@ class PayloadTooLarge(ParamError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body exceeds {limit} bytes", 413, {"Connection": "close"})
 
-
-def declared_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
-    return None
-
-
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_bytes
-        declared = declared_length(scope)
-        received = 0
-        started = False
-
-        def refuse() -> PayloadTooLarge:
-            error = PayloadTooLarge(limit)
-            note_failure(scope, "payload_too_large", f"{error.message} (received {received}, declared {declared})")
-            return error
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            if declared is not None and declared > limit:
-                raise refuse()
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise refuse()
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except PayloadTooLarge as exc:
-            if started:
-                raise
-            await send_payload_too_large(send, exc)
+    @classmethod
+    def noted(cls, scope: Scope, limit: int, received: int, declared: int | None) -> PayloadTooLarge:
+        """The error, with the failure noted on the request for its audit row."""
+        error = cls(limit)
+        note_failure(scope, "payload_too_large", f"{error.message} (received {received}, declared {declared})")
+        return error
 
 
 async def send_payload_too_large(send: Send, exc: PayloadTooLarge) -> None:

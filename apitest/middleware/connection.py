@@ -2,8 +2,8 @@
 
 ASGI exposes no socket to the app, so an app cannot reset a connection or close it without answering.
 uvicorn's ``receive`` callable is a bound method of its per-request cycle object, whose ``transport`` is
-the asyncio (or uvloop) transport of the connection. This middleware, placed outermost so it sees
-uvicorn's own ``receive``, stores that transport in the scope under :data:`TRANSPORT_KEY`. Under any
+the asyncio (or uvloop) transport of the connection. :class:`apitest.middleware.edge.Edge`, outermost so it
+sees uvicorn's own ``receive``, stores that transport in the scope under :data:`TRANSPORT_KEY`. Under any
 other server (or the in-process test client) nothing is stored and the faults that need the transport
 answer 501 instead of pretending.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 TRANSPORT_KEY = "apitest.transport"
 
@@ -58,15 +58,3 @@ def server_transport(receive: Receive) -> Transport | None:
 def transport_of(scope: Scope) -> Transport | None:
     transport = scope.get(TRANSPORT_KEY)
     return transport if is_transport(transport) else None
-
-
-class ConnectionMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            transport = server_transport(receive)
-            if transport is not None:
-                scope[TRANSPORT_KEY] = transport
-        await self.app(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Turn an unhandled exception (a bug, or ``/v1/crash``) into the internal-error envelope.
+"""Turn an unhandled exception (a bug, or ``/v1/crash``), caught by :class:`apitest.middleware.edge.Edge` or the
+``/v1`` pipeline, into the internal-error envelope.
 
 The traceback is logged with the request id; the client sees only ``{"error": "internal error",
 "request_id": ...}``, plus the exception type and traceback when ``server.debug_errors`` is on.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from apitest import logs
 from apitest.http import json_bytes
@@ -17,34 +18,14 @@ from apitest.outcome import outcome_of
 log = logs.get("errors")
 
 
-class ErrorMiddleware:
-    def __init__(self, app: ASGIApp, *, debug: bool = False) -> None:
-        self.app = app
-        self.debug = debug
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                log.error(
-                    "unhandled exception after the response started",
-                    exc_info=exc,
-                    extra={"request_id": outcome_of(scope).request_id, "path": scope["path"]},
-                )
-                raise
-            await send_internal_error(scope, send, exc, debug=self.debug)
+def log_after_start(scope: Scope, exc: BaseException) -> None:
+    """An exception after the response started cannot become a 500: it is logged, and the server closes the
+    connection."""
+    log.error(
+        "unhandled exception after the response started",
+        exc_info=exc,
+        extra={"request_id": outcome_of(scope).request_id, "path": scope["path"]},
+    )
 
 
 async def send_internal_error(scope: Scope, send: Send, exc: BaseException, *, debug: bool) -> None:

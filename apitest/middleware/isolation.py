@@ -1,4 +1,5 @@
-"""Keep what the fixture serves from acting on the portal, and the portal from answering other sites.
+"""Keep what the fixture serves from acting on the portal, and the portal from answering other sites (the
+rules; :class:`apitest.middleware.edge.Edge` applies them to every request).
 
 The fixture serves caller-chosen content (``/v1/respond?content_type=text/html&body=<script>…``,
 echoes, the lab) on the portal's origin. Two layers keep it inert:
@@ -24,9 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-from apitest.config.hosts import host_name
 from apitest.http import json_bytes
 
 SANDBOX_CSP = b"sandbox; default-src 'none'; frame-ancestors 'none'"
@@ -69,48 +69,15 @@ def misdirected(scope: Scope, host: str) -> tuple[bytes, bytes]:
     return json_bytes({"error": message}), b"application/json"
 
 
-class IsolationMiddleware:
-    """Sandbox headers on fixture responses; the ``Host`` allow-list on the portal and admin paths."""
-
-    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str]) -> None:
-        self.app = app
-        self.allowed_hosts = frozenset(host_name(h) for h in allowed_hosts)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path.startswith(SAME_ORIGIN_PREFIXES) and is_same_origin_path(path):
-            host = ""
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    host = value.decode("latin-1")
-                    break
-            if host_name(host) not in self.allowed_hosts:
-                await self._refuse(scope, send, host)
-                return
-        if path.startswith(OWN_POLICY_PREFIXES) and under(path, OWN_POLICY_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_sandboxed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-content-type-options"]
-                headers += FIXTURE_HEADERS
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_sandboxed)
-
-    async def _refuse(self, scope: Scope, send: Send, host: str) -> None:
-        body, content_type = misdirected(scope, host)
-        scope.setdefault("state", {})["error"] = "host not in portal.allowed_hosts"
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-            *FIXTURE_HEADERS,
-        ]
-        await send({"type": "http.response.start", "status": 421, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+async def refuse_misdirected(scope: Scope, send: Send, host: str) -> None:
+    """The 421 for a portal or admin path asked for under a ``Host`` not on ``portal.allowed_hosts`` (the edge's
+    ``send`` adds the sandbox headers)."""
+    body, content_type = misdirected(scope, host)
+    scope.setdefault("state", {})["error"] = "host not in portal.allowed_hosts"
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 421, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

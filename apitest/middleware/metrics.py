@@ -1,4 +1,4 @@
-"""The labels of the request metrics (recorded by :class:`~apitest.middleware.observe.ObserverMiddleware`):
+"""The labels of the request metrics (recorded by :class:`~apitest.middleware.observe.Observer`):
 route name rather than raw path (bounded cardinality), method, caller."""
 
 from __future__ import annotations

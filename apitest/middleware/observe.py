@@ -1,15 +1,15 @@
 """One response observer for the whole server: the access log line and the request metrics.
 
-A single ``send`` wrapper records the status and the body bytes into the request's
-:class:`~apitest.outcome.RequestOutcome`; when the response ends, the same outcome feeds the JSON access log
-line (method, path, status, bytes, duration, request id, caller) and the Prometheus request counter and
-latency histogram (labelled by route name rather than raw path, for bounded cardinality). The audit reads
-the same outcome (identity, error category, request id) for its row.
+:class:`apitest.middleware.edge.Edge`'s single ``send`` wrapper records the status and the body bytes into the
+request's :class:`~apitest.outcome.RequestOutcome`; when the response ends, :meth:`Observer.end` feeds the same
+outcome to the JSON access log line (method, path, status, bytes, duration, request id, caller) and the
+Prometheus request counter and latency histogram (labelled by route name rather than raw path, for bounded
+cardinality). The audit reads the same outcome (identity, error category, request id) for its row.
 
 Cheap by design, after profiling (docs/performance.md): the metric label children are cached per label
 tuple, and when the access logger writes through the JSON handler :func:`apitest.logs.configure` installed,
-the line is rendered directly (:func:`apitest.logs.fast_line`, the same JSON the formatter produces, without
-a ``LogRecord``) and written to the handler's stream.
+the line is rendered directly (:func:`apitest.logs.fast_write`, the same JSON the formatter produces, without
+a ``LogRecord``) and the lines of one event-loop turn are written together.
 """
 
 from __future__ import annotations
@@ -18,50 +18,34 @@ import logging
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from apitest import logs
 from apitest.metrics import Metrics
 from apitest.middleware.metrics import METHODS, auth_label, route_label
-from apitest.outcome import outcome_of
+from apitest.outcome import RequestOutcome
 
 log = logs.get("access")
 
 
-class ObserverMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics | None = None) -> None:
-        self.app = app
+class Observer:
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
         self._requests: dict[tuple[str, str, int, str], Any] = {}  # cached label children
         self._latency: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        outcome = outcome_of(scope)
-        outcome.started = start = time.perf_counter()
+    def begin(self) -> None:
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
 
-        async def observing_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.body":
-                outcome.bytes_out += len(message.get("body", b""))
-            elif kind == "http.response.start":
-                outcome.status = message["status"]
-            await send(message)
-
-        metrics = self.metrics
-        if metrics is not None:
-            metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, observing_send)
-        finally:
-            elapsed = time.perf_counter() - start
-            if metrics is not None:
-                metrics.in_flight.dec()
-                self._count(scope, outcome.status, elapsed)
-            if log.isEnabledFor(logging.INFO):
-                self._log(scope, elapsed)
+    def end(self, scope: Scope, outcome: RequestOutcome) -> None:
+        """The response ended (or the request failed): count it and write its access line."""
+        elapsed = time.perf_counter() - outcome.started
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self._count(scope, outcome.status, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            self._log(scope, outcome, elapsed)
 
     def _count(self, scope: Scope, status: int, elapsed: float) -> None:
         assert self.metrics is not None
@@ -79,8 +63,7 @@ class ObserverMiddleware:
             timing = self._latency[(route, method)] = self.metrics.latency.labels(route, method)
         timing.observe(elapsed)
 
-    def _log(self, scope: Scope, elapsed: float) -> None:
-        outcome = outcome_of(scope)
+    def _log(self, scope: Scope, outcome: RequestOutcome, elapsed: float) -> None:
         extra: dict[str, object] = {
             "method": scope["method"],
             "path": scope["path"],

@@ -16,7 +16,7 @@ How it works:
   implement: :class:`TLSAwareProtocol` reads the verified peer certificate from the transport's
   ``ssl_object`` once per connection and adds ``scope["extensions"]["tls"]`` (``client_cert_chain`` holds the
   leaf as PEM: Python's ``ssl`` exposes only the peer's leaf) to every request on it;
-  :class:`apitest.tls.peer.ClientCertMiddleware` turns that into ``/v1/whoami``'s ``client_certificate`` and
+  :func:`apitest.tls.peer.publish_client_certificate` turns that into ``/v1/whoami``'s ``client_certificate`` and
   the audit row's details.
 - **Handshake failures** (a gateway without a client certificate on ``mtls-required``, a gateway refusing a
   broken certificate) are logged at INFO with the listener name and OpenSSL's reason; the client sees them

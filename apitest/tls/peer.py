@@ -1,6 +1,6 @@
 """The client certificate of a mutual-TLS request, as ``/v1/whoami`` and the audit row show it.
 
-:class:`ClientCertMiddleware` reads the ASGI ``tls`` extension (added by
+:func:`publish_client_certificate` reads the ASGI ``tls`` extension (added by
 :class:`apitest.tls.listeners.TLSAwareProtocol`) and publishes the certificate's facts twice in the request
 state: under :data:`CLIENT_CERT_KEY` (read by ``/v1/whoami``) and under ``client_certificate`` in the audit
 details (``scope["state"][AUDIT_DETAILS_KEY]``, stored in the audit row's ``details`` column). Requests
@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from apitest.audit.capture import AUDIT_DETAILS_KEY
 from apitest.audit.redaction import storable
@@ -85,21 +85,13 @@ def client_certificate(scope: Scope) -> dict[str, Any] | None:
         return None
 
 
-class ClientCertMiddleware:
-    """Publish the client certificate of a mutual-TLS request in the request state (whoami, audit details)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or "tls" not in scope.get("extensions", {}):
-            await self.app(scope, receive, send)
-            return
-        facts = client_certificate(scope)
-        if facts is not None:
-            state = scope.setdefault("state", {})
-            state[CLIENT_CERT_KEY] = facts
-            details = state.setdefault(AUDIT_DETAILS_KEY, {})
-            if isinstance(details, dict):
-                details["client_certificate"] = facts
-        await self.app(scope, receive, send)
+def publish_client_certificate(scope: Scope) -> None:
+    """Put the client certificate of a mutual-TLS request in the request state (whoami, audit details); the
+    edge (:class:`apitest.middleware.edge.Edge`) calls this for every request with the ``tls`` extension."""
+    facts = client_certificate(scope)
+    if facts is not None:
+        state = scope.setdefault("state", {})
+        state[CLIENT_CERT_KEY] = facts
+        details = state.setdefault(AUDIT_DETAILS_KEY, {})
+        if isinstance(details, dict):
+            details["client_certificate"] = facts

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from apitest.middleware.body_limit import BodyLimitMiddleware, PayloadTooLarge
+from apitest.middleware.body_limit import PayloadTooLarge
+from apitest.middleware.edge import Edge
 from apitest.outcome import outcome_of
 from tests.support import live_server, make_app
 from tests.wire import StateRecorder, read_until_closed, recorded_client, request_bytes
@@ -67,7 +68,7 @@ async def run(app: Any, scope: dict[str, Any], receive: Receive) -> list[Message
 async def test_chunked_body_counted_per_receive(limit: int, chunks: list[bytes], status: int, receives: int) -> None:
     receive, calls = feeder(chunks)
     scope = scope_with([(b"transfer-encoding", b"chunked")])
-    sent = await run(BodyLimitMiddleware(reader, max_bytes=limit), scope, receive)
+    sent = await run(Edge(reader, max_body_bytes=limit), scope, receive)
     assert sent[0]["status"] == status
     assert calls[0] == receives
     if status == 413:
@@ -79,7 +80,7 @@ async def test_chunked_body_counted_per_receive(limit: int, chunks: list[bytes],
 async def test_declared_length_over_limit_reads_nothing() -> None:
     receive, calls = feeder([b"x" * 10])
     scope = scope_with([(b"content-length", b"5000000")])
-    sent = await run(BodyLimitMiddleware(reader, max_bytes=1000), scope, receive)
+    sent = await run(Edge(reader, max_body_bytes=1000), scope, receive)
     assert sent[0]["status"] == 413
     assert calls[0] == 0
     assert outcome_of(scope).error_message == "request body exceeds 1000 bytes (received 0, declared 5000000)"
@@ -91,7 +92,7 @@ async def test_handler_that_ignores_its_body_is_not_refused() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     receive, calls = feeder([b"x" * 10])
-    sent = await run(BodyLimitMiddleware(ignorer, max_bytes=5), scope_with([(b"content-length", b"10")]), receive)
+    sent = await run(Edge(ignorer, max_body_bytes=5), scope_with([(b"content-length", b"10")]), receive)
     assert sent[0]["status"] == 204
     assert calls[0] == 0
 
@@ -103,7 +104,7 @@ async def test_refusal_after_the_response_started_propagates() -> None:
 
     receive, _ = feeder([b"x" * 10])
     with pytest.raises(PayloadTooLarge):
-        await run(BodyLimitMiddleware(streamer, max_bytes=5), scope_with([]), receive)
+        await run(Edge(streamer, max_body_bytes=5), scope_with([]), receive)
 
 
 async def test_v1_route_answers_413_inside_the_pipeline() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from apitest.middleware.connection import TRANSPORT_KEY, ConnectionMiddleware, server_transport, transport_of
+from apitest.middleware.connection import TRANSPORT_KEY, server_transport, transport_of
+from apitest.middleware.edge import Edge
 from tests.wire import exchange, request_bytes, serve
 
 
@@ -34,7 +35,7 @@ class Probe:
     ],
 )
 def test_uvicorn_hands_over_its_transport(http: str, loop: str, transport: bytes) -> None:
-    with serve(ConnectionMiddleware(Probe()), http=http, loop=loop) as served:
+    with serve(Edge(Probe()), http=http, loop=loop) as served:
         wire = exchange(served.port, request_bytes("GET", "/", {"Connection": "close"}))
     assert wire.body == transport
 

@@ -40,7 +40,7 @@ async def test_restricted_origins(client_factory: ClientFactory) -> None:
 
 
 async def test_the_portal_and_admin_paths_are_same_origin_only() -> None:
-    from apitest.middleware.cors import CORSMiddleware
+    from apitest.middleware.edge import Edge
 
     seen: list[str] = []
 
@@ -49,7 +49,7 @@ async def test_the_portal_and_admin_paths_are_same_origin_only() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    cors = CORSMiddleware(app, allowed_origins=["*"])
+    cors = Edge(app, allowed_origins=["*"], allowed_hosts=["t"])
     transport = httpx.ASGITransport(app=cors)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as raw:
         preflight = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}

@@ -1,4 +1,4 @@
-"""The isolation layer: sandbox and nosniff on fixture responses, the Host allow-list on portal and admin paths."""
+"""Isolation at the edge: sandbox and nosniff on fixture responses, the Host allow-list on portal and admin paths."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from apitest.middleware.isolation import FIXTURE_HEADERS, IsolationMiddleware, is_same_origin_path, under
+from apitest.middleware.edge import Edge
+from apitest.middleware.isolation import FIXTURE_HEADERS, is_same_origin_path, under
 
 CSP = dict(FIXTURE_HEADERS)[b"content-security-policy"].decode()
 
@@ -21,7 +22,7 @@ def inner(headers: list[tuple[bytes, bytes]]) -> Any:
 
 
 async def call(path: str, host: str = "127.0.0.1", headers: list[tuple[bytes, bytes]] | None = None) -> httpx.Response:
-    app = IsolationMiddleware(inner(headers or []), allowed_hosts=["127.0.0.1", "Portal.Example", "[::1]"])
+    app = Edge(inner(headers or []), allowed_hosts=["127.0.0.1", "Portal.Example", "[::1]"])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         return await client.get(path, headers={"Host": host})

@@ -1,4 +1,4 @@
-"""The client certificate as the app sees it: ClientCertMiddleware, /v1/whoami's object, the audit details."""
+"""The client certificate as the app sees it: publish_client_certificate, /v1/whoami's object, the audit details."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from apitest.audit.capture import AUDIT_DETAILS_KEY, details_from
 from apitest.tls import CLIENT_CERT_KEY, ca
-from apitest.tls.peer import ClientCertMiddleware, client_certificate, describe
+from apitest.tls.peer import client_certificate, describe, publish_client_certificate
 
 
 def pem_of(cert: x509.Certificate) -> str:
@@ -64,16 +64,12 @@ def test_no_certificate_no_facts() -> None:
     assert client_certificate(tls_scope(["not a certificate"])) is None
 
 
-async def test_middleware_publishes_for_whoami_and_audit() -> None:
+async def test_the_certificate_is_published_for_whoami_and_audit() -> None:
     leaf = ca.issue(ca.make_ca("root"), "gw", ["gw"], client=True)
-    seen: dict[str, Any] = {}
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.update(scope["state"])
-
     scope = tls_scope([ssl.DER_cert_to_PEM_cert(leaf.cert.public_bytes(ca.serialization.Encoding.DER))])
     scope["state"][AUDIT_DETAILS_KEY] = {"other": "kept"}
-    await ClientCertMiddleware(app)(scope, None, None)
+    publish_client_certificate(scope)
+    seen = scope["state"]
     assert seen[CLIENT_CERT_KEY]["subject"] == "CN=gw,O=apitest client"
     stored = details_from(seen)
     assert stored is not None
@@ -81,10 +77,7 @@ async def test_middleware_publishes_for_whoami_and_audit() -> None:
     assert stored["client_certificate"] == seen[CLIENT_CERT_KEY]
 
 
-async def test_middleware_passes_plain_requests_untouched() -> None:
+async def test_plain_requests_are_left_untouched() -> None:
     scope: dict[str, Any] = {"type": "http", "state": {}}
-
-    async def app(s: Any, receive: Any, send: Any) -> None:
-        assert s["state"] == {}
-
-    await ClientCertMiddleware(app)(scope, None, None)
+    publish_client_certificate(scope)
+    assert scope["state"] == {}
