@@ -6,6 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from apitest.config import Settings
 from apitest.forwarded import public_origin
@@ -24,7 +25,7 @@ class System:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/", self.root, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/healthz", Healthz(), methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
         ]
 
@@ -59,8 +60,16 @@ def root_response(request: Request, settings: Settings, endpoints: int) -> Respo
     )
 
 
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
+class Healthz:
+    """``GET /healthz``: always ``ok`` while the process serves. A plain ASGI app with its answer built once:
+    load balancers and probes call it often, and it needs no request object (docs/performance.md)."""
+
+    BODY = b"ok"
+    HEADERS = [(b"content-length", b"2"), (b"content-type", b"text/plain; charset=utf-8")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(self.HEADERS)})
+        await send({"type": "http.response.body", "body": self.BODY})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

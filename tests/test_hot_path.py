@@ -71,12 +71,9 @@ async def test_cors_headers_replace_any_the_handler_set_in_the_usual_order() -> 
     resp = await responses_of(app)
     names = [k.decode().lower() for k, _ in resp.headers.raw]
     assert resp.headers.get_list("access-control-allow-origin") == ["*"]
-    assert names[-8:] == [
+    assert names[-5:] == [
         "access-control-allow-origin",
-        "access-control-allow-methods",
-        "access-control-allow-headers",
         "access-control-expose-headers",
-        "access-control-max-age",
         "content-security-policy",
         "x-content-type-options",
         "x-request-id",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +95,29 @@ def test_line_separators_and_lone_surrogates_cannot_split_or_break_a_line(captur
     assert len(text.splitlines()) == 1  # str.splitlines splits on U+0085, U+2028 and U+2029
     assert "\\u2028" in text and "\\u0085" in text and "\\u2029" in text and "\\ud800" in text
     assert lines(captured)[0]["path"] == forged
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Any]:
+    """A real file (with a descriptor, as stderr has), which the turn buffer serves."""
+    with open(tmp_path / "access.log", "w", encoding="utf-8") as stream:
+        yield stream
+
+
+async def test_access_lines_of_one_loop_turn_are_written_together_in_order(tmp_path: Path, log_file: Any) -> None:
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logs.JSONFormatter())
+    logger = logging.getLogger("apitest.turn-test")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        for n in range(3):
+            assert logs.write_access(logger, "GET", f"/p{n}", 200, 0, 0.1, "id", None, None)
+        assert (tmp_path / "access.log").read_text() == ""  # still in this turn
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        lines = (tmp_path / "access.log").read_text().splitlines()
+        assert [json.loads(line)["path"] for line in lines] == ["/p0", "/p1", "/p2"]
+    finally:
+        logger.handlers[:] = []

@@ -27,7 +27,6 @@ the start message in a single pass over its headers.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -42,7 +41,7 @@ from apitest.config.hosts import host_name
 from apitest.metrics import Metrics
 from apitest.middleware.body_limit import PayloadTooLarge, send_payload_too_large
 from apitest.middleware.connection import TRANSPORT_KEY, server_transport
-from apitest.middleware.cors import CorsPolicy
+from apitest.middleware.cors import CORS_NAMES, CorsPolicy
 from apitest.middleware.errors import log_after_start, send_internal_error
 from apitest.middleware.isolation import (
     FIXTURE_HEADERS,
@@ -52,7 +51,7 @@ from apitest.middleware.isolation import (
     under,
 )
 from apitest.middleware.observe import Observer
-from apitest.middleware.request_id import acceptable
+from apitest.middleware.request_id import acceptable, new_request_id
 from apitest.outcome import OUTCOME_KEY, RequestOutcome
 
 HttpErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -101,7 +100,7 @@ class Edge:
                 drop = {_REQUEST_ID}
                 add: list[tuple[bytes, bytes]] = []
                 if cors and cors_any:
-                    drop |= {name for name, _ in any_headers}
+                    drop |= CORS_NAMES
                     add += any_headers
                 if sandboxed:
                     drop.add(_NOSNIFF)
@@ -142,7 +141,7 @@ class Edge:
         outcome = scope.get(OUTCOME_KEY)
         if not isinstance(outcome, RequestOutcome):
             outcome = scope[OUTCOME_KEY] = RequestOutcome()
-        outcome.request_id = request_id = supplied if acceptable(supplied) else str(uuid.uuid4())
+        outcome.request_id = request_id = supplied if acceptable(supplied) else new_request_id()
         state = scope.get("state")
         if state is None:
             scope["state"] = {}
@@ -205,7 +204,11 @@ class Edge:
         # 6. CORS preflight: OPTIONS with an Origin and Access-Control-Request-Method
         if not same_origin and origin is not None and preflight_method and scope["method"] == "OPTIONS":
             scope["state"]["cors_preflight"] = True
-            await cors.preflight(edge_send, origin)
+            drop, add = self._plans[(sandboxed, False)]  # the preflight's own CORS headers, not a response's
+            vary_origin = False
+            start = {"type": "http.response.start", "status": 204, "headers": cors.preflight_headers(origin)}
+            await edge_send(start)
+            await edge_send({"type": "http.response.body", "body": b""})
             return
         # 8. the body limit, on the receive channel
         limit = self.max_body_bytes

@@ -8,7 +8,7 @@ cardinality). The audit reads the same outcome (identity, error category, reques
 
 Cheap by design, after profiling (docs/performance.md): the metric label children are cached per label
 tuple, and when the access logger writes through the JSON handler :func:`apitest.logs.configure` installed,
-the line is rendered directly (:func:`apitest.logs.fast_write`, the same JSON the formatter produces, without
+the line is rendered directly (:func:`apitest.logs.write_access`, the same JSON the formatter produces, without
 a ``LogRecord``) and the lines of one event-loop turn are written together.
 """
 
@@ -64,17 +64,22 @@ class Observer:
         timing.observe(elapsed)
 
     def _log(self, scope: Scope, outcome: RequestOutcome, elapsed: float) -> None:
+        method, path, status, size = scope["method"], scope["path"], outcome.status, outcome.bytes_out
+        duration_ms = round(elapsed * 1000, 3)
+        identity = outcome.identity
+        auth_type = identity.auth_type if identity is not None else None
+        subject = identity.subject if identity is not None else None
+        if logs.write_access(log, method, path, status, size, duration_ms, outcome.request_id, auth_type, subject):
+            return
         extra: dict[str, object] = {
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": outcome.status,
-            "bytes": outcome.bytes_out,
-            "duration_ms": round(elapsed * 1000, 3),
+            "method": method,
+            "path": path,
+            "status": status,
+            "bytes": size,
+            "duration_ms": duration_ms,
             "request_id": outcome.request_id,
         }
-        identity = outcome.identity
         if identity is not None:
-            extra["auth_type"] = identity.auth_type
-            extra["subject"] = identity.subject
-        if not logs.fast_write(log, "request", extra):
-            log.info("request", extra=extra)
+            extra["auth_type"] = auth_type
+            extra["subject"] = subject
+        log.info("request", extra=extra)

@@ -59,3 +59,32 @@ async def test_the_portal_and_admin_paths_are_same_origin_only() -> None:
         assert (await raw.get("/portalx", headers=preflight)).headers["access-control-allow-origin"] == "*"
         assert (await raw.options("/v1/echo", headers=preflight)).status_code == 204
     assert "/v1/echo" not in seen and "/api/v1/admin/keys" in seen
+
+
+async def test_a_response_carries_what_a_response_needs_and_a_preflight_what_a_preflight_needs(
+    client: httpx.AsyncClient,
+) -> None:
+    normal = await client.get("/v1/whoami", headers={"Origin": "http://app.example"})
+    cors = {k for k in normal.headers if k.startswith("access-control-")}
+    assert cors == {"access-control-allow-origin", "access-control-expose-headers"}
+    assert (await client.get("/v1/whoami")).headers["access-control-allow-origin"] == "*"  # no Origin: the same
+    preflight = await client.options(
+        "/v1/whoami", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    )
+    cors = {k for k in preflight.headers if k.startswith("access-control-")}
+    assert cors == {
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-max-age",
+    }
+
+
+async def test_a_listed_origin_gets_the_preflight_headers_and_vary(client_factory: ClientFactory) -> None:
+    client = await client_factory({"server": {"cors": {"allowed_origins": ["http://ok.example"]}}})
+    asked = {"Origin": "http://ok.example", "Access-Control-Request-Method": "PUT"}
+    r = await client.options("/v1/whoami", headers=asked)
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "http://ok.example"
+    assert "PUT" in r.headers["access-control-allow-methods"] and r.headers["vary"] == "Origin"
+    assert "x-request-id" in r.headers and "content-security-policy" in r.headers

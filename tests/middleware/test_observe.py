@@ -91,3 +91,20 @@ async def test_one_line_and_one_count_per_request(captured: io.StringIO) -> None
     )
     wanted = 'apitest_http_requests_total{auth_type="anonymous",method="GET",route="whoami",status="200"} 1.0'
     assert wanted in metrics
+
+
+@pytest.mark.parametrize("identity", [None, Identity(subject='sübject\u2028"q"', auth_type="apikey")])
+def test_the_access_line_is_the_formatter_line(captured: io.StringIO, identity: Identity | None) -> None:
+    only_ours()
+    log = logs.get("access")
+    auth_type = identity.auth_type if identity else None
+    subject = identity.subject if identity else None
+    assert logs.write_access(log, "GET", '/v1/x\u2028y"', 200, 3, 1.5, "r\\id", auth_type, subject)
+    extra: dict[str, object] = {"method": "GET", "path": '/v1/x\u2028y"', "status": 200, "bytes": 3}
+    extra |= {"duration_ms": 1.5, "request_id": "r\\id"}
+    if identity is not None:
+        extra |= {"auth_type": auth_type, "subject": subject}
+    log.info("request", extra=extra)
+    fast, slow = captured.getvalue().splitlines()
+    assert fast.split('"level"')[1] == slow.split('"level"')[1]  # byte for byte after the timestamp
+    assert len(json.loads(fast)["time"]) == len(json.loads(slow)["time"]) == len("2026-01-01T00:00:00.000Z")
