@@ -26,6 +26,7 @@ from starlette.types import Message
 from apitest import logs
 from apitest.app import create_app
 from apitest.config import load_settings
+from apitest.server import settle_heap
 from bench import configs, pg
 from bench.baseline_app import build as build_baseline
 from bench.scenario import ROOT
@@ -143,7 +144,9 @@ def measure(path: str, n: int, database_url: str, rounds: int) -> list[tuple[str
         for label, make, access_log, with_key in layers(database_url):
             logging.getLogger("apitest.access").setLevel(logging.INFO if access_log else logging.WARNING)
             target = "/v1/whoami" if label.startswith("bare") else path
-            per_request = asyncio.run(drive(make(), target, n, with_key))
+            app = make()
+            settle_heap()  # as `apitest serve` does once the app is built
+            per_request = asyncio.run(drive(app, target, n, with_key))
             best[label] = min(best.get(label, per_request), per_request)
             print(f"  {per_request * 1e6:8.1f} µs  {label}", file=sys.stderr, flush=True)
     return list(best.items())

@@ -103,6 +103,11 @@ def record_size(record: EventRecord) -> int:
     )
 
 
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class AuditWriter:
     """Bounded queue plus one writer task that batches events into ``store.append_many``."""
 
@@ -135,7 +140,7 @@ class AuditWriter:
         self._inflight_bytes = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
-        self._room = asyncio.Event()  # set whenever a batch settled: waiting producers look again
+        self._waiters: deque[asyncio.Future[None]] = deque()  # producers waiting for room, first come first
         self._failing = False  # the last write attempt failed: the database is out, so nobody waits for room
         self._accepted_seq = 0  # sequence number of the newest accepted event
         self._settled_seq = 0  # events written or dropped by the writer, in order
@@ -159,19 +164,44 @@ class AuditWriter:
         return self.offer(record, size)
 
     async def _wait_for_room(self, size: int) -> None:
+        """Wait in line (first come, first served) until the writer has made room, or the wait is over.
+
+        Each waiter has its own future, and the writer wakes only as many as the room it made can take
+        (:meth:`_wake_waiters`): at saturation every request waits here, and waking all of them on every
+        batch (an ``asyncio.Event``) cost more CPU than the requests themselves."""
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
         deadline = started + self.backpressure_wait
         self.stats.backpressure_waits_total += 1
+        first = True
         try:
             while self._full(size) and not (self._stopped or self._closing or self._failing):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), remaining)
+                waiter: asyncio.Future[None] = loop.create_future()
+                if first:
+                    self._waiters.append(waiter)
+                else:
+                    self._waiters.appendleft(waiter)  # woken but still no room: keep its place at the front
+                first = False
+                timer = loop.call_later(remaining, _release, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
         finally:
             self.stats.backpressure_seconds_total += time.monotonic() - started
+
+    def _wake_waiters(self, everyone: bool = False) -> None:
+        """Wake the waiters the room now free can take (all of them when ``everyone``: the writer stopped or the
+        database is out, and nobody should wait any longer)."""
+        room = len(self._waiters) if everyone else self.buffer_size - len(self._queue)
+        while self._waiters and room > 0:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                room -= 1
 
     def offer(self, record: EventRecord, size: int | None = None) -> bool:
         """Queue ``record`` without blocking; ``False`` when it was dropped (counted and logged)."""
@@ -236,6 +266,7 @@ class AuditWriter:
     async def close(self, within: float = 10.0) -> None:
         """Drain: write what is queued, then stop. Events still unwritten at the deadline are dropped and counted."""
         self._closing = True
+        self._wake_waiters(everyone=True)
         self._wakeup.set()
         task = self._task
         if task is not None and not task.done():
@@ -248,6 +279,7 @@ class AuditWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._stopped = True
+        self._wake_waiters(everyone=True)
         lost = len(self._queue) + len(self._inflight)
         if lost:
             self._queue.clear()
@@ -301,7 +333,7 @@ class AuditWriter:
             batch.append(record)
         self._inflight_bytes = size
         if batch:
-            self._room.set()  # the queue has room again (its bytes are released when the batch settles)
+            self._wake_waiters()  # the queue has room again (its bytes are released when the batch settles)
         return batch
 
     def _settle(self, count: int, size: int) -> None:
@@ -309,7 +341,7 @@ class AuditWriter:
         self.stats.queued -= count
         self.stats.queued_bytes -= size
         self._progress.set()
-        self._room.set()
+        self._wake_waiters()
 
     async def _write(self, batch: list[EventRecord]) -> None:
         """Store ``batch``, retrying with backoff while the database fails; returns once every record is
@@ -414,7 +446,9 @@ class AuditWriter:
         if isinstance(exc, TimeoutError):
             message = f"TimeoutError: write took longer than {self.write_timeout:g}s"
         self._failing = True
-        self._room.set()  # producers waiting for room stop waiting: during an outage events are dropped
+        self._wake_waiters(
+            everyone=True
+        )  # producers waiting for room stop waiting: during an outage events are dropped
         self.stats.write_errors_total += 1
         self.stats.last_error = message
         self.stats.last_error_at = datetime.now(UTC)

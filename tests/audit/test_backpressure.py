@@ -72,3 +72,55 @@ async def test_during_an_outage_a_full_buffer_drops_at_once() -> None:
         assert writer.stats.dropped_total == 1 and writer.stats.backpressure_waits_total == 0
     finally:
         await writer.close(0.1)
+
+
+async def test_waiters_get_room_first_come_first_served_and_only_as_many_as_fit() -> None:
+    store = GatedStore()
+    writer = AuditWriter(store, buffer_size=2, batch_size=2, flush_interval=0.0, backpressure_wait=30.0)  # type: ignore[arg-type]
+    order: list[int] = []
+
+    async def put(n: int) -> None:
+        assert await writer.put(event(n))
+        order.append(n)
+
+    writer.start()
+    try:
+        for n in (1, 2):
+            await writer.put(event(n))
+        await asyncio.sleep(0.01)  # the writer took both and waits on the database
+        for n in (3, 4):
+            await writer.put(event(n))  # the buffer is full again
+        waiting = []
+        for n in (5, 6, 7, 8, 9):
+            waiting.append(asyncio.create_task(put(n)))
+            await asyncio.sleep(0)  # in this order
+        await asyncio.sleep(0.01)
+        assert order == [] and writer.stats.backpressure_waits_total == 5
+        store.gate.set()
+        await asyncio.gather(*waiting)
+        assert await writer.flush(10)
+    finally:
+        await writer.close(5)
+    assert order == [5, 6, 7, 8, 9]
+    assert [r.id[-1] for r in store.stored] == list("123456789")
+    assert writer.stats.dropped_total == 0
+
+
+async def test_a_cancelled_waiter_leaves_the_line_without_losing_the_others() -> None:
+    store = GatedStore()
+    writer = AuditWriter(store, buffer_size=1, batch_size=1, flush_interval=0.0, backpressure_wait=30.0)  # type: ignore[arg-type]
+    writer.start()
+    try:
+        await writer.put(event(1))
+        await asyncio.sleep(0.01)
+        await writer.put(event(2))
+        gone = asyncio.create_task(writer.put(event(3)))
+        kept = asyncio.create_task(writer.put(event(4)))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # the client went away while its request waited
+        store.gate.set()
+        assert await kept
+        assert await writer.flush(10)
+    finally:
+        await writer.close(5)
+    assert sorted(r.id[-1] for r in store.stored) == ["1", "2", "4"]
