@@ -7,7 +7,8 @@ first and checking each one stops as soon as the page is full: cheap for a commo
 table for a rare one. This module does both, in turn:
 
 1. the newest :data:`STEPS` ``[0]`` rows (below the page's cursor), each checked on its own;
-2. then the next :data:`STEPS` ``[1]`` rows the same way;
+2. then the next :data:`STEPS` ``[1]`` rows the same way, when the matches found so far, at the rate they came,
+   would fill the page within them (else reading them is wasted work: a rare term goes straight to 3);
 3. then everything older, through the indexes (:func:`apitest.audit.sql_filters.text_search`), which by then
    only runs for a term rare enough that fewer than a page of its matches were among those rows.
 
@@ -25,7 +26,7 @@ work already.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_
@@ -46,14 +47,30 @@ def walkable(filters: AuditFilters) -> bool:
     return bool(filters.q) and filters.sort != "duration" and filters.since is None and filters.until is None
 
 
+@dataclass
+class Tally:
+    """What the reader of :func:`regions` wants and has found so far (it updates ``found``)."""
+
+    want: int
+    found: int = 0
+
+    def worth_reading(self, read: int, size: int) -> bool:
+        """Whether ``size`` more rows, at the rate matches came in the ``read`` rows so far, would fill the page."""
+        return read == 0 or self.found * size >= (self.want - self.found) * read
+
+
 async def regions(
-    conn: AsyncConnection, filters: AuditFilters, dialect: str, after: Cursor | None
+    conn: AsyncConnection, filters: AuditFilters, dialect: str, after: Cursor | None, tally: Tally
 ) -> AsyncIterator[list[ColumnElement[bool]]]:
     """The conditions of ``filters`` (free text included) for each region in turn, newest first, below ``after``."""
     assert filters.q
     others = conditions(replace(filters, q=None), dialect)
     above = [tuple_(E.ts, E.id) < tuple_(after.ts, after.id)] if after is not None else []
+    read = 0
     for size in STEPS:
+        if not tally.worth_reading(read, size):
+            break
+        read += size
         edge = select(E.ts).select_from(EVENTS).where(*above).order_by(*NEWEST_FIRST).offset(size).limit(1)
         boundary = (await conn.execute(edge)).scalar()
         region = [*above, E.ts > boundary] if boundary is not None else above
@@ -76,10 +93,12 @@ async def newest(
 ) -> list[RowMapping]:
     """The newest ``want`` matches of ``filters`` below ``after``, newest first (the plain query's rows)."""
     rows: list[RowMapping] = []
-    async for where in regions(conn, filters, dialect, after):
+    tally = Tally(want)
+    async for where in regions(conn, filters, dialect, after, tally):
         stmt: Select[Any] = select(*EVENTS.c).select_from(source(filters)).where(*where)
         stmt = stmt.order_by(*NEWEST_FIRST).limit(want - len(rows))
         rows += (await conn.execute(stmt)).mappings().all()
+        tally.found = len(rows)
         if len(rows) >= want:
             break
     return rows
@@ -90,9 +109,11 @@ async def count(conn: AsyncConnection, filters: AuditFilters, dialect: str, cap:
     total = 0
     if cap <= 0:
         return 0
-    async for where in regions(conn, filters, dialect, None):
+    tally = Tally(cap)
+    async for where in regions(conn, filters, dialect, None, tally):
         matching = select(E.id).select_from(source(filters)).where(*where).limit(cap - total).subquery()
         total += int((await conn.execute(select(func.count()).select_from(matching))).scalar_one())
+        tally.found = total
         if total >= cap:
             break
     return total

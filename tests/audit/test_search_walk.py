@@ -117,9 +117,29 @@ async def test_the_count_stops_at_the_cap(store: SQLAuditStore, q: str, cap: int
 async def test_a_rare_term_reaches_the_indexed_rest(store: SQLAuditStore) -> None:
     filters = AuditFilters(q="rare")
     async with store.engine.connect() as conn:
-        regions = [r async for r in search_walk.regions(conn, filters, store.dialect, None)]
+        tally, regions = search_walk.Tally(3), []
+        async for where in search_walk.regions(conn, filters, store.dialect, None, tally):
+            regions.append(where)
+            tally.found = 1  # one in the first 4 rows: the next 9 would bring the 2 missing
     assert len(regions) == 3  # both steps, then everything older through the indexes
     assert len(await plain_page(store, filters, None, 1000)) == 2
+
+
+async def test_too_few_matches_in_the_first_step_skip_the_second(store: SQLAuditStore) -> None:
+    async with store.engine.connect() as conn:
+        tally = search_walk.Tally(50)
+        regions = []
+        async for where in search_walk.regions(conn, AuditFilters(q="rare"), store.dialect, None, tally):
+            regions.append(where)
+            tally.found = 1  # one in the first 4 rows: 9 more rows would not bring 49
+    assert len(regions) == 2  # the first step, then the indexed rest
+
+
+def test_the_second_step_is_read_when_the_rate_would_fill_the_page() -> None:
+    assert search_walk.Tally(51).worth_reading(0, 1000)
+    assert search_walk.Tally(51, found=5).worth_reading(1000, 10_000)  # 50 projected for 46 missing
+    assert not search_walk.Tally(51, found=4).worth_reading(1000, 10_000)  # 40 for 47
+    assert not search_walk.Tally(51, found=0).worth_reading(1000, 10_000)
 
 
 def test_only_free_text_newest_first_without_a_window_walks() -> None:
