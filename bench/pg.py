@@ -61,6 +61,21 @@ def scratch_database(label: str) -> Iterator[str]:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def kept_database(name: str) -> str:
+    """``name``'s ``postgresql+asyncpg://`` URL, creating the database when missing; never dropped here."""
+
+    async def ensure() -> None:
+        conn = await asyncpg.connect(server_url(), timeout=10)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(ensure())
+    return with_db(server_url(), name).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
 async def fetchval(url: str, sql: str, *args: object) -> object:
     conn = await asyncpg.connect(asyncpg_url(url), timeout=10)
     try:

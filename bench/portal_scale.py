@@ -1,6 +1,6 @@
 """The portal at scale: the 7-day dashboard and free text with no time window, on PostgreSQL and SQLite.
 
-    .venv/bin/python -m bench.portal_scale [--backend postgresql|sqlite|both] [--rows N] [--runs 20] [--quick]
+    .venv/bin/python -m bench.portal_scale [--backend postgresql|sqlite|both] [--rows N] [--runs 20] [--quick] [--keep]
 
 One run per backend, on loopback only:
 
@@ -15,6 +15,11 @@ One run per backend, on loopback only:
 The bars (issue #14): the dashboard over ``last=7d`` (JSON and HTML) within 300 ms at p95; free text with no
 time window within 500 ms at p95 (a rare term, a term found on every page, and a term found nowhere).
 
+``--keep`` seeds once and reuses: the PostgreSQL database ``apitest_bench_scale_keep_<rows>`` and the SQLite file
+``<tmp>/apitest-bench-scale-keep-<rows>.db`` are left in place and, when they already hold ``rows`` events, are
+migrated to head and measured again without seeding (their rows age: ``last=7d`` covers fewer of them as days
+pass). Drop them by hand (``dropdb``, ``rm``) when done.
+
 ``make bench`` (bench/run.py) calls :func:`run` once per backend: ``run(ctx, backend="postgresql")`` and
 ``run(ctx, backend="sqlite")``; each returns a :class:`bench.scenario.Outcome` whose subject is the slowest
 p95 as a fraction of its bar (``<= 1.0`` passes), with every request's numbers in ``details["requests"]``.
@@ -24,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,25 +179,62 @@ def table_text(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(ctx: Context, *, backend: str = "postgresql", rows: int = 0, runs: int = 0) -> Outcome:
-    """One backend's scenario (``backend``: ``postgresql`` or ``sqlite``)."""
-    rows = rows or (QUICK_ROWS if ctx.quick else ROWS)[backend]
-    runs = max(20, runs or 20)
-    timings: dict[str, float] = {}
+KEEP_PREFIX = "apitest_bench_scale_keep"
+
+
+def kept_sqlite(rows: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"{KEEP_PREFIX.replace('_', '-')}-{rows}.db"
+
+
+def seeded_rows(url: str) -> int:
+    """Events already in a kept database (0 when it is missing or was never migrated)."""
+    try:
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1]
+            if not Path(path).exists():
+                return 0
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                return int(conn.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+        return pg.count_rows(url, "SELECT count(*) FROM audit_events")
+    except Exception:
+        return 0
+
+
+@contextlib.contextmanager
+def database(ctx: Context, backend: str, rows: int, keep: bool) -> Iterator[tuple[str, bool]]:
+    """The URL to measure and whether it still needs its rows: a scratch database, or the kept one."""
     if backend == "postgresql":
         if not pg.available():
             raise RuntimeError(f"PostgreSQL is not reachable at {pg.server_url()} (set APITEST_BENCH_DATABASE_URL)")
-        with pg.scratch_database("scale") as url:
-            upgrade(url)
-            timings["seed_seconds"] = asyncio.run(portal_audit.seed(url, rows))
-            timings["rollup_seconds"] = rebuild_rollups(url)
-            results = serve_and_measure(ctx, url, runs)
+        if not keep:
+            with pg.scratch_database("scale") as url:
+                yield url, True
+            return
+        url = pg.kept_database(f"{KEEP_PREFIX}_{rows}")
     else:
-        path = Path(tempfile.mkdtemp(prefix="apitest-bench-scale-", dir=ctx.log_dir)) / "audit.db"
-        url = f"sqlite+aiosqlite:///{path}"
+        path = kept_sqlite(rows) if keep else Path(tempfile.mkdtemp(prefix="apitest-bench-scale-", dir=ctx.log_dir))
+        url = f"sqlite+aiosqlite:///{path if keep else path / 'audit.db'}"
+    have = seeded_rows(url) if keep else 0
+    if keep and have and have != rows:
+        raise RuntimeError(f"the kept database {url} holds {have:,} events, not {rows:,}: drop it first")
+    yield url, have == 0
+
+
+def run(ctx: Context, *, backend: str = "postgresql", rows: int = 0, runs: int = 0, keep: bool = False) -> Outcome:
+    """One backend's scenario (``backend``: ``postgresql`` or ``sqlite``); ``keep`` seeds once and reuses."""
+    rows = rows or (QUICK_ROWS if ctx.quick else ROWS)[backend]
+    runs = max(20, runs or 20)
+    timings: dict[str, float] = {}
+    with database(ctx, backend, rows, keep) as (url, empty):
         upgrade(url)
-        timings["seed_seconds"] = seed_sqlite(path, rows)
-        timings["rollup_seconds"] = rebuild_rollups(url)
+        if empty:
+            if backend == "postgresql":
+                timings["seed_seconds"] = asyncio.run(portal_audit.seed(url, rows))
+            else:
+                timings["seed_seconds"] = seed_sqlite(Path(url.split(":///", 1)[1]), rows)
+            timings["rollup_seconds"] = rebuild_rollups(url)
+        else:
+            print(f"   portal-scale: reusing {url} ({rows:,} rows)", flush=True)
         results = serve_and_measure(ctx, url, runs)
     print(table_text(results), flush=True)
     worst = max(results, key=lambda r: r["p95_ms"] / r["bar_ms"])
@@ -214,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=0, help="rows to seed (default 1,000,000 PG / 200,000 SQLite)")
     parser.add_argument("--runs", type=int, default=20, help="timed rounds per request (at least 20)")
     parser.add_argument("--quick", action="store_true", help="100,000 PG / 50,000 SQLite rows")
+    parser.add_argument("--keep", action="store_true", help="seed once into a kept database and reuse it")
     args = parser.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="apitest-bench-"))
     ctx = Context(results_dir=log_dir, log_dir=log_dir, quick=args.quick, server_cpus=None)
     failed = 0
     for backend in ("postgresql", "sqlite") if args.backend == "both" else (args.backend,):
-        outcome = run(ctx, backend=backend, rows=args.rows, runs=args.runs)
+        outcome = run(ctx, backend=backend, rows=args.rows, runs=args.runs, keep=args.keep)
         verdict = "pass" if outcome.passed else "FAIL"
         print(
             f"{outcome.scenario}: {outcome.subject.text()} (bar {outcome.baseline.text()}): {verdict}; "

@@ -75,11 +75,32 @@ def text_search(
     """
     if dialect == "postgresql":
         return _pg_search(q, since, until)
-    exact = _match(q, dialect, E, P)
-    if len(q) < MIN_LENGTH or "\x00" in q or since is not None or until is not None:
+    if since is not None or until is not None:
+        return exact_match(q, dialect)
+    return row_search(q, dialect)
+
+
+def exact_match(q: str, dialect: str) -> ColumnElement[bool]:
+    """``q``'s condition checked on each row (over :func:`source`), without any search index."""
+    return _match(q, dialect, E, P)
+
+
+def row_search(q: str, dialect: str, rowids: tuple[int, int] | None = None) -> ColumnElement[bool]:
+    """:func:`text_search` without a window, for a scan that reads the rows anyway (newest first, a bounded
+    number of them): the same matches, each row checked on its own rather than the table's matches gathered.
+
+    PostgreSQL: the exact condition (the trigram indexes only find rows; they never change which rows match).
+    SQLite: the FTS5 candidates, as :func:`text_search` (the index decides what is found after a NUL byte), but
+    only those whose ``rowid`` is within ``rowids`` (the scanned rows' smallest and largest), so FTS5 reads a
+    slice of each trigram's list instead of all of it.
+    """
+    exact = exact_match(q, dialect)
+    if dialect == "postgresql" or len(q) < MIN_LENGTH or "\x00" in q:
         return exact
     candidates: Select[Any] = select(literal_column("rowid")).select_from(table("audit_search"))
     candidates = candidates.where(literal_column("audit_search").op("MATCH")(sqlite_phrase(q)))
+    if rowids is not None:
+        candidates = candidates.where(literal_column("rowid").between(*rowids))
     return and_(literal_column("audit_events.rowid").in_(candidates), exact)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apitest.audit import rollup_reads, rollups
+from apitest.audit import rollup_reads, rollups, search_walk
 from apitest.audit.filter_registry import conditions
 from apitest.audit.records import (
     AuditFilters,
@@ -296,6 +296,11 @@ class SQLAuditStore:
 
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         limit = clamp_limit(limit)
+        if search_walk.walkable(filters):  # free text without a window: the newest rows before the indexes
+            async with self.engine.connect() as conn:
+                rows = await search_walk.newest(conn, filters, self.dialect, after, limit + 1)
+            found = [event_from(row) for row in rows]
+            return Page(found[:limit], page_cursor(found[limit - 1], False) if len(found) > limit else None)
         stmt = select(*EVENTS.c).select_from(source(filters)).where(*self._where(filters))
         by_duration = filters.sort == "duration"
         if after is not None and by_duration:
@@ -333,6 +338,9 @@ class SQLAuditStore:
         return [event_from(row) for row in rows]
 
     async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
+        if cap is not None and search_walk.walkable(filters):
+            async with self.engine.connect() as conn:
+                return await search_walk.count(conn, filters, self.dialect, max(0, cap))
         where = self._where(filters)
         if cap is None:
             stmt = select(func.count()).select_from(source(filters)).where(*where)
