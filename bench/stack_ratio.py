@@ -8,7 +8,7 @@ inherits it, e.g. ``taskset -c 1 .venv/bin/python -m bench.stack_ratio --rounds 
 alternate apitest and baseline; the medians and every round's ratio are printed, with the audit counters
 (rows stored vs responses, dropped) read at the end.
 
-    python -m bench.stack_ratio [--rounds 3] [--seconds 5] [--connections 32]
+    python -m bench.stack_ratio [--rounds 3] [--seconds 5] [--connections 32] [--sustained 10]
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--sustained",
+        type=float,
+        default=0,
+        help="then load whoami for this many seconds more, after the same again as a warm-up that fills the "
+        "audit buffer: the rate the database write sustains, not a burst the buffer absorbs",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apitest-stack-ratio-"))
     ctx = Context(results_dir=work, log_dir=work / "logs")
@@ -79,6 +86,13 @@ def main() -> None:
                         results[name].append(summary.rps)
                         if name == "whoami":
                             responses += summary.requests
+                sustained = 0.0
+                if args.sustained > 0:
+                    whoami = Target(server.port, "/v1/whoami", headers={"X-API-Key": key})
+                    responses += run_wrk(whoami, connections=args.connections, seconds=args.sustained).requests
+                    summary = run_wrk(whoami, connections=args.connections, seconds=args.sustained)
+                    responses += summary.requests
+                    sustained = summary.rps
                 metrics = httpx.get(f"{server.url}/metrics").text
             finally:
                 bare.stop()
@@ -91,6 +105,9 @@ def main() -> None:
         ratios = [a / b for a, b in zip(results[subject], results[f"base_{subject}"], strict=True)]
         median = statistics.median(results[subject]) / statistics.median(results[f"base_{subject}"])
         print(f"{subject} ratio median {median:.3f} per round {[round(r, 3) for r in ratios]}")
+    if args.sustained > 0:
+        base = statistics.median(results["base_whoami"])
+        print(f"whoami sustained {sustained:.1f} req/s for {args.sustained:g} s, ratio {sustained / base:.3f}")
     print(f"whoami responses {responses} (+1 probe), audit rows {stored}")
     print(f"dropped_total {counter(metrics, 'apitest_audit_events_dropped_total')}")
 
