@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +43,7 @@ from apitest.auth.evidence import EvidenceReader, Fingerprinter
 from apitest.config import Settings
 from apitest.failures import AUDIT_DETAILS_KEY as AUDIT_DETAILS_KEY  # re-exported: routes import it from here
 from apitest.identity import Identity
+from apitest.ids import random_uuid4
 from apitest.outcome import REJECTED_CATEGORIES, SOURCES, RequestOutcome, outcome_of
 from apitest.registry import ROUTE_KEY, RouteSpec
 from apitest.sensitive import sensitive_for
@@ -317,7 +317,7 @@ class AuditMiddleware:
         if isinstance(spec, RouteSpec) and not spec.audited:
             await self.app(scope, receive, send)
             return
-        event_id = str(uuid.uuid4())
+        event_id = random_uuid4()
         outcome_of(scope).audit_event_id = event_id
         scope.setdefault("state", {})  # where routes leave their audit details (apitest.failures.note_detail)
         ts = datetime.now(UTC)

@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitest.config.hosts import host_name
+from apitest.ids import random_uuid4
 from apitest.metrics import Metrics
 from apitest.middleware.body_limit import PayloadTooLarge, send_payload_too_large
 from apitest.middleware.connection import TRANSPORT_KEY, server_transport
@@ -51,7 +52,7 @@ from apitest.middleware.isolation import (
     under,
 )
 from apitest.middleware.observe import Observer
-from apitest.middleware.request_id import acceptable, new_request_id
+from apitest.middleware.request_id import acceptable
 from apitest.outcome import OUTCOME_KEY, RequestOutcome
 
 HttpErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -141,7 +142,7 @@ class Edge:
         outcome = scope.get(OUTCOME_KEY)
         if not isinstance(outcome, RequestOutcome):
             outcome = scope[OUTCOME_KEY] = RequestOutcome()
-        outcome.request_id = request_id = supplied if acceptable(supplied) else new_request_id()
+        outcome.request_id = request_id = supplied if acceptable(supplied) else random_uuid4()
         state = scope.get("state")
         if state is None:
             scope["state"] = {}
