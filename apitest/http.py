@@ -36,9 +36,13 @@ class ParamError(Exception):
         self.headers = dict(headers or {})
 
 
+# One encoder for every response: json.dumps with options builds a new JSONEncoder on each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(data: Any) -> str:
     """Compact JSON, non-ASCII kept as UTF-8, NaN refused."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(data)
 
 
 def json_bytes(data: Any, newline: bool = True) -> bytes:
