@@ -2,9 +2,9 @@
 
 Each function answers exactly what the store's row-scanning query answers for the same filters (the store
 calls them only when :func:`~apitest.audit.rollups.usable` says the rollup can): sums over the covering
-periods, plus the same sums over the raw partial minutes at the window's ends. Percentiles over more than
-:data:`~apitest.audit.rollups.EXACT_PERCENTILES_UP_TO` events are estimated from the latency histogram;
-``stats_from_rollup`` returns ``None`` below that, and the store computes them exactly.
+periods, plus the same sums over the raw partial minutes at the window's ends. Percentiles are exact too: the
+latency histogram says which bucket holds each one, and one indexed read of that bucket's durations in the
+window picks it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apitest.audit.records import AuditFilters, Bucket, Group, Stats
 from apitest.audit.rollups import (
     BREAKDOWNS,
-    EXACT_PERCENTILES_UP_TO,
     Cover,
     R,
     epoch,
     latency_bucket,
-    latency_value,
+    latency_range,
 )
 from apitest.audit.sql_filters import E, breakdown_key
 from apitest.db.models import UTCDateTime
@@ -158,10 +157,12 @@ def _at(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-async def stats_from_rollup(conn: AsyncConnection, filters: AuditFilters) -> Stats | None:
-    """Totals and estimated percentiles; ``None`` when the window holds few enough events to rank exactly."""
+async def stats_from_rollup(conn: AsyncConnection, filters: AuditFilters) -> Stats:
+    """Totals from the rollup and the edge rows; each percentile from the latency histogram (which bucket holds
+    it, how many events lie below that bucket), then read exactly among that bucket's durations in the window."""
     assert filters.since is not None
-    cover = Cover(filters.since, _until(filters), inclusive=True)
+    until = _until(filters)
+    cover = Cover(filters.since, until, inclusive=True)
     totals = select(*SUMS[:3], func.max(R.duration_max)).where(*cover.rollup_where("total"))
     row = (await conn.execute(totals)).one()
     count, errors, duration, peak = int(row[0] or 0), int(row[1] or 0), float(row[2] or 0), float(row[3] or 0)
@@ -169,24 +170,33 @@ async def stats_from_rollup(conn: AsyncConnection, filters: AuditFilters) -> Sta
     edge = [float(d) for d, _ in rows]
     edge_errors = sum(1 for _, ok in rows if not ok)
     total = count + len(edge)
-    if total <= EXACT_PERCENTILES_UP_TO:
-        return None
+    if not total:
+        return Stats(0, 0, 0.0, 0.0, 0.0, {"avg_ms": 0.0, "max_ms": 0.0})
     histogram: dict[int, int] = {}
     stmt = select(R.key, func.sum(R.count)).where(*cover.rollup_where("latency")).group_by(R.key)
     for key, n in await conn.execute(stmt):
         histogram[int(key)] = histogram.get(int(key), 0) + int(n)
     for d in edge:
         histogram[latency_bucket(d)] = histogram.get(latency_bucket(d), 0) + 1
+    values = []
+    for p in PERCENTILES:
+        bucket, offset = _locate(histogram, max(0, min(total - 1, math.floor((total - 1) * p))))
+        low, high = latency_range(bucket)
+        where = [E.ts >= filters.since, E.ts <= until]
+        where += [E.duration_ms > low] if low is not None else []
+        where += [E.duration_ms <= high] if high is not None else []
+        ranked = select(E.duration_ms).where(*where).order_by(E.duration_ms).offset(offset).limit(1)
+        values.append(float((await conn.execute(ranked)).scalar_one()))
     peak = max([peak, *edge])
-    values = [min(peak, _rank(histogram, math.floor((total - 1) * p))) for p in PERCENTILES]
     extra = {"avg_ms": round((duration + sum(edge)) / total, 1), "max_ms": round(peak, 3)}
     return Stats(total, errors + edge_errors, values[0], values[1], values[2], extra)
 
 
-def _rank(histogram: dict[int, int], index: int) -> float:
-    seen = 0
+def _locate(histogram: dict[int, int], index: int) -> tuple[int, int]:
+    """The latency bucket holding the ``index``-th smallest duration, and that duration's index within it."""
+    below = 0
     for bucket in sorted(histogram):
-        seen += histogram[bucket]
-        if seen > index:
-            return round(latency_value(bucket), 3)
-    return 0.0
+        if below + histogram[bucket] > index:
+            return bucket, index - below
+        below += histogram[bucket]
+    raise LookupError(index)

@@ -6,9 +6,10 @@ sums and the longest duration of the events in it. The periods are minutes, hour
 and the events of the partial minutes at either end are read from ``audit_events`` itself, so every total is
 exact. The dimensions are what the dashboard shows: ``total``, ``status_class`` (``2xx``), ``route`` (as the
 route breakdown names it), ``caller`` (as the user breakdown does), ``method``, and ``latency``: a histogram
-of durations in buckets a quarter of a doubling wide (``2^(k/4)`` ms), from which percentiles are estimated
-when a window holds more than :data:`EXACT_PERCENTILES_UP_TO` events (to within the bucket's width, 19 %;
-below that they are computed exactly from the rows, as before).
+of durations in buckets a quarter of a doubling wide (``2^(k/4)`` ms). A percentile is the histogram's word on
+which bucket holds it and how many events lie below that bucket, then one read of that bucket's durations in
+the window (index ``audit_events_duration_idx``, migration ``0014_audit_duration_index``): exact, as when the
+rows are ranked.
 
 Kept consistent by whoever changes ``audit_events``:
 
@@ -22,6 +23,7 @@ always agree.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -42,7 +44,6 @@ R = ROLLUP.c
 SPANS = (86400, 3600, 60)
 LATENCY_STEPS = 4  # buckets per doubling of the duration
 LATENCY_MIN, LATENCY_MAX = -40, 100  # 2^-10 ms (1 µs) .. 2^25 ms (9 h)
-EXACT_PERCENTILES_UP_TO = 20_000
 READ_CHUNK = 20_000
 MAX_COVERED_BUCKETS = 500  # a timeseries of more buckets reads the rows
 # The breakdown dimensions served from the rollup, by their breakdown name.
@@ -50,6 +51,7 @@ BREAKDOWNS = {"status_class": "status_class", "route_name": "route", "user": "ca
 RAW_COLUMNS = [E.ts, E.status, E.success, E.duration_ms, E.route_name, E.user_email, E.user_subject]
 RAW_COLUMNS += [E.api_key_name, E.method]
 WINDOW_FIELDS = ("since", "until")
+NOT_FILTERS = ("sort",)  # AuditFilters fields that order a list and select no rows
 
 
 def latency_bucket(ms: float) -> int:
@@ -61,6 +63,26 @@ def latency_bucket(ms: float) -> int:
 def latency_value(bucket: int) -> float:
     """The geometric middle of a latency bucket, ``(2^((k-1)/4), 2^(k/4)]`` ms."""
     return float(2 ** ((bucket - 0.5) / LATENCY_STEPS))
+
+
+@functools.cache
+def latency_ceiling(bucket: int) -> float:
+    """The largest duration :func:`latency_bucket` puts in ``bucket`` or below: near ``2^(k/4)``, but found by
+    stepping float by float, so a SQL range ``(ceiling(k - 1), ceiling(k)]`` holds exactly the bucket's rows."""
+    assert LATENCY_MIN <= bucket < LATENCY_MAX
+    at = float(2 ** (bucket / LATENCY_STEPS))
+    while latency_bucket(at) > bucket:
+        at = math.nextafter(at, -math.inf)
+    while latency_bucket(math.nextafter(at, math.inf)) <= bucket:
+        at = math.nextafter(at, math.inf)
+    return at
+
+
+def latency_range(bucket: int) -> tuple[float | None, float | None]:
+    """``(low, high)``: a bucket's durations are ``> low`` and ``<= high`` (``None``: unbounded)."""
+    low = latency_ceiling(bucket - 1) if bucket > LATENCY_MIN else None
+    high = latency_ceiling(bucket) if bucket < LATENCY_MAX else None
+    return low, high
 
 
 def caller_key(email: str | None, subject: str | None, key_name: str | None) -> str:
@@ -235,7 +257,7 @@ def usable(filters: AuditFilters, *, failed_ok: bool) -> bool:
         return False
     for f in fields(filters):
         value = getattr(filters, f.name)
-        if f.name in WINDOW_FIELDS or value is None or value == "" or value == ():
+        if f.name in WINDOW_FIELDS or f.name in NOT_FILTERS or value is None or value == "" or value == ():
             continue
         if f.name == "success" and value is False and failed_ok:
             continue

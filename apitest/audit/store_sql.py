@@ -407,9 +407,7 @@ class SQLAuditStore:
         totals = [func.count(), error_count(), func.avg(E.duration_ms), func.max(E.duration_ms)]
         async with self.engine.connect() as conn:
             if rollups.usable(filters, failed_ok=False):
-                estimated = await rollup_reads.stats_from_rollup(conn, filters)
-                if estimated is not None:
-                    return estimated
+                return await rollup_reads.stats_from_rollup(conn, filters)
             total, errors, avg, peak = (await conn.execute(select(*totals).select_from(rows).where(*where))).one()
             if self.dialect == "postgresql":
                 fractions = [disc_fraction(int(total), p) if total else 0.5 for p in PERCENTILES]

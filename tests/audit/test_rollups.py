@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,21 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from apitest.audit import rollups
 from apitest.audit.records import AuditFilters, EventRecord
-from apitest.audit.rollups import ROLLUP, Cover, _cover, latency_bucket, latency_value
+from apitest.audit.rollups import (
+    LATENCY_MAX,
+    LATENCY_MIN,
+    ROLLUP,
+    Cover,
+    _cover,
+    latency_bucket,
+    latency_ceiling,
+    latency_range,
+    latency_value,
+)
 from apitest.audit.sql_filters import EVENTS
 from apitest.audit.store_sql import SQLAuditStore, event_row
 from apitest.db.engine import Database, alembic_config
@@ -116,21 +127,34 @@ async def test_a_window_shorter_than_two_minutes_reads_the_rows(
     assert await answers(store, window) == await scanned(store, window, monkeypatch)
 
 
-async def test_percentiles_over_many_events_are_estimated_within_a_bucket(
+async def test_percentiles_are_exact_with_ties_and_durations_on_bucket_edges(
     store: SQLAuditStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await store.append_many(random_events(800))
-    window = AuditFilters(since=SINCE, until=UNTIL)
-    exact = await store.stats(window)
-    monkeypatch.setattr(rollups, "EXACT_PERCENTILES_UP_TO", 10)
-    monkeypatch.setattr("apitest.audit.rollup_reads.EXACT_PERCENTILES_UP_TO", 10)
-    estimated = await store.stats(window)
-    assert (estimated.total, estimated.errors, estimated.extra) == (exact.total, exact.errors, exact.extra)
-    for got, want in zip(
-        (estimated.p50_ms, estimated.p95_ms, estimated.p99_ms), (exact.p50_ms, exact.p95_ms, exact.p99_ms), strict=True
-    ):
-        assert latency_bucket(got) == latency_bucket(want)
-        assert abs(got - want) <= want * 0.19
+    edges = [latency_ceiling(k) for k in (-40, -4, 0, 1, 4, 27, 28, 31)]
+    durations = [0.0, 2**25 + 1.0, *edges, *(math.nextafter(e, math.inf) for e in edges)]
+    durations += [float(n % 250) for n in range(700)]  # ties: many events share a duration
+    records = [event(30 + i * 317.3, duration_ms=d) for i, d in enumerate(durations)]
+    for first in range(0, len(records), 90):
+        await store.append_many(records[first : first + 90])
+    for since, until in ((T0, T0 + timedelta(days=3)), (SINCE, UNTIL), (T0 + timedelta(seconds=50), SINCE)):
+        window = AuditFilters(since=since, until=until)
+        fast, slow = await answers(store, window), await scanned(store, window, monkeypatch)
+        assert fast == slow
+        assert fast["stats"][0] > 0
+
+
+async def test_the_dashboards_filters_are_answered_from_the_rollup(store: SQLAuditStore) -> None:
+    """The list order (``sort``) is no filter: a window alone is read from the rollup (rows deleted behind the
+    rollup's back still count there)."""
+    await store.append_many([event(600 + s, duration_ms=1.0) for s in range(0, 7200, 30)])
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(EVENTS))
+    for sort in ("time", "duration"):
+        window = AuditFilters(since=T0, until=T0 + timedelta(hours=3), sort=sort)
+        assert rollups.usable(window, failed_ok=False)
+        assert sum(b.count for b in await store.timeseries(window, 3600)) == 240
+        assert [(g.key, g.count) for g in await store.breakdown(window, "status_class", 5)] == [("2xx", 240)]
+    assert not rollups.usable(AuditFilters(since=T0, method="GET"), failed_ok=True)
 
 
 async def test_the_writers_sums_equal_a_recount_and_retention_keeps_them(
@@ -189,3 +213,12 @@ def test_latency_buckets_hold_their_values(ms: float) -> None:
     k = latency_bucket(ms)
     if 2**-10 < ms < 2**25:
         assert latency_value(k - 1) < ms <= 2 ** (k / 4) and abs(latency_value(k) - ms) <= ms * 0.19
+
+
+@pytest.mark.parametrize("k", [LATENCY_MIN, -13, -1, 0, 1, 2, 3, 4, 17, 29, 63, LATENCY_MAX - 1])
+def test_a_latency_ceiling_is_the_last_duration_of_its_bucket(k: int) -> None:
+    top = latency_ceiling(k)
+    assert latency_bucket(top) == k and latency_bucket(math.nextafter(top, math.inf)) == k + 1
+    low, high = latency_range(k + 1)
+    assert low == top and (high is None) == (k + 1 == LATENCY_MAX)
+    assert latency_range(LATENCY_MIN)[0] is None
