@@ -118,20 +118,22 @@ def body_guard(settings: Settings) -> None:
     configure_body_guard(server.read_body_timeout, server.min_body_rate, server.min_body_rate_grace)
 
 
-# CPython's defaults are (700, 10, 10): a young collection every 700 net allocations, a full one every 100 young.
-GC_THRESHOLDS = (20_000, 50, 1000)
+# CPython's defaults are (700, 10, 10): a young collection every 700 net allocations, the middle generation every
+# 10 young collections, a full one every 10 middle ones.
+GC_THRESHOLDS = (20_000, 1000, 1000)
 
 
 def settle_heap() -> None:
     """Keep the garbage collector off the request path's back, once the app is built.
 
     Everything allocated so far (modules, settings, routes, the app) lives as long as the process:
-    :func:`gc.freeze` moves it out of the collector's sight, so a full collection walks only what requests
-    and the audit buffer hold. At saturation the buffer holds thousands of captured events that survive into
-    the oldest generation, and with CPython's defaults the full collections they set off walked the whole
-    heap every few hundred requests (profiled in docs/performance.md, "Garbage collection"). The young
-    threshold is raised for the same reason: requests allocate many short-lived containers, and the request
-    path makes no reference cycles, so fewer young collections lose nothing."""
+    :func:`gc.freeze` moves it out of the collector's sight. At saturation the audit buffer holds thousands of
+    captured events (tens of containers each) for about a second, long enough to be promoted out of the young
+    generation; with CPython's defaults the collections of the older generations walked them, and the whole
+    heap, every few hundred requests (profiled in docs/performance.md, "The edge, the heap and the line").
+    With these thresholds a young collection runs every 20,000 net allocations and the older generations
+    about a thousand times less often: the request path makes no reference cycles of its own, and the
+    events are freed by reference counting once written, so the older generations hold little garbage."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
 
