@@ -145,6 +145,7 @@ class AuditWriter:
         self._inflight_bytes = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
+        self._reserved = 0  # places held by reserve() for events being built
         self._waiters: deque[asyncio.Future[None]] = deque()  # producers waiting for room, first come first
         self._failing = False  # the last write attempt failed: the database is out, so nobody waits for room
         self._accepted_seq = 0  # sequence number of the newest accepted event
@@ -157,14 +158,43 @@ class AuditWriter:
     # Request path -------------------------------------------------------------------------------
 
     def _full(self, size: int) -> bool:
-        return len(self._queue) >= self.buffer_size or self.stats.queued_bytes + size > self.buffer_bytes
+        slots = len(self._queue) + self._reserved
+        return slots >= self.buffer_size or self.stats.queued_bytes + size > self.buffer_bytes
 
-    async def put(self, record: EventRecord) -> bool:
+    def _may_wait(self) -> bool:
+        return self.backpressure_wait > 0 and not (self._stopped or self._closing or self._failing)
+
+    async def reserve(self) -> bool:
+        """Hold a place in the buffer for an event about to be built, before its response ends.
+
+        The audit stage calls this before it passes on the last message of a response, so the bounded wait for
+        room (:meth:`_wait_for_room`) holds the client back: a client waiting for the end of its response sends
+        no next request. Waiting after the response had ended would slow nobody down, and the waiting events
+        would pile up. ``False`` when no place is held (the buffer is still full after the wait, the writer
+        stopped, or the database is out): :meth:`put` then decides as without a reservation."""
+        if self._full(0) and self._may_wait():
+            await self._wait_for_room(0)
+        if self._stopped or self._full(0):
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a place :meth:`reserve` held for an event that will not be queued."""
+        self._reserved = max(0, self._reserved - 1)
+        self._wake_waiters()
+
+    async def put(self, record: EventRecord, *, reserved: bool = False) -> bool:
         """Queue ``record``; when the buffer is full while the database is healthy, first wait up to
         ``backpressure_wait`` for the writer to make room (bounded backpressure, counted in
-        ``backpressure_waits_total`` / ``backpressure_seconds_total``). ``False`` when it was dropped."""
+        ``backpressure_waits_total`` / ``backpressure_seconds_total``). ``reserved``: a place was held for it
+        by :meth:`reserve`, so it is queued at once (only the byte budget can still refuse it). ``False`` when
+        it was dropped."""
         size = record_size(record)
-        if self._full(size) and self.backpressure_wait > 0 and not (self._stopped or self._closing or self._failing):
+        if reserved:
+            self._reserved = max(0, self._reserved - 1)
+            return self.offer(record, size)
+        if self._full(size) and self._may_wait():
             await self._wait_for_room(size)
         return self.offer(record, size)
 
@@ -201,7 +231,7 @@ class AuditWriter:
     def _wake_waiters(self, everyone: bool = False) -> None:
         """Wake the waiters the room now free can take (all of them when ``everyone``: the writer stopped or the
         database is out, and nobody should wait any longer)."""
-        room = len(self._waiters) if everyone else self.buffer_size - len(self._queue)
+        room = len(self._waiters) if everyone else self.buffer_size - len(self._queue) - self._reserved
         while self._waiters and room > 0:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -109,6 +109,7 @@ class Exchange:
         self.started = False  # http.response.start sent
         self.complete = False  # final http.response.body sent
         self.client_left = False  # http.disconnect received before the response was complete
+        self.reserved = False  # a place in the audit buffer is held for this exchange's event
         self.error: BaseException | None = None
 
     def on_receive(self, message: Message) -> None:
@@ -204,9 +205,17 @@ def remote_addr(scope: Scope) -> str | None:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-def observed(exchange: Exchange, clock: WireClock, receive: Receive, send: Send) -> tuple[Receive, Send]:
+def observed(
+    exchange: Exchange,
+    clock: WireClock,
+    receive: Receive,
+    send: Send,
+    writer: AuditWriter | None = None,
+) -> tuple[Receive, Send]:
     """One ``receive`` and one ``send`` wrapper feeding both the payload tee (the handler's view: headers
-    before ``Apitest-Event-Id``) and the wire clock (the socket's view), instead of two nested wrappers."""
+    before ``Apitest-Event-Id``) and the wire clock (the socket's view), instead of two nested wrappers.
+    With a ``writer``, a place in its buffer is held (:meth:`AuditWriter.reserve`) before the last message of
+    the response is passed on, so a full buffer holds the client back rather than piling events up."""
 
     async def audited_receive() -> Message:
         message = await receive()
@@ -216,6 +225,8 @@ def observed(exchange: Exchange, clock: WireClock, receive: Receive, send: Send)
 
     async def audited_send(message: Message) -> None:
         exchange.on_send(message)
+        if writer is not None and exchange.complete and not exchange.reserved:
+            exchange.reserved = await writer.reserve()
         await clock.send(message, send)
 
     return audited_receive, audited_send
@@ -325,7 +336,7 @@ class AuditMiddleware:
         exchange = Exchange(self.cap if self.capture_payloads else None, head=scope["method"] == "HEAD")
         clock = WireClock(scope, event_id, started)  # adds Apitest-Event-Id; times the head and the chunks
         try:
-            await self.app(scope, *observed(exchange, clock, receive, send))
+            await self.app(scope, *observed(exchange, clock, receive, send, writer))
         except BaseException as exc:
             exchange.error = exc
             raise
@@ -338,9 +349,11 @@ class AuditMiddleware:
             except Exception:
                 log.exception("audit capture failed", extra={"path": scope.get("path", "")})
                 writer.discard("capture failed")
-            else:
-                if record is not None:
-                    await writer.put(record)
+                record = None
+            if record is not None:
+                await writer.put(record, reserved=exchange.reserved)
+            elif exchange.reserved:
+                writer.release()
 
     def fill_wire(self, record: EventRecord, scope: Scope, clock: WireClock, exchange: Exchange) -> None:
         """The wire-exact fields; a failure there keeps the row (flagged), never loses it."""

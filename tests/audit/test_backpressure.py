@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from apitest.audit.buffer import AuditWriter
 from apitest.audit.records import EventRecord
@@ -124,3 +125,68 @@ async def test_a_cancelled_waiter_leaves_the_line_without_losing_the_others() ->
     finally:
         await writer.close(5)
     assert sorted(r.id[-1] for r in store.stored) == ["1", "2", "4"]
+
+
+async def test_a_held_place_is_queued_at_once_and_a_released_one_lets_the_next_in() -> None:
+    store = GatedStore()
+    writer = AuditWriter(store, buffer_size=1, batch_size=1, flush_interval=0.0, backpressure_wait=30.0)  # type: ignore[arg-type]
+    writer.start()
+    try:
+        assert await writer.reserve()  # the only place
+        waiting = asyncio.create_task(writer.reserve())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # the buffer is full: held places count
+        writer.release()  # the event of the first place will not be queued after all
+        assert await waiting
+        assert await writer.put(event(1), reserved=True)  # queued without waiting
+        store.gate.set()
+        assert await writer.flush(10)
+    finally:
+        await writer.close(5)
+    assert [r.id for r in store.stored] == [event(1).id] and writer.stats.dropped_total == 0
+
+
+async def test_a_full_buffer_holds_back_the_end_of_the_response_not_just_the_event() -> None:
+    """The place is held before the last message of the response is passed on: a client waiting for the end
+    of its response sends nothing more, so the events cannot pile up behind a slow database."""
+    from apitest.audit.capture import AuditMiddleware
+    from tests.support import make_settings
+
+    store = GatedStore()
+    writer = AuditWriter(store, buffer_size=1, batch_size=1, flush_interval=0.0, backpressure_wait=30.0)  # type: ignore[arg-type]
+    settings = make_settings()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    audited = AuditMiddleware(app, settings=settings, writer=writer)
+    sent: dict[int, list[str]] = {}
+
+    async def request(n: int) -> None:
+        scope = {"type": "http", "method": "GET", "path": f"/v1/{n}", "raw_path": f"/v1/{n}".encode()}
+        scope |= {"headers": [], "query_string": b"", "client": ("127.0.0.1", n), "http_version": "1.1"}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.setdefault(n, []).append(message["type"])
+
+        await audited(scope, receive, send)
+
+    writer.start()
+    try:
+        await request(1)
+        await asyncio.sleep(0.01)  # the writer took the first event and waits on the database
+        await request(2)  # its event fills the buffer
+        third = asyncio.create_task(request(3))
+        await asyncio.sleep(0.05)
+        assert sent[3] == ["http.response.start"]  # the end of its response waits for room
+        store.gate.set()
+        await third
+        assert sent[3] == ["http.response.start", "http.response.body"]
+        assert await writer.flush(10)
+    finally:
+        await writer.close(5)
+    assert len(store.stored) == 3 and writer.stats.dropped_total == 0
