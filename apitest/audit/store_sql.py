@@ -19,7 +19,7 @@ import json
 import math
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, Integer, Select, cast, delete, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,6 +64,39 @@ def describe(exc: DBAPIError) -> str:
 # SQLSTATE classes that describe the row, not the connection: 22 data exception (NUL in TEXT/JSONB, invalid
 # UTF-8), 23 integrity constraint violation, 54 program limit exceeded (an index entry too large).
 RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
+UNIQUE_VIOLATION = "23505"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (SQLAlchemy's ``orig``) or was raised from, each once."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return found
+
+
+def stored_already(exc: BaseException) -> bool:
+    """``exc`` is a primary-key conflict: rows of the batch are stored already (a retried batch)."""
+    return any(
+        (getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)) == UNIQUE_VIOLATION
+        and getattr(e, "table_name", "audit_events") in ("audit_events", "audit_payloads")
+        for e in _chain(exc)
+    )
+
+
+def raise_store_error(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` as :class:`InvalidRecordError` (the rows' values were refused) or :class:`StoreError`."""
+    if isinstance(exc, DBAPIError):
+        if refuses_record(exc):
+            raise InvalidRecordError(describe(exc)) from exc
+        raise StoreError(describe(exc)) from exc
+    # the driver's own exceptions: a refused value, or a failed connection
+    if refuses_record(exc):
+        raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+    raise StoreError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def refuses_record(exc: BaseException) -> bool:
@@ -226,10 +259,14 @@ class SQLAuditStore:
         payloads = [row for r in records if (row := payload_row(r)) is not None]
         try:
             async with self.engine.begin() as conn:
+                # A batch retried after a lost commit acknowledgement: the rows stored already are neither
+                # stored nor counted again.
+                ids = [r.id for r in records]
+                known = set((await conn.execute(select(E.id).where(E.id.in_(ids)))).scalars()) if records else set()
                 await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(), events)
                 if payloads:
                     await conn.execute(self._insert(PAYLOADS).on_conflict_do_nothing(), payloads)
-                await self.roll_up(conn, records)
+                await self.roll_up(conn, [r for r in records if r.id not in known])
         except DBAPIError as exc:
             if refuses_record(exc):
                 raise InvalidRecordError(describe(exc)) from exc
@@ -240,7 +277,12 @@ class SQLAuditStore:
             raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]!r}") from exc
 
     async def _copy_many(self, records: list[EventRecord]) -> None:
-        """PostgreSQL: binary COPY into per-connection staging tables, then insert what is not stored yet."""
+        """PostgreSQL: binary ``COPY`` straight into the tables, the rollup counted in the same transaction.
+
+        A batch retried after its commit's acknowledgement was lost finds some of its rows stored already: its
+        ``COPY`` then fails on the primary key, the transaction rolls back, and the batch goes the staged way
+        (:meth:`_copy_staged`), which stores and counts only the rows not stored yet. The direct way is taken
+        first because it is half the database's work (each row written once) and half the round trips."""
         now = datetime.now(UTC)
         events: list[tuple[Any, ...]] = []
         payloads: list[tuple[Any, ...]] = []
@@ -250,6 +292,26 @@ class SQLAuditStore:
                 if record.payload is not None:
                     payloads.append(copy_payload(record, now))
             await asyncio.sleep(0)  # let requests in between chunks
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                # The rollup first: SQLAlchemy opens the transaction with it, and the COPY on the driver connection
+                # shares it, so a batch and its counts commit (or roll back) together.
+                await self.roll_up(conn, records)
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                await driver.copy_records_to_table("audit_events", records=events, columns=COPY_EVENT_COLUMNS)
+                if payloads:
+                    await driver.copy_records_to_table("audit_payloads", records=payloads, columns=COPY_PAYLOAD_COLUMNS)
+            return
+        except Exception as exc:
+            if not stored_already(exc):
+                raise_store_error(exc)
+        await self._copy_staged(records, events, payloads)
+
+    async def _copy_staged(
+        self, records: list[EventRecord], events: list[tuple[Any, ...]], payloads: list[tuple[Any, ...]]
+    ) -> None:
+        """Binary COPY into per-connection staging tables, then insert (and count) what is not stored yet."""
         try:
             async with self.engine.connect() as conn, conn.begin():
                 # SQLAlchemy opens the transaction on its first statement; the COPY on the driver connection and
@@ -266,14 +328,8 @@ class SQLAuditStore:
                 # Only the rows this batch stored: a batch retried after a lost commit acknowledgement is not
                 # counted twice.
                 await self.roll_up(conn, [r for r in records if r.id in stored])
-        except DBAPIError as exc:
-            if refuses_record(exc):
-                raise InvalidRecordError(describe(exc)) from exc
-            raise StoreError(describe(exc)) from exc
-        except Exception as exc:  # the driver's own exceptions: a refused value, or a failed connection
-            if refuses_record(exc):
-                raise InvalidRecordError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-            raise StoreError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        except Exception as exc:
+            raise_store_error(exc)
 
     async def roll_up(self, conn: AsyncConnection, records: list[EventRecord]) -> None:
         """Count a stored batch into the dashboard's rollup, in the batch's transaction (apitest.audit.rollups)."""

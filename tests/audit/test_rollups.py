@@ -222,3 +222,15 @@ def test_a_latency_ceiling_is_the_last_duration_of_its_bucket(k: int) -> None:
     low, high = latency_range(k + 1)
     assert low == top and (high is None) == (k + 1 == LATENCY_MAX)
     assert latency_range(LATENCY_MIN)[0] is None
+
+
+async def test_a_retried_batch_is_stored_and_counted_once(store: SQLAuditStore) -> None:
+    """A batch retried after a lost commit acknowledgement, with a new row beside the stored ones: the rows
+    already stored are neither stored nor counted again (on PostgreSQL the direct COPY fails on the primary key
+    and the staged path stores the rest)."""
+    first = [event(i, status=200 + i, duration_ms=1.0 + i) for i in range(3)]
+    await store.append_many(first)
+    retried = [*first[:2], event(5, status=500, duration_ms=9.0)]
+    await store.append_many(retried)
+    assert await store.count(AuditFilters()) == 4
+    assert await table(store) == await rebuilt(store)
