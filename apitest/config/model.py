@@ -205,7 +205,7 @@ class AuditSettings:
         1024 * 1024, "Body capture cap, per side; longer bodies are truncated and flagged."
     )
     buffer_size: int = setting(
-        4096, "Events held in memory waiting for the writer; beyond it events are dropped and counted."
+        8192, "Events held in memory waiting for the writer; beyond it events are dropped and counted."
     )
     buffer_bytes: int = setting(
         64 * 1024 * 1024,
@@ -228,7 +228,7 @@ class AuditSettings:
         " to this long for room before it is answered; an event still without room then is dropped and counted."
         " No wait during a database outage (events are dropped and counted at once). 0 never waits.",
     )
-    batch_size: int = setting(500, "Most events written in one batch (COPY on PostgreSQL).")
+    batch_size: int = setting(2000, "Most events written in one batch (COPY on PostgreSQL).")
     flush_interval_ms: int = setting(200, "Longest an event waits in the buffer before a write.")
     include_rejected: bool = setting(True, "Also record requests rejected by auth (401/403).")
     scope: str = setting(

@@ -46,8 +46,8 @@ def test_defaults() -> None:
     assert s.server.base_url == "http://localhost:8080"
     assert s.server.shutdown.grace_period == 25.0
     assert s.server.shutdown.pre_shutdown_delay == 2.0
-    assert s.audit.buffer_size == 4096
-    assert s.audit.batch_size == 500
+    assert s.audit.buffer_size == 8192
+    assert s.audit.batch_size == 2000
     assert s.audit.flush_interval_ms == 200
     assert "authorization" in s.audit.redact_keys
     assert s.portal.cookie_name == "api_test_session"
