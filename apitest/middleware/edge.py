@@ -137,7 +137,8 @@ class Edge:
             elif name == b"content-length" and not declared_raw:
                 declared_raw = True
                 text = value.decode("latin-1").strip()
-                declared = int(text) if text.isdigit() else None
+                # More digits than any body could have: over the limit (int() refuses over 4,300 digits)
+                declared = (int(text) if len(text) <= 18 else 10**18) if text.isascii() and text.isdigit() else None
         # 2. the request id, on the outcome every later stage reads
         outcome = scope.get(OUTCOME_KEY)
         if not isinstance(outcome, RequestOutcome):

@@ -107,3 +107,22 @@ async def test_the_lifespan_passes_through() -> None:
 
     await Edge(inner)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert calls == ["lifespan"]
+
+
+@pytest.mark.parametrize(("declared", "status"), [(b"9" * 5000, 413), ("\u00b2".encode("latin-1"), 200)])
+async def test_a_hostile_content_length_is_no_500(declared: bytes, status: int) -> None:
+    """Thousands of digits: over the limit (413). A Latin-1 superscript digit is no length at all: the body
+    is counted as it arrives (200 for one byte)."""
+    recording = Recording()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"x", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-length", declared)]
+    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": headers, "query_string": b""}
+    await recording(scope, receive, send)
+    assert sent[0]["status"] == status
