@@ -170,7 +170,10 @@ def _worker_main(
     settle_heap()
     config = uvicorn_config(settings, app)
     delay = settings.server.shutdown.pre_shutdown_delay
-    GracefulServer(config, lifecycle, delay, specs_for(settings, tls_sockets)).run(sockets=sockets)
+    try:
+        GracefulServer(config, lifecycle, delay, specs_for(settings, tls_sockets)).run(sockets=sockets)
+    finally:
+        logs.flush_access_lines()  # a spawned worker ends with os._exit: atexit handlers do not run there
 
 
 def _supervise(settings: Settings, tls_sockets: list[tuple[str, socket.socket]]) -> None:
@@ -235,6 +238,7 @@ def serve(settings: Settings) -> None:
         try:
             server.run(sockets=[] if main_is_tls else None)  # []: the main port is one of the TLS listeners
         finally:
+            logs.flush_access_lines()  # the access lines of the last turn of the loop
             for _, sock in tls_sockets:
                 sock.close()
         log.info("shutdown complete")

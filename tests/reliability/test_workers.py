@@ -65,6 +65,12 @@ def test_two_workers_audit_every_response(apitest_server: ServerFactory, pg_url:
     rows = pg.count_rows(pg_url, "SELECT count(*) FROM audit_events WHERE user_agent = $1", agent)
     assert rows == result.responses
     assert sum(int(r["written_total"]) for r in stopped) >= rows  # plus the probes of worker_pids
+    # Every response has its access line too: the lines of a worker's last loop turn are written before the
+    # spawned process ends (with os._exit, where atexit handlers do not run).
+    lines = [
+        r for r in log_records(server) if r.get("msg") == "request" and r.get("path") in ("/v1/whoami", "/v1/echo")
+    ]
+    assert len(lines) == result.responses
 
 
 def test_a_dead_worker_is_replaced_from_the_validated_settings(apitest_server: ServerFactory) -> None:
