@@ -131,18 +131,7 @@ def fast_write(logger: logging.Logger, msg: str, extra: dict[str, object]) -> bo
         parts.append(_value(value))
     parts.append("}")
     line = one_line("".join(parts)) + handler.terminator
-    buffer = _turn_buffer(handler)
-    if buffer is not None:
-        buffer.add(line)
-        return True
-    handler.acquire()
-    try:
-        handler.stream.write(line)
-        handler.flush()
-    except Exception:
-        handler.handleError(logging.makeLogRecord({"msg": msg}))
-    finally:
-        handler.release()
+    _emit(handler, line, msg)
     return True
 
 
@@ -171,19 +160,29 @@ def write_access(
     if auth_type is not None:
         line += f', "auth_type": {_value(auth_type)}, "subject": {_value(subject)}'
     line = one_line(line + "}") + handler.terminator
+    _emit(handler, line, "request")
+    return True
+
+
+def _emit(handler: logging.StreamHandler[Any], line: str, msg: str) -> None:
+    """Hand ``line`` to the handler's turn buffer, or write it now when it has none."""
     buffer = _turn_buffer(handler)
     if buffer is not None:
         buffer.add(line)
-        return True
+    else:
+        _write(handler, line, msg)
+
+
+def _write(handler: logging.StreamHandler[Any], text: str, msg: str) -> None:
+    """Write ``text`` to the handler's stream under its lock, as ``StreamHandler.emit`` does."""
     handler.acquire()
     try:
-        handler.stream.write(line)
+        handler.stream.write(text)
         handler.flush()
     except Exception:
-        handler.handleError(logging.makeLogRecord({"msg": "request"}))
+        handler.handleError(logging.makeLogRecord({"msg": msg}))
     finally:
         handler.release()
-    return True
 
 
 def _json_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
@@ -263,17 +262,8 @@ class _TurnBuffer:
     def flush(self) -> None:
         self.scheduled = False
         lines, self.lines = self.lines, []
-        if not lines:
-            return
-        handler = self.handler
-        handler.acquire()
-        try:
-            handler.stream.write("".join(lines))
-            handler.flush()
-        except Exception:
-            handler.handleError(logging.makeLogRecord({"msg": "access log"}))
-        finally:
-            handler.release()
+        if lines:
+            _write(self.handler, "".join(lines), "access log")
 
 
 _BUFFERS: dict[logging.Handler, _TurnBuffer | None] = {}
