@@ -117,17 +117,18 @@ class Edge:
         if transport is not None:
             scope[TRANSPORT_KEY] = transport
         # One pass over the request headers for every stage that reads one.
-        supplied = host = ""
+        supplied: str | None = None  # each header: its first occurrence, as the separate stages read them
+        host: str | None = None
         origin: str | None = None
         preflight_method = False
         declared: int | None = None
         declared_raw = False
         for name, value in scope["headers"]:
             if name == b"host":
-                if not host:
+                if host is None:
                     host = value.decode("latin-1")
             elif name == b"x-request-id":
-                if not supplied:
+                if supplied is None:
                     supplied = value.decode("latin-1")
             elif name == b"origin":
                 if origin is None:
@@ -143,7 +144,7 @@ class Edge:
         outcome = scope.get(OUTCOME_KEY)
         if not isinstance(outcome, RequestOutcome):
             outcome = scope[OUTCOME_KEY] = RequestOutcome()
-        outcome.request_id = request_id = supplied if acceptable(supplied) else random_uuid4()
+        outcome.request_id = request_id = supplied if supplied and acceptable(supplied) else random_uuid4()
         state = scope.get("state")
         if state is None:
             scope["state"] = {}
@@ -156,7 +157,7 @@ class Edge:
         observer = self.observer
         observer.begin()
         try:
-            await self._serve(scope, receive, send, outcome, request_id, host, origin, preflight_method, declared)
+            await self._serve(scope, receive, send, outcome, request_id, host or "", origin, preflight_method, declared)
         finally:
             observer.end(scope, outcome)
 

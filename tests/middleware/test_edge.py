@@ -126,3 +126,21 @@ async def test_a_hostile_content_length_is_no_500(declared: bytes, status: int) 
     scope = {"type": "http", "method": "POST", "path": "/upload", "headers": headers, "query_string": b""}
     await recording(scope, receive, send)
     assert sent[0]["status"] == status
+
+
+async def test_the_first_host_header_decides_as_it_did_before_the_edge() -> None:
+    """An empty first Host and an allowed second one: the first decides (421), as the isolation stage read it."""
+    recording = Recording()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b""), (b"host", b"good.example"), (b"x-request-id", b""), (b"x-request-id", b"second")]
+    scope = {"type": "http", "method": "GET", "path": "/portal/", "headers": headers, "query_string": b""}
+    await recording(scope, receive, send)
+    assert sent[0]["status"] == 421
+    assert dict(sent[0]["headers"])[b"x-request-id"] != b"second"  # the empty first id is replaced, not skipped
