@@ -210,7 +210,7 @@ class AuditWriter:
         self.stats.backpressure_waits_total += 1
         first = True
         try:
-            while self._full(size) and not (self._stopped or self._closing or self._failing):
+            while self._full(size) and self._may_wait():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return

@@ -55,6 +55,23 @@ class Recording:
             self.outcomes.append(scope[OUTCOME_KEY])
 
 
+async def call_raw(
+    recording: Recording, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> list[dict[str, Any]]:
+    """One request straight through the edge (raw headers, no HTTP client); the messages it sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers, "query_string": b""}
+    await recording(scope, receive, send)
+    return sent
+
+
 @pytest.mark.parametrize(
     ("method", "path", "headers", "body", "status"),
     [
@@ -113,34 +130,13 @@ async def test_the_lifespan_passes_through() -> None:
 async def test_a_hostile_content_length_is_no_500(declared: bytes, status: int) -> None:
     """Thousands of digits: over the limit (413). A Latin-1 superscript digit is no length at all: the body
     is counted as it arrives (200 for one byte)."""
-    recording = Recording()
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"x", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    headers = [(b"content-length", declared)]
-    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": headers, "query_string": b""}
-    await recording(scope, receive, send)
+    sent = await call_raw(Recording(), "POST", "/upload", [(b"content-length", declared)], b"x")
     assert sent[0]["status"] == status
 
 
 async def test_the_first_host_header_decides_as_it_did_before_the_edge() -> None:
     """An empty first Host and an allowed second one: the first decides (421), as the isolation stage read it."""
-    recording = Recording()
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
     headers = [(b"host", b""), (b"host", b"good.example"), (b"x-request-id", b""), (b"x-request-id", b"second")]
-    scope = {"type": "http", "method": "GET", "path": "/portal/", "headers": headers, "query_string": b""}
-    await recording(scope, receive, send)
+    sent = await call_raw(Recording(), "GET", "/portal/", headers)
     assert sent[0]["status"] == 421
     assert dict(sent[0]["headers"])[b"x-request-id"] != b"second"  # the empty first id is replaced, not skipped
