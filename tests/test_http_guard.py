@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from apitest.app import create_app
-from apitest.http_guard import GUARD_STATS, MAX_HEADER_BYTES, GuardedHttpToolsProtocol, configure_body_guard
+from apitest.http_guard import (
+    GUARD_STATS,
+    MAX_HEADER_BYTES,
+    VALIDATED_TAIL,
+    GuardedCycle,
+    GuardedHttpToolsProtocol,
+    configure_body_guard,
+    valid_header,
+)
 from apitest.server import uvicorn_config
 from tests.support import free_port, make_settings
 
@@ -250,3 +263,101 @@ def test_the_request_head_reaches_the_app_as_sent(port: int) -> None:
     dump = request(port, b"GET /v1/dump?a=%2Fb HTTP/1.1\r\nHOST: h\r\nConnection: close\r\nX-Trace: t\r\n\r\n")
     text = dump.partition(b"\r\n\r\n")[2]
     assert text == b"GET /v1/dump?a=%2Fb HTTP/1.1\r\nHOST: h\r\nConnection: close\r\nX-Trace: t\r\n\r\n"
+
+
+# The head of a response whose last headers the edge checked already (GuardedCycle) ------------------------
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        pass
+
+
+def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: bool = True) -> RequestResponseCycle:
+    flow = FlowControl(RecordingTransport())  # type: ignore[arg-type]
+    return kind(
+        scope={"type": "http", "method": method, "http_version": "1.1", "path": "/"},  # type: ignore[typeddict-item]
+        transport=RecordingTransport(),  # type: ignore[arg-type]
+        flow=flow,
+        logger=logging.getLogger("test"),
+        access_logger=logging.getLogger("test.access"),
+        access_log=False,
+        default_headers=[(b"date", b"Thu, 03 Dec 2026 18:00:00 GMT")],
+        message_event=asyncio.Event(),
+        expect_100_continue=False,
+        keep_alive=keep_alive,
+        on_response=lambda: None,
+    )
+
+
+TAIL = [(b"x-content-type-options", b"nosniff"), (b"x-request-id", b"req-1")]
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "headers", "keep_alive"),
+    [
+        ("GET", 200, [(b"content-length", b"2"), (b"Content-Type", b"text/plain")], True),
+        ("GET", 200, [(b"content-type", b"text/plain")], True),  # no length: chunked
+        ("HEAD", 200, [(b"content-type", b"text/plain")], True),
+        ("GET", 204, [], True),
+        ("GET", 304, [], True),
+        ("GET", 200, [(b"content-length", b"2"), (b"Connection", b"keep-alive, Close")], True),
+        ("GET", 200, [(b"content-length", b"2")], False),  # an HTTP/1.0 client: connection: close added
+        ("GET", 200, [(b"transfer-encoding", b"chunked")], True),
+    ],
+)
+async def test_a_head_with_a_checked_tail_is_written_as_uvicorn_writes_it(
+    method: str, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool
+) -> None:
+    plain, guarded = cycle(RequestResponseCycle, method, keep_alive), cycle(GuardedCycle, method, keep_alive)
+    await plain.send({"type": "http.response.start", "status": status, "headers": [*headers, *TAIL]})
+    marked: Any = {"type": "http.response.start", "status": status, "headers": [*headers, *TAIL]}
+    marked[VALIDATED_TAIL] = len(TAIL)
+    await guarded.send(marked)
+    written = guarded.transport.written  # type: ignore[attr-defined]
+    assert written == plain.transport.written  # type: ignore[attr-defined]
+    assert b"\r\nx-request-id: req-1\r\n" in written
+    for name in ("response_started", "keep_alive", "chunked_encoding", "expected_content_length"):
+        assert getattr(guarded, name) == getattr(plain, name), name
+
+
+@pytest.mark.parametrize("bad", [(b"x-bad", b"a\r\nset-cookie: forged=1"), (b"bad name", b"v"), (b"x-nul", b"a\x00b")])
+async def test_headers_before_the_checked_tail_are_still_refused_when_invalid(bad: tuple[bytes, bytes]) -> None:
+    guarded = cycle(GuardedCycle)
+    with pytest.raises(RuntimeError, match="Invalid HTTP header"):
+        message: Any = {"type": "http.response.start", "status": 200, "headers": [bad, *TAIL], VALIDATED_TAIL: 2}
+        await guarded.send(message)
+    assert guarded.transport.written == b""  # type: ignore[attr-defined]
+
+
+def test_valid_header_is_uvicorns_rule_for_a_header_the_server_writes_unchecked() -> None:
+    assert valid_header(b"x-request-id", b"0b2d-printable ASCII")
+    assert not valid_header(b"X-Request-Id", b"v")  # written as given: must be lowercase already
+    assert not valid_header(b"x-a", b"v\r\nx-b: w")
+    assert not valid_header(b"x a", b"v")
+
+
+def test_responses_through_the_server_are_written_by_the_guarded_cycle(
+    port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heads: list[int] = []
+    send = GuardedCycle.send
+
+    async def counting(self: GuardedCycle, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            heads.append(message.get(VALIDATED_TAIL, 0))
+        await send(self, message)
+
+    monkeypatch.setattr(GuardedCycle, "send", counting)
+    response = request(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    head = response.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0] == b"HTTP/1.1 200 OK"
+    assert heads and heads[0] >= 2  # the edge marked its sandbox headers and request id as checked
+    assert head[-2].startswith(b"x-request-id: ") and head[-1] == b"connection: close"
+    assert b"x-content-type-options: nosniff" in head
