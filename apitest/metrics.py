@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import platform
 import shutil
 import tempfile
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -183,6 +185,72 @@ WEBHOOK_COUNTERS: dict[str, tuple[str, str]] = {
 }
 
 
+class RequestTally:
+    """The request metrics of this process as plain numbers, counted by
+    :class:`~apitest.middleware.observe.Observer` on every response and added to the Prometheus objects by
+    :meth:`Metrics.sync` (at every scrape; once a second with several workers).
+
+    Why not ``Counter.inc`` and ``Histogram.observe`` on every response: each takes a lock and the histogram
+    walks its buckets, about a tenth of an un-audited request (docs/performance.md). Here a response costs two
+    dict updates and a ``bisect``. A histogram's buckets are folded in through the child's own bucket values
+    (``_buckets``, ``_sum``: prometheus-client keeps no public way to add many observations at once); the
+    tests compare the exposition with what ``observe`` gives for the same durations."""
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = (*bounds, math.inf)
+        self.in_flight = 0
+        self.counts: dict[tuple[str, str, int, str], int] = {}
+        self.latency: dict[tuple[str, str], list[float]] = {}  # per bucket (not cumulative), then the sum
+
+    def observe(self, route: str, method: str, status: int, auth: str, seconds: float) -> None:
+        key = (route, method, status, auth)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        slots = self.latency.get((route, method))
+        if slots is None:
+            slots = self.latency[(route, method)] = [0.0] * (len(self.bounds) + 1)
+        slots[bisect_left(self.bounds, seconds)] += 1  # the first bound >= seconds, as observe() picks
+        slots[-1] += seconds
+
+    def take(self) -> tuple[dict[tuple[str, str, int, str], int], dict[tuple[str, str], list[float]]]:
+        """What was counted since the last call (and start again from zero)."""
+        counts, latency = self.counts, self.latency
+        self.counts, self.latency = {}, {}
+        return counts, latency
+
+
+class DirectTally(RequestTally):
+    """Several workers: each response goes straight into the Prometheus objects (the files the workers share),
+    so a scrape answered by any worker counts every response of every worker at once; a tally would reach the
+    files only at the other workers' next sync. The label children are cached per label tuple."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._flight = 0
+        super().__init__()
+        self._children: dict[tuple[str, str, int, str], Any] = {}
+        self._timings: dict[tuple[str, str], Any] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return self._flight
+
+    @in_flight.setter
+    def in_flight(self, value: int) -> None:
+        self._flight = value
+        self._metrics.in_flight.set(value)
+
+    def observe(self, route: str, method: str, status: int, auth: str, seconds: float) -> None:
+        key = (route, method, status, auth)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._metrics.requests.labels(route, method, str(status), auth)
+        child.inc()
+        timing = self._timings.get((route, method))
+        if timing is None:
+            timing = self._timings[(route, method)] = self._metrics.latency.labels(route, method)
+        timing.observe(seconds)
+
+
 @dataclass
 class _Seen:
     """Last cumulative values copied from one stats object, so counters grow by the difference."""
@@ -287,6 +355,7 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.webhook_counters = {attr: Counter(name, doc, registry=r) for attr, (name, doc) in WEBHOOK_COUNTERS.items()}
+        self.tally = RequestTally() if multiprocess_path is None else DirectTally(self)
         self._seen = _Seen()
         self._seen_webhooks = _Seen()
         self._guard_seen: dict[str, int] = {}
@@ -296,7 +365,8 @@ class Metrics:
     # Scrape-time copies ------------------------------------------------------------------------
 
     def sync(self, services: Sources) -> None:
-        """Copy the audit stats and the pool state of this process into the metric objects."""
+        """Copy the request tally, the audit stats and the pool state of this process into the metric objects."""
+        self.sync_requests()
         stats = audit_stats_of(services)
         self.audit_enabled.set(1 if services.settings.audit.enabled else 0)
         if stats is not None:
@@ -306,6 +376,20 @@ class Metrics:
             self._seen_webhooks = _grow(self.webhook_counters, webhooks, self._seen_webhooks)
         self._sync_pool(services)
         self._sync_guard()
+
+    def sync_requests(self) -> None:
+        """Add what :attr:`tally` counted since the last sync to the request counter and latency histogram."""
+        self.in_flight.set(self.tally.in_flight)
+        counts, latency = self.tally.take()
+        for (route, method, status, auth), count in counts.items():
+            # status "0": no response was started (the client went away first)
+            self.requests.labels(route, method, str(status), auth).inc(count)
+        for (route, method), slots in latency.items():
+            child: Any = self.latency.labels(route, method)
+            for bucket, observed in zip(child._buckets, slots, strict=False):
+                if observed:
+                    bucket.inc(observed)
+            child._sum.inc(slots[-1])
 
     def _sync_guard(self) -> None:
         """The slow-body counts of this process's protocol instances (:data:`apitest.http_guard.GUARD_STATS`)."""

@@ -224,3 +224,35 @@ def test_buffer_bytes_scrubbed_rows_and_slow_bodies_are_exported() -> None:
     assert value(s, "apitest_audit_events_scrubbed_total") == 3
     assert value(s, "apitest_http_slow_body_timeouts_total", reason="idle") == GUARD_STATS.slow_bodies["idle"]
     assert value(s, "apitest_http_slow_body_timeouts_total", reason="rate") == GUARD_STATS.slow_bodies["rate"]
+
+
+def requests_only(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    samples = parse(metrics.render().decode())
+    return {k: v for k, v in samples.items() if k[0].startswith("apitest_http_request")}
+
+
+def test_the_tally_adds_up_to_what_observing_each_response_gives() -> None:
+    durations = [0.0, 0.001, 0.005, 0.0051, 0.01, 0.3, 2.5, 119.0, 120.0, 500.0]  # bounds themselves included
+    tallied, observed = Metrics(), Metrics()
+    for round_ in range(2):  # a second sync adds to what the first one added
+        for i, seconds in enumerate(durations):
+            status = 200 if i % 3 else 503
+            tallied.tally.observe("whoami", "GET", status, "api_key", seconds)
+            observed.requests.labels("whoami", "GET", str(status), "api_key").inc()
+            observed.latency.labels("whoami", "GET").observe(seconds)
+        tallied.tally.observe("echo", "POST", 0, "none", 0.02 * round_)
+        observed.requests.labels("echo", "POST", "0", "none").inc()
+        observed.latency.labels("echo", "POST").observe(0.02 * round_)
+        tallied.sync_requests()
+        assert requests_only(tallied) == pytest.approx(requests_only(observed))  # sums: added in another order
+        assert tallied.tally.counts == {} and tallied.tally.latency == {}  # taken
+    bucket = "apitest_http_request_duration_seconds_bucket"
+    assert value(requests_only(tallied), bucket, route="whoami", method="GET", le="0.005") == 6  # 0, 0.001, 0.005
+    assert value(requests_only(tallied), bucket, route="whoami", method="GET", le="+Inf") == 20
+
+
+def test_in_flight_is_the_tallys_count_at_the_sync() -> None:
+    metrics = Metrics()
+    metrics.tally.in_flight += 2
+    metrics.sync_requests()
+    assert value(parse(metrics.render().decode()), "apitest_http_requests_in_flight") == 2

@@ -144,7 +144,7 @@ def payload_row(record: EventRecord) -> dict[str, Any] | None:
 
 # The COPY path (PostgreSQL). Columns are listed explicitly, so columns added by later migrations (with
 # defaults) do not break it.
-COPY_CHUNK = 100  # rows encoded between two yields to the event loop
+COPY_CHUNK = 500  # rows encoded between two yields to the event loop (~2 µs each: about a millisecond)
 JSON_EVENT_FIELDS = {"details", "header_list", "credentials", "chunk_offsets"}
 JSON_PAYLOAD_FIELDS = {"request_headers", "request_query", "response_headers"}
 COPY_EVENT_COLUMNS = list(EVENT_FIELDS)  # recorded_at included

@@ -6,17 +6,17 @@ outcome to the JSON access log line (method, path, status, bytes, duration, requ
 Prometheus request counter and latency histogram (labelled by route name rather than raw path, for bounded
 cardinality). The audit reads the same outcome (identity, error category, request id) for its row.
 
-Cheap by design, after profiling (docs/performance.md): the metric label children are cached per label
-tuple, and when the access logger writes through the JSON handler :func:`apitest.logs.configure` installed,
-the line is rendered directly (:func:`apitest.logs.write_access`, the same JSON the formatter produces, without
-a ``LogRecord``) and the lines of one event-loop turn are written together.
+Cheap by design, after profiling (docs/performance.md): the metrics are counted as plain numbers
+(:class:`apitest.metrics.RequestTally`, added to the Prometheus objects at each scrape), and when the access
+logger writes through the JSON handler :func:`apitest.logs.configure` installed, the line is rendered directly
+(:func:`apitest.logs.write_access`, the same JSON the formatter produces, without a ``LogRecord``) and the lines
+of one event-loop turn are written together.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from starlette.types import Scope
 
@@ -31,37 +31,24 @@ log = logs.get("access")
 class Observer:
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
-        self._requests: dict[tuple[str, str, int, str], Any] = {}  # cached label children
-        self._latency: dict[tuple[str, str], Any] = {}
+        self.tally = metrics.tally if metrics is not None else None
 
     def begin(self) -> None:
-        if self.metrics is not None:
-            self.metrics.in_flight.inc()
+        if self.tally is not None:
+            self.tally.in_flight += 1
 
     def end(self, scope: Scope, outcome: RequestOutcome) -> None:
         """The response ended (or the request failed): count it and write its access line."""
         elapsed = time.perf_counter() - outcome.started
-        if self.metrics is not None:
-            self.metrics.in_flight.dec()
-            self._count(scope, outcome.status, elapsed)
+        tally = self.tally
+        if tally is not None:
+            tally.in_flight -= 1
+            method = scope["method"]
+            tally.observe(
+                route_label(scope), method if method in METHODS else "OTHER", outcome.status, auth_label(scope), elapsed
+            )
         if log.isEnabledFor(logging.INFO):
             self._log(scope, outcome, elapsed)
-
-    def _count(self, scope: Scope, status: int, elapsed: float) -> None:
-        assert self.metrics is not None
-        route = route_label(scope)
-        method = scope["method"] if scope["method"] in METHODS else "OTHER"
-        auth = auth_label(scope)
-        key = (route, method, status, auth)
-        child = self._requests.get(key)
-        if child is None:
-            # status "0": no response was started (the client went away first)
-            child = self._requests[key] = self.metrics.requests.labels(route, method, str(status), auth)
-        child.inc()
-        timing = self._latency.get((route, method))
-        if timing is None:
-            timing = self._latency[(route, method)] = self.metrics.latency.labels(route, method)
-        timing.observe(elapsed)
 
     def _log(self, scope: Scope, outcome: RequestOutcome, elapsed: float) -> None:
         method, path, status, size = scope["method"], scope["path"], outcome.status, outcome.bytes_out
