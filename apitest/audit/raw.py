@@ -21,6 +21,8 @@ MAX_TARGET = 8 * 1024  # characters of raw_target kept
 MAX_HEADER_LIST = 64 * 1024  # characters of names and values kept in header_list, in total
 MAX_HOST = 1024
 NAME_CACHE_SIZE = 1024
+PAIR_CACHE_SIZE = 1024
+PAIR_CACHE_BYTES = 256  # a header longer than this (name and value) is not kept in the pair cache
 
 
 @dataclass
@@ -33,12 +35,15 @@ class RawRequest:
 
 
 class RawCapture:
-    """Builds :class:`RawRequest` values; the redaction verdict per name is cached (the set of names a fixture
-    sees is small; the cache is emptied if a client floods it)."""
+    """Builds :class:`RawRequest` values. The redaction verdict per name is cached, and so is the stored form of
+    each short header (name and value bytes -> the stored pair): a gateway or a load generator sends the same
+    ``Host``, ``User-Agent`` and ``Accept`` on every request, and decoding, escaping and redacting them again
+    was most of this capture's cost. Both caches are emptied when a client floods them."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
         self._secret: dict[str, bool] = {}
+        self._pairs: dict[tuple[bytes, bytes], tuple[str, str]] = {}
 
     def secret(self, name: str) -> bool:
         found = self._secret.get(name)
@@ -60,16 +65,27 @@ class RawCapture:
         host: str | None = None
         pairs: list[list[str]] = []
         room = min(limit, MAX_HEADER_LIST)
+        cache = self._pairs
         for raw_name, raw_value in header_pairs(scope):
-            name = storable(raw_name[: max(room, 0) + 1].decode("latin-1"))
+            known = cache.get((raw_name, raw_value))
+            # A stored pair is reused only when the room left would cut neither part, as when it was stored.
+            if known is not None and room >= len(raw_name) and room - len(known[0]) >= len(raw_value):
+                name, value = known
+            else:
+                name = storable(raw_name[: max(room, 0) + 1].decode("latin-1"))
+                clipped = raw_value[: max(room - len(name), 0) + 1]
+                value = (
+                    REDACTED
+                    if self.secret(name)
+                    else storable(self.redactor.sensitive.value(name, clipped.decode("utf-8", "replace")))
+                )
+                uncut = len(raw_name) <= room and len(clipped) == len(raw_value)
+                if uncut and len(raw_name) + len(raw_value) <= PAIR_CACHE_BYTES:
+                    if len(cache) >= PAIR_CACHE_SIZE:
+                        cache.clear()
+                    cache[(raw_name, raw_value)] = (name, value)
             if host is None and name.lower() == "host":
                 host = storable(raw_value[:MAX_HOST].decode("utf-8", "replace"))[:MAX_HOST]
-            clipped = raw_value[: max(room - len(name), 0) + 1]
-            value = (
-                REDACTED
-                if self.secret(name)
-                else storable(self.redactor.sensitive.value(name, clipped.decode("utf-8", "replace")))
-            )
             room -= len(name) + len(value)
             if room < 0:
                 truncated["header_list_truncated"] = True

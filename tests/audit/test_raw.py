@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apitest.audit.raw import MAX_HEADER_LIST, MAX_TARGET, RawCapture
+from apitest.audit.raw import MAX_HEADER_LIST, MAX_TARGET, PAIR_CACHE_BYTES, PAIR_CACHE_SIZE, RawCapture
 from apitest.audit.redaction import Redactor
 from apitest.sensitive import Sensitive
 from apitest.wirehead import RAW_KEY, RawHead
@@ -52,3 +52,38 @@ def test_any_bytes_become_storable_bounded_text(target: bytes, headers: list[tup
     assert all(t.encode("utf-8") is not None for t in texts)  # no lone surrogates: every part encodes
     assert len(head.raw_target) <= MAX_TARGET and len(head.header_list) == len(headers)
     assert all(value == "[redacted]" for name, value in head.header_list if "token" in name.lower())
+
+
+WARM = RawCapture(Redactor(Sensitive(["token"])))  # one capture for every example: its pair cache fills up
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from([b"Host", b"X-Token", b"User-Agent", b"Referer", b"X-\x01\x02", b"\xff\xfe"]),
+            st.sampled_from([b"", b"a", b"v" * 100, b"\x00\x1b[31m", b"http://u:p@h/?access_token=s", b"\xe9\xff"]),
+        ),
+        max_size=8,
+    ),
+    limit=st.integers(min_value=0, max_value=700),
+)
+def test_a_header_from_the_pair_cache_is_stored_as_a_fresh_capture_stores_it(
+    headers: list[tuple[bytes, bytes]], limit: int
+) -> None:
+    scope = {
+        "path": "/",
+        "headers": [(name.lower(), value) for name, value in headers],
+        "extensions": {RAW_KEY: RawHead(b"/", [n for n, _ in headers])},
+    }
+    fresh = RawCapture(Redactor(Sensitive(["token"]))).capture(scope, limit)
+    assert WARM.capture(scope, limit) == fresh
+    assert WARM.capture(scope, limit) == fresh  # now every short pair is a cache hit
+
+
+def test_the_pair_cache_is_bounded() -> None:
+    capture = RawCapture(Redactor(Sensitive([])))
+    for i in range(PAIR_CACHE_SIZE * 3):
+        capture.capture({"path": "/", "headers": [(b"x-n", str(i).encode()), (b"x-long", b"v" * 300)]})
+    assert 0 < len(capture._pairs) <= PAIR_CACHE_SIZE
+    assert all(len(name) + len(value) <= PAIR_CACHE_BYTES for name, value in capture._pairs)
