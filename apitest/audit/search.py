@@ -48,6 +48,12 @@ def document(fields: tuple[str, ...], qualifier: str = "") -> str:
     return SEPARATOR.join(field.format(t=prefix) for field in fields)
 
 
+def create_index(name: str) -> str:
+    """The ``CREATE INDEX`` of one of :data:`SEARCH_INDEXES` (migration 0015 runs it; docs/audit.md shows it)."""
+    table, fields = SEARCH_INDEXES[name]
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (({document(fields)}) gin_trgm_ops)"
+
+
 def escape_encoding(data: bytes) -> str:
     """``data`` as PostgreSQL's ``encode(data, 'escape')`` writes it: a NUL or a byte of 128 or more as a
     backslash and three octal digits, a backslash doubled, every other byte as itself. Byte by byte, so

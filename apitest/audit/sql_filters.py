@@ -3,11 +3,11 @@
 keys, per dialect.
 
 Every predicate is written so the indexes of ``audit_events`` can serve it: exact matches on indexed
-columns, ``status_class`` as a range on ``status``, keyset pagination on ``(ts, id)``. Free text ``q``
-cannot use an index; it is meant to be combined with a time window and a page limit. Its payload half
-is a LEFT JOIN on the payload's primary key (one payload per event, so rows are never duplicated) rather
-than an ``EXISTS``: PostgreSQL would turn an ``EXISTS`` inside ``OR`` into a hashed subplan that scans
-every payload in the table, however narrow the time window.
+columns, ``status_class`` as a range on ``status``, keyset pagination on ``(ts, id)``, free text ``q``
+through the search indexes (:func:`text_search`). The payload half of ``q`` is a LEFT JOIN on the
+payload's primary key (one payload per event, so rows are never duplicated) rather than an ``EXISTS``:
+PostgreSQL would turn an ``EXISTS`` inside ``OR`` into a hashed subplan that scans every payload in the
+table, however narrow the time window.
 """
 
 from __future__ import annotations
@@ -146,14 +146,14 @@ def _pg_search(q: str, since: datetime | None, until: datetime | None) -> Column
         *_indexed(q, EVENT_FIELDS, events.name), or_(*_event_terms(q, events.c)), *window
     )
     on_payloads = select(payloads.c.event_id).where(
-        *_indexed(q, PAYLOAD_FIELDS, payloads.name), or_(*_payload_terms(q, "postgresql", payloads.c))
+        *_indexed(q, PAYLOAD_FIELDS, payloads.name, bodies=True), or_(*_payload_terms(q, "postgresql", payloads.c))
     )
     if window:
         on_payloads = on_payloads.join_from(payloads, events, events.c.id == payloads.c.event_id).where(*window)
     return E.id.in_(union(on_events, on_payloads))
 
 
-def _indexed(q: str, fields: tuple[str, ...], qualifier: str) -> list[ColumnElement[bool]]:
+def _indexed(q: str, fields: tuple[str, ...], qualifier: str, *, bodies: bool = False) -> list[ColumnElement[bool]]:
     """The condition a table's search index serves: its document contains ``q``. Only a necessary one: every
     field's match is also the document's, but a match across the line between two fields is not a field's, so
     the fields are still checked each on its own. The document of a body is its ``escape`` text: raw bytes
@@ -162,7 +162,7 @@ def _indexed(q: str, fields: tuple[str, ...], qualifier: str) -> list[ColumnElem
         return []  # no trigram to look up: the rows are read, and the fields' check alone decides
     doc = literal_column(document(fields, qualifier), Text)  # literal SQL: the planner matches it to the index's
     found: ColumnElement[bool] = doc.ilike(contains_pattern(q), escape="\\")
-    if fields is PAYLOAD_FIELDS and _needs_bytes(q):
+    if bodies and _needs_bytes(q):
         found = or_(found, doc.like(contains_pattern(escape_encoding(q.encode())), escape="\\"))
     return [found]
 

@@ -58,9 +58,8 @@ def upgrade() -> None:
         return
     for name in PER_FIELD:
         bind.execute(text(f"DROP INDEX IF EXISTS {name}"))
-    for name, (table, fields) in search.SEARCH_INDEXES.items():
-        expression = search.document(fields)
-        bind.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (({expression}) gin_trgm_ops)"))
+    for name in search.SEARCH_INDEXES:
+        bind.execute(text(search.create_index(name)))
 
 
 def downgrade() -> None:

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,7 +18,7 @@ from sqlalchemy import select, text
 
 from apitest.audit.filter_registry import conditions
 from apitest.audit.records import AuditFilters, EventRecord, PayloadRecord
-from apitest.audit.search import SEARCH_INDEXES, escape_encoding, rebuild_sqlite
+from apitest.audit.search import SEARCH_INDEXES, create_index, escape_encoding, rebuild_sqlite
 from apitest.audit.sql_filters import EVENTS, source
 from apitest.audit.store_sql import SQLAuditStore
 from apitest.db.engine import Database, alembic_config, upgrade
@@ -187,6 +188,13 @@ async def test_escape_encoding_is_postgres_encode(pg_url: str) -> None:
         assert await conn.fetchval("SELECT encode($1::bytea, 'escape')", data) == escape_encoding(data)
     finally:
         await conn.close()
+
+
+def test_docs_give_the_statements_the_migration_runs() -> None:
+    """What a superuser runs after adding pg_trgm by hand must be the very expressions the search uses."""
+    docs = " ".join((Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text(encoding="utf-8").split())
+    for name in SEARCH_INDEXES:
+        assert create_index(name) + ";" in docs
 
 
 async def _trgm_indexes(url: str) -> dict[str, str]:
