@@ -3,11 +3,11 @@
 keys, per dialect.
 
 Every predicate is written so the indexes of ``audit_events`` can serve it: exact matches on indexed
-columns, ``status_class`` as a range on ``status``, keyset pagination on ``(ts, id)``. Free text ``q``
-cannot use an index; it is meant to be combined with a time window and a page limit. Its payload half
-is a LEFT JOIN on the payload's primary key (one payload per event, so rows are never duplicated) rather
-than an ``EXISTS``: PostgreSQL would turn an ``EXISTS`` inside ``OR`` into a hashed subplan that scans
-every payload in the table, however narrow the time window.
+columns, ``status_class`` as a range on ``status``, keyset pagination on ``(ts, id)``, free text ``q``
+through the search indexes (:func:`text_search`). The payload half of ``q`` is a LEFT JOIN on the
+payload's primary key (one payload per event, so rows are never duplicated) rather than an ``EXISTS``:
+PostgreSQL would turn an ``EXISTS`` inside ``OR`` into a hashed subplan that scans every payload in the
+table, however narrow the time window.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from apitest.audit.records import BREAKDOWN_DIMENSIONS, AuditFilters
-from apitest.audit.search import MIN_LENGTH, sqlite_phrase
+from apitest.audit.search import EVENT_FIELDS, MIN_LENGTH, PAYLOAD_FIELDS, document, escape_encoding, sqlite_phrase
 from apitest.db.models import Base
 
 EVENTS = Base.metadata.tables["audit_events"]
@@ -68,8 +68,9 @@ def text_search(
     the escaped form already finds it).
 
     Served by the search indexes of :mod:`apitest.audit.search` for three characters or more. PostgreSQL:
-    the events that match, found through the ``pg_trgm`` indexes of each table (a ``UNION`` of the two
-    tables' matches, each an OR the indexes serve together), narrowed by the window when there is one.
+    the events that match, found through each table's ``pg_trgm`` index (a ``UNION`` of the two tables'
+    matches: those whose document the index finds, then checked field by field), narrowed by the window
+    when there is one.
     SQLite, without a window: the FTS5 trigram table gives the candidate rows, and the exact condition is
     checked on them (with a window, the window's rows are read).
     """
@@ -116,7 +117,6 @@ def _event_terms(q: str, e: Any) -> list[ColumnElement[bool]]:
 def _payload_terms(q: str, dialect: str, p: Any) -> list[ColumnElement[bool]]:
     pattern = contains_pattern(q)
     needle = q.encode()
-    exact_bytes = not q.isascii() or "\\" in q
     terms: list[ColumnElement[bool]] = [
         cast(p.request_headers, Text).ilike(pattern, escape="\\"),
         cast(p.request_query, Text).ilike(pattern, escape="\\"),
@@ -124,9 +124,8 @@ def _payload_terms(q: str, dialect: str, p: Any) -> list[ColumnElement[bool]]:
     ]
     for body in (p.request_body, p.response_body):
         if dialect == "postgresql":
-            # A literal 'escape' (not a bound parameter), so the expression is the indexed one.
             terms.append(func.encode(body, literal_column("'escape'")).ilike(pattern, escape="\\"))
-            if exact_bytes:
+            if _needs_bytes(q):
                 raw = literal(b"%" + escape_like_bytes(needle) + b"%", LargeBinary)
                 terms.append(body.op("LIKE", is_comparison=True)(raw))
         else:
@@ -134,15 +133,38 @@ def _payload_terms(q: str, dialect: str, p: Any) -> list[ColumnElement[bool]]:
     return terms
 
 
+def _needs_bytes(q: str) -> bool:
+    """Whether a body may hold ``q`` where its ``escape`` text does not show it (non-ASCII text, a backslash)."""
+    return not q.isascii() or "\\" in q
+
+
 def _pg_search(q: str, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
     events, payloads = EVENTS.alias("search_events"), PAYLOADS.alias("search_payloads")
     window = [events.c.ts >= since] if since is not None else []
     window += [events.c.ts <= until] if until is not None else []
-    on_events = select(events.c.id).where(or_(*_event_terms(q, events.c)), *window)
-    on_payloads = select(payloads.c.event_id).where(or_(*_payload_terms(q, "postgresql", payloads.c)))
+    on_events = select(events.c.id).where(
+        *_indexed(q, EVENT_FIELDS, events.name), or_(*_event_terms(q, events.c)), *window
+    )
+    on_payloads = select(payloads.c.event_id).where(
+        *_indexed(q, PAYLOAD_FIELDS, payloads.name, bodies=True), or_(*_payload_terms(q, "postgresql", payloads.c))
+    )
     if window:
         on_payloads = on_payloads.join_from(payloads, events, events.c.id == payloads.c.event_id).where(*window)
     return E.id.in_(union(on_events, on_payloads))
+
+
+def _indexed(q: str, fields: tuple[str, ...], qualifier: str, *, bodies: bool = False) -> list[ColumnElement[bool]]:
+    """The condition a table's search index serves: its document contains ``q``. Only a necessary one: every
+    field's match is also the document's, but a match across the line between two fields is not a field's, so
+    the fields are still checked each on its own. The document of a body is its ``escape`` text: raw bytes
+    holding ``q`` show there as ``q``'s own ``escape`` text (case-sensitive, as the bytes are compared)."""
+    if len(q) < MIN_LENGTH:
+        return []  # no trigram to look up: the rows are read, and the fields' check alone decides
+    doc = literal_column(document(fields, qualifier), Text)  # literal SQL: the planner matches it to the index's
+    found: ColumnElement[bool] = doc.ilike(contains_pattern(q), escape="\\")
+    if bodies and _needs_bytes(q):
+        found = or_(found, doc.like(contains_pattern(escape_encoding(q.encode())), escape="\\"))
+    return [found]
 
 
 def escape_like_bytes(data: bytes) -> bytes:

@@ -20,6 +20,17 @@ depends_on = None
 
 log = logging.getLogger("apitest.db")
 
+# The indexes as this revision made them (frozen here: 0015_audit_search_combined replaces them).
+INDEXES = {
+    "audit_events_path_trgm": ("audit_events", "path"),
+    "audit_events_error_trgm": ("audit_events", "error_message"),
+    "audit_payloads_request_headers_trgm": ("audit_payloads", "(request_headers::text)"),
+    "audit_payloads_request_query_trgm": ("audit_payloads", "(request_query::text)"),
+    "audit_payloads_response_headers_trgm": ("audit_payloads", "(response_headers::text)"),
+    "audit_payloads_request_body_trgm": ("audit_payloads", "encode(request_body, 'escape')"),
+    "audit_payloads_response_body_trgm": ("audit_payloads", "encode(response_body, 'escape')"),
+}
+
 
 def upgrade() -> None:
     from apitest.audit import search
@@ -43,7 +54,7 @@ def upgrade() -> None:
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
         )
         return
-    for name, (table, expression) in search.TRGM_INDEXES.items():
+    for name, (table, expression) in INDEXES.items():
         bind.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({expression} gin_trgm_ops)"))
 
 
@@ -55,5 +66,5 @@ def downgrade() -> None:
         for statement in search.SQLITE_DROP:
             bind.execute(text(statement))
         return
-    for name in search.TRGM_INDEXES:
+    for name in INDEXES:
         bind.execute(text(f"DROP INDEX IF EXISTS {name}"))

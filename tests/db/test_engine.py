@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from apitest.audit.search import TRGM_INDEXES
+from apitest.audit.search import SEARCH_INDEXES
 from apitest.db.engine import Database, DatabaseError, head_revision, normalize_url, sqlite_path
 from apitest.db.models import Base
 
@@ -54,10 +54,10 @@ async def test_migrations_match_models(db_url: str) -> None:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
             found = await conn.run_sync(_index_names)
-        expected = {ix.name for table in Base.metadata.tables.values() for ix in table.indexes}
+        expected: set[str | None] = {ix.name for table in Base.metadata.tables.values() for ix in table.indexes}
         if db.dialect == "postgresql":
             expected |= {"audit_payloads_request_headers_gin", "audit_payloads_response_headers_gin"}
-            expected |= set(TRGM_INDEXES)
+            expected |= set(SEARCH_INDEXES)
         assert found == expected
     finally:
         await db.dispose()
