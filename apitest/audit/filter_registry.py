@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, and_, cast, func, or_
 
 from apitest.audit.records import SOURCES, AuditFilters, EventRecord
-from apitest.audit.sql_filters import E, contains_pattern, text_search
+from apitest.audit.sql_filters import E, contains_pattern, path_contains, text_search
 
 _LAST = re.compile(r"^([1-9][0-9]{0,4})(m|h|d)$")
 _STATUS = re.compile(r"^[1-5][0-9][0-9]$")
@@ -241,8 +241,8 @@ def _caller_match(r: EventRecord, f: AuditFilters) -> bool:
     return f.caller is None or f.caller in (r.user_subject, r.api_key_name, r.user_email)
 
 
-def _path_sql(f: AuditFilters, _d: str) -> ColumnElement[bool] | None:
-    return E.path.ilike(contains_pattern(f.path_contains), escape="\\") if f.path_contains else None
+def _path_sql(f: AuditFilters, dialect: str) -> ColumnElement[bool] | None:
+    return path_contains(f.path_contains, dialect) if f.path_contains else None
 
 
 def _path_match(r: EventRecord, f: AuditFilters) -> bool:

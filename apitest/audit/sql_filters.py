@@ -153,6 +153,15 @@ def _pg_search(q: str, since: datetime | None, until: datetime | None) -> Column
     return E.id.in_(union(on_events, on_payloads))
 
 
+def path_contains(text: str, dialect: str) -> ColumnElement[bool]:
+    """``path`` contains ``text``, case-insensitively. On PostgreSQL the events' search index finds the rows (the
+    path is the first line of the events' document), and the path itself is checked on them."""
+    exact = E.path.ilike(contains_pattern(text), escape="\\")
+    if dialect != "postgresql":
+        return exact
+    return and_(*_indexed(text, EVENT_FIELDS, EVENTS.name), exact)
+
+
 def _indexed(q: str, fields: tuple[str, ...], qualifier: str, *, bodies: bool = False) -> list[ColumnElement[bool]]:
     """The condition a table's search index serves: its document contains ``q``. Only a necessary one: every
     field's match is also the document's, but a match across the line between two fields is not a field's, so

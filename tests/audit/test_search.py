@@ -181,6 +181,26 @@ async def test_postgres_searches_through_one_trigram_index_per_table(pg_url: str
 
 
 @pytest.mark.integration
+async def test_postgres_path_contains_goes_through_the_events_index(pg_url: str) -> None:
+    database = Database(pg_url)
+    try:
+        store = SQLAuditStore(database)
+        await store.append_many(dataset())
+        filters = AuditFilters(path_contains="needle-pa")
+        stmt = select(EVENTS.c.id).select_from(source(filters)).where(*conditions(filters, "postgresql"))
+        sql = str(stmt.compile(database.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+        async with database.engine.begin() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(str(r[0]) for r in await conn.execute(text("EXPLAIN " + sql)))
+        assert "audit_events_search_trgm" in plan and "Seq Scan" not in plan
+        found = {e.path for e in (await store.list_page(filters, None, 100)).events}
+        assert found and all("needle-pa" in p.lower() for p in found)
+        assert found == {e.path for e in dataset() if "needle-pa" in e.path.lower()}
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.integration
 async def test_escape_encoding_is_postgres_encode(pg_url: str) -> None:
     data = bytes(range(256)) + "caf\u00e9 \\ end".encode()
     conn = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
