@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,18 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "migrations"
 
 
+def sqlite_json(value: Any) -> str:
+    """A JSON column's text on SQLite, non-ASCII kept as it is, so free text finds a header like ``über``
+    (``\\u`` escapes hide it from ``LIKE`` and the FTS5 index). Text that cannot be UTF-8 (a lone surrogate)
+    keeps the escapes, as before."""
+    out = json.dumps(value, ensure_ascii=False)
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return out
+
+
 class Database:
     """One async engine and session factory; ``dialect`` is ``sqlite`` or ``postgresql``."""
 
@@ -65,6 +78,7 @@ class Database:
         if self.dialect == "postgresql":
             kwargs.update(pool_size=max(1, max_idle), max_overflow=max(0, pool_size - max_idle), pool_recycle=recycle)
         else:
+            kwargs["json_serializer"] = sqlite_json
             path = sqlite_path(self.url)
             if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)

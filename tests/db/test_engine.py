@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from apitest.audit.search import SEARCH_INDEXES
-from apitest.db.engine import Database, DatabaseError, head_revision, normalize_url, sqlite_path
+from apitest.db.engine import Database, DatabaseError, head_revision, normalize_url, sqlite_json, sqlite_path
 from apitest.db.models import Base
 
 
@@ -79,3 +79,8 @@ async def test_unreachable_database_is_a_clear_error() -> None:
     assert "database: connect" in str(err.value)
     assert "secretpw" not in str(err.value)
     await db.dispose()
+
+
+def test_sqlite_json_keeps_non_ascii_text_and_escapes_what_utf8_cannot_hold() -> None:
+    assert sqlite_json({"X-Mark": ["\u00fcber"]}) == '{"X-Mark": ["\u00fcber"]}'
+    assert sqlite_json({"h": ["\udc80"]}) == '{"h": ["\\udc80"]}'  # a lone surrogate: escaped, as json.dumps does
