@@ -386,7 +386,7 @@ class SQLAuditStore:
 
     async def list_page(self, filters: AuditFilters, after: Cursor | None = None, limit: int = 50) -> Page:
         limit = clamp_limit(limit)
-        if search_walk.walkable(filters):  # free text without a window: the newest rows before the indexes
+        if search_walk.walkable(filters, self.dialect):  # free text: the newest rows before the indexes
             async with self.engine.connect() as conn:
                 rows = await search_walk.newest(conn, filters, self.dialect, after, limit + 1)
             found = [event_from(row) for row in rows]
@@ -428,7 +428,7 @@ class SQLAuditStore:
         return [event_from(row) for row in rows]
 
     async def count(self, filters: AuditFilters, cap: int | None = None) -> int:
-        if cap is not None and search_walk.walkable(filters):
+        if cap is not None and search_walk.walkable(filters, self.dialect):
             async with self.engine.connect() as conn:
                 return await search_walk.count(conn, filters, self.dialect, max(0, cap))
         where = self._where(filters)

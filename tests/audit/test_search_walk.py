@@ -1,4 +1,5 @@
-"""Free text without a window, newest rows first (apitest.audit.search_walk): exactly the plain query's rows.
+"""Free text, newest rows first (apitest.audit.search_walk): exactly the plain query's rows, with or without a
+time window.
 
 The steps are shrunk to a few rows so a small data set crosses every region boundary: the first step, the
 second, and the indexed rest, with several rows sharing one ``ts`` at the boundaries.
@@ -7,6 +8,7 @@ second, and the indexed rest, with several rows sharing one ``ts`` at the bounda
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from apitest.audit.records import AuditFilters, Cursor, PayloadRecord
 from apitest.audit.sql_filters import EVENTS, E, source
 from apitest.audit.store_sql import SQLAuditStore, event_from
 from apitest.db.engine import Database
-from tests.audit.conftest import event
+from tests.audit.conftest import T0, event
 
 
 @pytest.fixture
@@ -83,10 +85,44 @@ async def every_page(store: SQLAuditStore, filters: AuditFilters, limit: int) ->
 @pytest.mark.parametrize("limit", [1, 3, 50])
 async def test_the_walk_pages_exactly_like_the_plain_query(store: SQLAuditStore, q: str, limit: int) -> None:
     filters = AuditFilters(q=q)
-    assert search_walk.walkable(filters)
+    assert search_walk.walkable(filters, store.dialect)
     pages = await every_page(store, filters, limit)
     everything = await plain_page(store, filters, None, 1000)
     assert [i for page in pages for i in page] == everything  # no row twice, none missed, across pages
+
+
+WINDOWS = [
+    (T0 + timedelta(seconds=40), None),
+    (None, T0 + timedelta(seconds=200)),
+    (T0 + timedelta(seconds=20), T0 + timedelta(seconds=150)),
+    (T0 + timedelta(seconds=100), T0 + timedelta(seconds=100)),  # one timestamp, shared by a pair
+]
+
+
+@pytest.mark.parametrize(("since", "until"), WINDOWS)
+@pytest.mark.parametrize("q", ["common", "sometimes", "rare", "tail-needle", "absent-anywhere"])
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_a_windowed_search_pages_exactly_like_the_plain_query(
+    store: SQLAuditStore, since: datetime | None, until: datetime | None, q: str, limit: int
+) -> None:
+    filters = AuditFilters(q=q, since=since, until=until)
+    assert search_walk.walkable(filters, store.dialect) == (store.dialect == "postgresql")
+    pages = await every_page(store, filters, limit)
+    assert [i for page in pages for i in page] == await plain_page(store, filters, None, 1000)
+    assert await store.count(filters, cap=1000) == len(await plain_page(store, filters, None, 1000))
+
+
+async def test_the_regions_of_a_window_are_counted_within_it(store: SQLAuditStore) -> None:
+    """The first step reads the window's newest rows, not the table's: a window in the past still finds a
+    common term's page in the first step."""
+    filters = AuditFilters(q="common", until=T0 + timedelta(seconds=100))
+    async with store.engine.connect() as conn:
+        regions = [
+            where async for where in search_walk.regions(conn, filters, store.dialect, None, search_walk.Tally(1))
+        ]
+        stmt = select(EVENTS.c.id).select_from(source(filters)).where(*regions[0])
+        first = (await conn.execute(stmt)).all()
+    assert first, "the first region holds the window's newest rows"
 
 
 @pytest.mark.parametrize(
@@ -142,10 +178,11 @@ def test_the_second_step_is_read_when_the_rate_would_fill_the_page() -> None:
     assert not search_walk.Tally(51, found=0).worth_reading(1000, 10_000)
 
 
-def test_only_free_text_newest_first_without_a_window_walks() -> None:
-    from datetime import UTC, datetime
-
-    assert not search_walk.walkable(AuditFilters())
-    assert not search_walk.walkable(AuditFilters(q="x", sort="duration"))
-    assert not search_walk.walkable(AuditFilters(q="x", since=datetime(2026, 1, 1, tzinfo=UTC)))
-    assert not search_walk.walkable(AuditFilters(q="x", until=datetime(2026, 1, 1, tzinfo=UTC)))
+def test_free_text_newest_first_walks_with_a_window_on_postgresql_only() -> None:
+    since, until = AuditFilters(q="x", since=T0), AuditFilters(q="x", until=T0)
+    for dialect in ("sqlite", "postgresql"):
+        assert not search_walk.walkable(AuditFilters(), dialect)
+        assert not search_walk.walkable(AuditFilters(q="x", sort="duration"), dialect)
+        assert search_walk.walkable(AuditFilters(q="x"), dialect)
+    assert search_walk.walkable(since, "postgresql") and search_walk.walkable(until, "postgresql")
+    assert not search_walk.walkable(since, "sqlite") and not search_walk.walkable(until, "sqlite")
