@@ -6,7 +6,10 @@ docs/performance.md). :func:`index_static_routes` makes the router look a path u
 indexed only to the first route of the table that matches it and only when that route has no path
 parameters and no earlier route's pattern matches the same path, so the route chosen is exactly the one
 the linear scan would choose. A miss, or a method the indexed route does not take (a partial match), falls
-back to the full scan, so 404s, 405s and redirects are unchanged.
+back to the full scan, so 404s, 405s and redirects are unchanged. A request for an indexed path whose route
+takes its method goes from the router straight to the route's app, with the scope Starlette would give it
+(``Router.__call__``, ``Router.app``, ``Route.matches`` and ``Route.handle`` are four calls and a regular
+expression per request otherwise), unless the router has middleware of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 
@@ -35,20 +38,33 @@ def static_index(routes: list[BaseRoute]) -> dict[str, Route]:
 
 class IndexedRouter(Router):
     _static: dict[str, Route]
+    _bare: bool  # no middleware of the router's own: a request may go straight to an indexed route's app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._bare and scope["type"] == "http" and await self._indexed(scope, receive, send):
+            return
+        await self.middleware_stack(scope, receive, send)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            route = self._static.get(get_route_path(scope))
-            if route is not None:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    if "router" not in scope:
-                        scope["router"] = self
-                    scope["route"] = route
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
+        if scope["type"] == "http" and await self._indexed(scope, receive, send):
+            return
         await super().app(scope, receive, send)
+
+    async def _indexed(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve a request for an indexed path whose route takes its method; False for anything else. What
+        ``Router.app`` and ``Route.handle`` do for a full match, without the route's regular expression (the path
+        is the route's own) and the two calls between: the scope gets the router, the route, the endpoint and
+        a copy of the path parameters, then the route's app runs."""
+        route = self._static.get(get_route_path(scope))
+        if route is None or (route.methods and scope["method"] not in route.methods):
+            return False  # a miss, or a method the route does not take (405): the full scan decides
+        if "router" not in scope:
+            scope["router"] = self
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = dict(scope.get("path_params", {}))
+        await route.app(scope, receive, send)
+        return True
 
 
 def index_static_routes(router: Router) -> None:
@@ -57,5 +73,6 @@ def index_static_routes(router: Router) -> None:
     assert isinstance(router, IndexedRouter)
     router._static = static_index(router.routes)
     stack = getattr(router, "middleware_stack", None)
-    if getattr(stack, "__func__", None) is Router.app:
+    router._bare = getattr(stack, "__func__", None) is Router.app
+    if router._bare:
         router.middleware_stack = router.app  # Starlette bound the old method at construction
