@@ -135,7 +135,7 @@ class GuardedCycle(RequestResponseCycle):
         self.waiting_for_100_continue = False
         status_code = message["status"]
         headers = message.get("headers", [])
-        checked = len(headers) - tail
+        checked = max(0, len(headers) - tail)
         content = [STATUS_LINE[status_code]]
         for name, value in self.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

@@ -200,6 +200,7 @@ class Edge:
                 headers.append(id_header)  # last, as the request id has always been
                 message["headers"] = headers
                 if vary_origin:
+                    message.pop(VALIDATED_TAIL, None)  # the CORS headers of this origin come last: all are checked
                     cors.apply(MutableHeaders(scope=message), origin)
                 else:
                     # The added headers are constants checked above and an id of printable ASCII (acceptable()

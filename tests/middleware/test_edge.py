@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from apitest.http_guard import VALIDATED_TAIL, valid_header
 from apitest.middleware.edge import Edge
 from apitest.middleware.isolation import FIXTURE_HEADERS
 from apitest.outcome import OUTCOME_KEY, RequestOutcome
@@ -140,3 +141,27 @@ async def test_the_first_host_header_decides_as_it_did_before_the_edge() -> None
     sent = await call_raw(Recording(), "GET", "/portal/", headers)
     assert sent[0]["status"] == 421
     assert dict(sent[0]["headers"])[b"x-request-id"] != b"second"  # the empty first id is replaced, not skipped
+
+
+async def test_the_edge_marks_only_the_headers_it_checked() -> None:
+    """The tail of the start message the server need not check again: the edge's own headers and nothing else.
+    With a list of origins the CORS headers of the request's origin come last, so nothing is marked, and a mark
+    an application set on its own message is taken away."""
+
+    async def marking(scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"v")], VALIDATED_TAIL: 9}
+        await send(start)
+        await send({"type": "http.response.body", "body": b""})
+
+    for origins, origin in ((["*"], None), (["https://a.example"], b"https://a.example")):
+        recording = Recording()
+        recording.edge = Edge(marking, allowed_origins=origins)
+        headers = [(b"host", b"h")] + ([(b"origin", origin)] if origin else [])
+        start = (await call_raw(recording, "GET", "/v1/x", headers))[0]
+        if origin is None:
+            tail = start[VALIDATED_TAIL]
+            assert start["headers"][0] == (b"x-app", b"v") and tail == len(start["headers"]) - 1
+            assert all(valid_header(n, v) for n, v in start["headers"][-tail:])
+        else:
+            assert VALIDATED_TAIL not in start
+            assert (b"access-control-allow-origin", origin) in start["headers"]
