@@ -41,9 +41,10 @@ class IndexedRouter(Router):
     _bare: bool  # no middleware of the router's own: a request may go straight to an indexed route's app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._bare and scope["type"] == "http" and await self._indexed(scope, receive, send):
-            return
-        await self.middleware_stack(scope, receive, send)
+        if not self._bare:
+            await self.middleware_stack(scope, receive, send)
+        elif scope["type"] != "http" or not await self._indexed(scope, receive, send):
+            await super().app(scope, receive, send)  # the stack is app(), whose index lookup just missed
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and await self._indexed(scope, receive, send):

@@ -38,7 +38,8 @@ class RawCapture:
     """Builds :class:`RawRequest` values. The redaction verdict per name is cached, and so is the stored form of
     each short header (name and value bytes -> the stored pair): a gateway or a load generator sends the same
     ``Host``, ``User-Agent`` and ``Accept`` on every request, and decoding, escaping and redacting them again
-    was most of this capture's cost. Both caches are emptied when a client floods them."""
+    was most of this capture's cost. A header whose value is redacted (a credential, or a URL holding one) is
+    never kept, so the cache holds no secret. Both caches are emptied when a client floods them."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
@@ -74,13 +75,13 @@ class RawCapture:
             else:
                 name = storable(raw_name[: max(room, 0) + 1].decode("latin-1"))
                 clipped = raw_value[: max(room - len(name), 0) + 1]
-                value = (
-                    REDACTED
-                    if self.secret(name)
-                    else storable(self.redactor.sensitive.value(name, clipped.decode("utf-8", "replace")))
-                )
+                secret = self.secret(name)
+                text = "" if secret else clipped.decode("utf-8", "replace")
+                shown = REDACTED if secret else self.redactor.sensitive.value(name, text)
+                value = shown if secret else storable(shown)
                 uncut = len(raw_name) <= room and len(clipped) == len(raw_value)
-                if uncut and len(raw_name) + len(raw_value) <= PAIR_CACHE_BYTES:
+                # Never a credential: a secret header's value, or one with a credential inside, is not kept.
+                if uncut and not secret and shown == text and len(raw_name) + len(raw_value) <= PAIR_CACHE_BYTES:
                     if len(cache) >= PAIR_CACHE_SIZE:
                         cache.clear()
                     cache[(raw_name, raw_value)] = (name, value)

@@ -1,8 +1,7 @@
 """One pg_trgm index per table instead of one per searched field: ``audit_events_search_trgm`` over path and
 error message, ``audit_payloads_search_trgm`` over headers, query and both bodies, each over the table's
 fields joined by newlines (apitest.audit.search). The writer's COPY updates two GIN indexes per event instead
-of seven (PostgreSQL CPU per stored row, measured: 91 us with the seven, 62 us with the five payload indexes
-as one, 40 us with none).
+of seven (the PostgreSQL CPU per stored row measured with each is in docs/audit.md, "Free-text search indexes").
 
 PostgreSQL only, and only when ``pg_trgm`` is installed (``0012_audit_search`` creates no index when the role
 may not create the extension; this revision then warns in the same way and creates none). SQLite keeps its

@@ -87,3 +87,14 @@ def test_the_pair_cache_is_bounded() -> None:
         capture.capture({"path": "/", "headers": [(b"x-n", str(i).encode()), (b"x-long", b"v" * 300)]})
     assert 0 < len(capture._pairs) <= PAIR_CACHE_SIZE
     assert all(len(name) + len(value) <= PAIR_CACHE_BYTES for name, value in capture._pairs)
+
+
+def test_the_pair_cache_never_keeps_a_credential() -> None:
+    capture = RawCapture(Redactor(Sensitive(["token"])))
+    referer = b"http://h/cb?access_token=s3cret"
+    headers = [(b"x-token", b"s3cret"), (b"referer", referer), (b"accept", b"*/*")]
+    scope = {"path": "/", "headers": headers, "extensions": {RAW_KEY: RawHead(b"/", [n for n, _ in headers])}}
+    first = capture.capture(scope)
+    assert capture.capture(scope) == first
+    assert first.header_list[0] == ["x-token", "[redacted]"] and "s3cret" not in first.header_list[1][1]
+    assert set(capture._pairs) == {(b"accept", b"*/*")}  # neither secret value is held in memory
