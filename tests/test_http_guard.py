@@ -271,15 +271,20 @@ def test_the_request_head_reaches_the_app_as_sent(port: int) -> None:
 class RecordingTransport:
     def __init__(self) -> None:
         self.written = b""
+        self.writes = 0
+        self.closed = False
 
     def write(self, data: bytes) -> None:
         self.written += data
+        self.writes += 1
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
-def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: bool = True) -> RequestResponseCycle:
+def cycle(
+    kind: type[RequestResponseCycle], method: str = "GET", keep_alive: bool = True, on_response: Any = None
+) -> RequestResponseCycle:
     flow = FlowControl(RecordingTransport())  # type: ignore[arg-type]
     return kind(
         scope={"type": "http", "method": method, "http_version": "1.1", "path": "/"},  # type: ignore[typeddict-item]
@@ -292,7 +297,7 @@ def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: boo
         message_event=asyncio.Event(),
         expect_100_continue=False,
         keep_alive=keep_alive,
-        on_response=lambda: None,
+        on_response=on_response or (lambda: None),
     )
 
 
@@ -320,6 +325,7 @@ async def test_a_head_with_a_checked_tail_is_written_as_uvicorn_writes_it(
     marked: Any = {"type": "http.response.start", "status": status, "headers": [*headers, *TAIL]}
     marked[VALIDATED_TAIL] = len(TAIL)
     await guarded.send(marked)
+    await asyncio.sleep(0)  # no body message in this turn: the held head is written at its end
     written = guarded.transport.written  # type: ignore[attr-defined]
     assert written == plain.transport.written  # type: ignore[attr-defined]
     assert b"\r\nx-request-id: req-1\r\n" in written
@@ -333,6 +339,86 @@ async def test_headers_before_the_checked_tail_are_still_refused_when_invalid(ba
     with pytest.raises(RuntimeError, match="Invalid HTTP header"):
         message: Any = {"type": "http.response.start", "status": 200, "headers": [bad, *TAIL], VALIDATED_TAIL: 2}
         await guarded.send(message)
+    assert guarded.transport.written == b""  # type: ignore[attr-defined]
+
+
+def marked_start(status: int, headers: list[tuple[bytes, bytes]]) -> Any:
+    return {"type": "http.response.start", "status": status, "headers": [*headers, *TAIL], VALIDATED_TAIL: len(TAIL)}
+
+
+WHOLE = [(b"content-length", b"5"), (b"content-type", b"text/plain")]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "bodies"),
+    [
+        ("GET", WHOLE, [b"hello"]),  # the common case: head and body in one write
+        ("GET", [(b"content-length", b"0")], [b""]),
+        ("GET", WHOLE, [b"hel", b"lo"]),  # streamed with a length: the head goes first, then uvicorn's path
+        ("GET", [(b"content-type", b"text/plain")], [b"a", b"b", b""]),  # chunked
+        ("GET", [(b"content-type", b"text/plain")], [b"whole"]),  # chunked, one message
+        ("HEAD", WHOLE, [b""]),
+        ("GET", [*WHOLE, (b"connection", b"close")], [b"hello"]),
+    ],
+)
+async def test_a_response_is_written_byte_for_byte_as_uvicorn_writes_it(
+    method: str, headers: list[tuple[bytes, bytes]], bodies: list[bytes]
+) -> None:
+    done: list[str] = []
+    plain = cycle(RequestResponseCycle, method, on_response=lambda: done.append("plain"))
+    guarded = cycle(GuardedCycle, method, on_response=lambda: done.append("guarded"))
+    await plain.send({"type": "http.response.start", "status": 200, "headers": [*headers, *TAIL]})
+    await guarded.send(marked_start(200, headers))
+    for index, body in enumerate(bodies):
+        message: Any = {"type": "http.response.body", "body": body, "more_body": index < len(bodies) - 1}
+        await plain.send(message)
+        await guarded.send(message)
+    await asyncio.sleep(0)
+    sent, expected = guarded.transport, plain.transport
+    assert sent.written == expected.written  # type: ignore[attr-defined]
+    assert sent.closed == expected.closed  # type: ignore[attr-defined]
+    assert done == ["plain", "guarded"]
+    for name in ("response_complete", "keep_alive", "expected_content_length"):
+        assert getattr(guarded, name) == getattr(plain, name), name
+    assert guarded.message_event.is_set()
+
+
+async def test_a_whole_response_framed_by_its_length_is_one_write() -> None:
+    guarded = cycle(GuardedCycle)
+    await guarded.send(marked_start(200, WHOLE))
+    assert guarded.transport.writes == 0  # type: ignore[attr-defined]  # held for the body of this turn
+    await guarded.send({"type": "http.response.body", "body": b"hello"})
+    assert guarded.transport.writes == 1  # type: ignore[attr-defined]
+    assert guarded.transport.written.endswith(b"\r\n\r\nhello")  # type: ignore[attr-defined]
+    await asyncio.sleep(0)  # the end-of-turn flush finds nothing held
+    assert guarded.transport.writes == 1  # type: ignore[attr-defined]
+
+
+async def test_a_held_head_is_written_at_the_end_of_the_turn_when_the_body_comes_later() -> None:
+    guarded = cycle(GuardedCycle)
+    await guarded.send(marked_start(200, WHOLE))
+    await asyncio.sleep(0)
+    assert guarded.transport.written.endswith(b"\r\n\r\n")  # type: ignore[attr-defined]  # the client sees the head
+    await asyncio.sleep(0.01)
+    await guarded.send({"type": "http.response.body", "body": b"hello"})
+    assert guarded.transport.writes == 2  # type: ignore[attr-defined]
+    assert guarded.response_complete
+
+
+async def test_a_body_shorter_than_its_length_is_refused_as_uvicorn_refuses_it() -> None:
+    guarded = cycle(GuardedCycle)
+    await guarded.send(marked_start(200, WHOLE))
+    with pytest.raises(RuntimeError, match="shorter than Content-Length"):
+        await guarded.send({"type": "http.response.body", "body": b"hell"})
+    assert not guarded.response_complete
+
+
+async def test_a_held_head_is_not_written_once_the_client_left() -> None:
+    guarded = cycle(GuardedCycle)
+    await guarded.send(marked_start(200, WHOLE))
+    guarded.disconnected = True
+    await asyncio.sleep(0)
+    await guarded.send({"type": "http.response.body", "body": b"hello"})
     assert guarded.transport.written == b""  # type: ignore[attr-defined]
 
 
