@@ -20,13 +20,19 @@ def free_port() -> int:
 
 
 def cpu_count() -> int:
+    """The cores this process may run on (the runner narrows its own set once it has pinned the servers)."""
     return len(os.sched_getaffinity(0))
+
+
+def machine_cpus() -> int:
+    """The cores of the machine, whatever this process's own affinity."""
+    return os.cpu_count() or 1
 
 
 def pinned(argv: Sequence[str], cpus: str | None) -> list[str]:
     """Prefix ``taskset -c cpus`` when the machine has a core to spare, so server and load generator
     do not steal each other's time slices; a no-op on one core."""
-    if cpus is None or cpu_count() < 2 or not Path("/usr/bin/taskset").exists():
+    if cpus is None or machine_cpus() < 2 or not Path("/usr/bin/taskset").exists():
         return list(argv)
     return ["/usr/bin/taskset", "-c", cpus, *argv]
 
