@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--round-seconds", type=float, default=5.0, help="one alternating throughput round (default 5; quick 2)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternating throughput rounds per target, the median counts (default 5; a docs run needs 5)",
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator even when wrk exists")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/performance.md")
     parser.add_argument("--workers", type=int, default=1, help="worker processes for apitest and httpbin (default 1)")
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         zero_loss_seconds=args.zero_loss_seconds,
         round_seconds=args.round_seconds,
+        round_count=max(1, args.rounds),
         prefer_wrk=not args.no_wrk,
         server_cpus=server_cpus,
         workers=args.workers,
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "zero_loss_seconds": args.zero_loss_seconds,
         "round_seconds": args.round_seconds,
+        "rounds": args.rounds,
         "workers": args.workers,
         "machine": report.machine(),
         "logs": str(log_dir),
@@ -141,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.terminal_table(outcomes))
     path = report.write_json(results_dir, {**meta, "scenarios": [o.as_dict() for o in outcomes]})
     print(f"\nbench: {len(outcomes)} results in {finished - started:.0f} s; JSON {path}")
-    full = not args.quick and not wanted and args.zero_loss_seconds >= 60 and args.round_seconds >= 5
+    long_enough = args.zero_loss_seconds >= 60 and args.round_seconds >= 5 and args.rounds >= 5
+    full = not args.quick and not wanted and long_enough
     if full and not args.no_docs:
         if report.update_doc(outcomes, meta):
             print(f"bench: table written to {report.DOC.relative_to(ROOT)}")

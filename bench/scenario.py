@@ -28,6 +28,7 @@ class Context:
     quick: bool = False  # shorter rounds, for trying the harness; the docs table is not rewritten
     zero_loss_seconds: float = 60.0  # the saturation scenario's load (``--saturation-seconds``)
     round_seconds: float = 5.0  # one throughput round (``--round-seconds``); quick mode uses 2
+    round_count: int = 5  # alternating throughput rounds (``--rounds``); the median counts; quick mode runs 1
     prefer_wrk: bool = True
     server_cpus: str | None = "0"  # taskset list for servers under test; the runner itself takes the rest
     workers: int = 1  # worker processes of apitest and of httpbin's gunicorn in the peer scenario
@@ -41,7 +42,7 @@ class Context:
         return 2.0 if self.quick else self.round_seconds
 
     def rounds(self) -> int:
-        return 1 if self.quick else 3
+        return 1 if self.quick else self.round_count
 
     def log(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.scenario import Measure, Outcome, failed, skipped
+from pathlib import Path
+
+from bench.scenario import Context, Measure, Outcome, failed, skipped
 
 
 def outcome(subject: float, baseline: float, op: str, bar: float, **checks: bool) -> Outcome:
@@ -27,3 +29,9 @@ def test_a_skipped_peer_is_shown_and_not_failed_and_an_error_fails() -> None:
     gone = skipped("peer-go-get", "go-httpbin", "not found")
     assert gone.passed and gone.as_dict()["skipped"] == "not found"
     assert not failed("portal-dashboard-sqlite", "dashboard", "missing").passed
+
+
+def test_rounds_are_five_by_default_one_in_quick_mode_and_as_asked(tmp_path: Path) -> None:
+    assert Context(results_dir=tmp_path, log_dir=tmp_path).rounds() == 5
+    assert Context(results_dir=tmp_path, log_dir=tmp_path, quick=True).rounds() == 1
+    assert Context(results_dir=tmp_path, log_dir=tmp_path, round_count=7).rounds() == 7
