@@ -6,23 +6,36 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from bench.scenario import median
 from bench.wrk import LoadSummary
 
+T = TypeVar("T")
+
 
 def alternate(
     rounds: int, subject: Callable[[], LoadSummary], baseline: Callable[[], LoadSummary]
 ) -> tuple[list[LoadSummary], list[LoadSummary]]:
-    """Measure subject and baseline in turns, so drift on a shared machine hits both alike."""
+    """Measure subject and baseline in turns, so drift on a shared machine hits both alike; the order flips
+    every round (:func:`in_turn`)."""
     subjects: list[LoadSummary] = []
     baselines: list[LoadSummary] = []
-    for _ in range(rounds):
-        subjects.append(subject())
-        baselines.append(baseline())
+    for index in range(rounds):
+        for side in in_turn(index, ["subject", "baseline"]):
+            if side == "subject":
+                subjects.append(subject())
+            else:
+                baselines.append(baseline())
     return subjects, baselines
+
+
+def in_turn(index: int, names: list[T]) -> list[T]:
+    """The order of round ``index``: as given in even rounds, reversed in odd ones (A B, B A, A B...), so a
+    machine that slows down or speeds up during a run does not always favour the target measured second."""
+    return list(names) if index % 2 == 0 else list(reversed(names))
 
 
 def median_rps(runs: list[LoadSummary]) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import httpx
 
 from bench import configs, pg, servers
-from bench.common import latency, median_rps, writer_stats
+from bench.common import in_turn, latency, median_rps, writer_stats
 from bench.procs import free_port
 from bench.scenario import Context, Measure, Outcome
 from bench.wrk import LoadSummary, Target, throughput
@@ -71,9 +71,9 @@ def run(ctx: Context) -> list[Outcome]:
                 for target in targets.values():
                     measure(target, 1)
                 runs: dict[str, list[LoadSummary]] = {name: [] for name in targets}
-                for _ in range(rounds):  # in turns, so drift on a shared machine hits every target alike
-                    for name, target in targets.items():
-                        runs[name].append(measure(target))
+                for index in range(rounds):  # in turns, so drift on a shared machine hits every target alike
+                    for name in in_turn(index, list(targets)):
+                        runs[name].append(measure(targets[name]))
         served = sum(r.requests - r.non_2xx for r in runs["apitest whoami"])
         rows = pg.count_rows(db_url, "SELECT count(*) FROM audit_events WHERE path = '/v1/whoami'")
         payloads = pg.count_rows(db_url, "SELECT count(*) FROM audit_payloads")

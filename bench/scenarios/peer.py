@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench import configs, pg, servers
-from bench.common import alternate, latency, median_rps
+from bench.common import alternate, in_turn, latency, median_rps
 from bench.procs import ServerProcess, free_port
 from bench.scenario import Context, Measure, Outcome, skipped
 from bench.wrk import LoadSummary, Target, throughput
@@ -88,9 +88,9 @@ def _throughput_rows(
     for target in targets.values():
         _measure(ctx, target, CONNECTIONS, 1)
     runs: dict[str, list[LoadSummary]] = {name: [] for name in targets}
-    for _ in range(ctx.rounds()):
-        for name, target in targets.items():
-            runs[name].append(_measure(ctx, target, CONNECTIONS, seconds))
+    for index in range(ctx.rounds()):
+        for name in in_turn(index, list(targets)):
+            runs[name].append(_measure(ctx, targets[name], CONNECTIONS, seconds))
     apitest_echo = Measure("apitest POST /v1/echo, 1 KB JSON, audited", median_rps(runs["apitest echo"]), "req/s")
     outcomes = [
         Outcome(
