@@ -94,17 +94,45 @@ def configure_body_guard(read_body_timeout: float, min_body_rate: int, min_body_
 
 class LingeringTransport:
     """The response cycle's view of the connection: everything is the real transport's, except that ``close``
-    lingers while the request body is still arriving (:meth:`GuardedHttpToolsProtocol.close_lingering`)."""
+    lingers while the request body is still arriving (:meth:`GuardedHttpToolsProtocol.close_lingering`), and
+    that a response head can be held (:meth:`hold`) to go out with the cycle's next write."""
 
     def __init__(self, protocol: GuardedHttpToolsProtocol) -> None:
         self._protocol = protocol
         self._transport = protocol.transport
+        self._held: bytes | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
+    def hold(self, data: bytes) -> None:
+        """Write ``data`` with the next write, or when this event-loop turn ends if none comes, or before a
+        close: a head and the body that follows it in the same turn go out in one write."""
+        self._held = data
+        self._protocol.loop.call_soon(self.release)
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        self._transport.write(data)
+
+    def release(self) -> None:
+        """Write what is held, unless the connection is closing already (the client left)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
     def close(self) -> None:
+        self.release()
         self._protocol.close_lingering()
+
+    def abort(self) -> None:
+        self.release()
+        self._transport.abort()
 
 
 VALIDATED_TAIL = "apitest.validated_tail"
@@ -126,24 +154,13 @@ class GuardedCycle(RequestResponseCycle):
     this branch keeps its rules: the framing headers set the body's framing, ``connection: close`` ends the
     keep-alive, a head without a length is chunked except for HEAD, 204 and 304.
 
-    Such a head is also held until the end of the event-loop turn that started the response: when the whole
-    body framed by its ``content-length`` follows in that turn (a Starlette ``Response`` sends both without
-    yielding), head and body go out in one write, one segment and one wake-up of the client instead of two;
-    otherwise (a streamed or chunked body, a HEAD, a body still to come) the head is written first, at the
-    latest when the turn ends, and the rest is uvicorn's. The bytes on the wire are the same either way."""
-
-    held: bytes | None = None  # a response head written with the first body message, or at the end of the turn
+    Such a head is also held by the connection (:meth:`LingeringTransport.hold`) until the cycle's next write
+    or the end of the event-loop turn: a Starlette ``Response`` sends its body in the same turn, so head and
+    body go out in one write, one segment and one wake-up of the client instead of two. A body that comes in
+    a later turn finds the head written already; a close writes it first. The bytes are uvicorn's either way."""
 
     async def send(self, message: Any) -> None:
-        kind = message["type"]
-        if self.held is not None:
-            if kind == "http.response.body" and self._completes(message):
-                self._finish(message.get("body", b""))
-                return
-            self.flush_head()
-            await super().send(message)
-            return
-        tail = message.get(VALIDATED_TAIL) if kind == "http.response.start" else None
+        tail = message.get(VALIDATED_TAIL) if message["type"] == "http.response.start" else None
         if not tail or self.response_started or self.disconnected or self.access_log or self.flow.write_paused:
             await super().send(message)
             return
@@ -180,39 +197,12 @@ class GuardedCycle(RequestResponseCycle):
             self.chunked_encoding = True
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
-        self.held = b"".join(content)
-        asyncio.get_running_loop().call_soon(self.flush_head)
-
-    def _completes(self, message: Any) -> bool:
-        """Whether ``message`` is the whole body of a response framed by its length, to be written at once."""
-        return (
-            not message.get("more_body", False)
-            and self.chunked_encoding is False
-            and not self.disconnected
-            and not self.flow.write_paused
-            and self.scope["method"] != "HEAD"
-            and len(message.get("body", b"")) == self.expected_content_length
-        )
-
-    def _finish(self, body: bytes) -> None:
-        """uvicorn's end of a response whose whole body is ``body``, its head and body in one write."""
-        head = self.held or b""
-        self.held = None
-        self.transport.write(head + body)
-        self.expected_content_length = 0
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
-
-    def flush_head(self) -> None:
-        """Write a held head (no body message came in the turn that started the response)."""
-        head = self.held
-        if head is not None:
-            self.held = None
-            if not self.disconnected:
-                self.transport.write(head)
+        head = b"".join(content)
+        hold = getattr(self.transport, "hold", None)
+        if hold is not None:
+            hold(head)
+        else:
+            self.transport.write(head)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
