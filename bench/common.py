@@ -24,11 +24,8 @@ def alternate(
     subjects: list[LoadSummary] = []
     baselines: list[LoadSummary] = []
     for index in range(rounds):
-        for side in in_turn(index, ["subject", "baseline"]):
-            if side == "subject":
-                subjects.append(subject())
-            else:
-                baselines.append(baseline())
+        for measure, runs in in_turn(index, [(subject, subjects), (baseline, baselines)]):
+            runs.append(measure())
     return subjects, baselines
 
 
