@@ -35,12 +35,16 @@ class ApiKeyAuthenticator:
         found = self.file.match(presented.api_key)
         if found is not None:
             return found
-        if self.db_enabled and looks_like_db_key(presented.api_key):
+        if self.db_enabled:
             if self.store is None:
-                raise AuthBackendError("api key store is not started")
-            try:
-                return await self.store.authenticate(presented.api_key)
-            except (SQLAlchemyError, OSError) as exc:
-                raise AuthBackendError(f"api key store: {describe(exc)}") from exc
+                if looks_like_db_key(presented.api_key):
+                    raise AuthBackendError("api key store is not started")
+            else:
+                try:
+                    stored = await self.store.authenticate(presented.api_key)
+                except (SQLAlchemyError, OSError) as exc:
+                    raise AuthBackendError(f"api key store: {describe(exc)}") from exc
+                if stored is not None:
+                    return stored
         where = f"{self.header_name} header" if presented.api_key_source == "header" else f"{self.query_name} parameter"
         return Invalid("unknown key", f"the api key in the {where} matches no configured key")

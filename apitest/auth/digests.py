@@ -57,6 +57,10 @@ class CachedKey:
     revoked_at: datetime | None
     identity: Identity
 
+    def label(self) -> str:
+        """How a refusal names the key (built only when one is refused)."""
+        return f"database key {self.prefix}… ({self.name!r})"
+
 
 class KeyCache:
     """Verified digests (digest -> :class:`CachedKey`) and unknown digests, trusted until :attr:`fresh_until`."""

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import re
@@ -25,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, func, or_, select, text, update
@@ -46,7 +47,7 @@ from apitest.auth.digests import (
 from apitest.auth.keykeeper import Keeper
 from apitest.config import Settings
 from apitest.db.engine import Database
-from apitest.db.models import ApiKey, utcnow
+from apitest.db.models import ApiKey
 from apitest.identity import Identity
 
 log = logs.get("auth.keystore")
@@ -187,7 +188,7 @@ class KeyStore:
         database: Database,
         *,
         pepper: str = "",
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = functools.partial(datetime.now, UTC),  # utcnow without a frame
         reserved: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         window: float = WINDOW_SECONDS,
@@ -289,23 +290,27 @@ class KeyStore:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return (await conn.execute(stmt)).first()
 
-    async def authenticate(self, plaintext: str) -> Identity | Invalid:
+    async def authenticate(self, plaintext: str) -> Identity | Invalid | None:
+        """The identity of a stored key, why it is refused, or ``None`` when ``plaintext`` is not shaped like
+        a database key (the caller refuses it as matching no key). The cache is asked before the shape is
+        checked: the check only spares the database a lookup, and a cached digest is a stored key's."""
         digest = key_digest(plaintext, self.pepper)
         if not self.cache.is_fresh():
             await self.refresh(only_if_stale=True)
         entry = self.cache.get(digest)
         if entry is None:
+            if not looks_like_db_key(plaintext):
+                return None
             if self.cache.is_unknown(digest):
                 return UNKNOWN
             entry = await self._lookup(digest)
             if entry is None:
                 return UNKNOWN
         now = self.clock()
-        label = f"database key {entry.prefix}… ({entry.name!r})"
         if entry.revoked_at is not None:
-            return Invalid("revoked key", f"{label} was revoked at {rfc3339(entry.revoked_at)}")
+            return Invalid("revoked key", f"{entry.label()} was revoked at {rfc3339(entry.revoked_at)}")
         if entry.expires_at is not None and entry.expires_at <= now:
-            return Invalid("expired key", f"{label} expired at {rfc3339(entry.expires_at)}")
+            return Invalid("expired key", f"{entry.label()} expired at {rfc3339(entry.expires_at)}")
         self.used.mark(entry.key_id, now)
         return entry.identity
 

@@ -343,6 +343,24 @@ async def test_unknown_keys_are_remembered_until_the_table_changes(
     assert not store.cache.is_unknown(key_digest(stranger))
 
 
+async def test_a_value_not_shaped_like_a_key_is_left_to_the_caller_without_a_query(
+    database: Database, clock: Clock, ticks: Ticks
+) -> None:
+    store = KeyStore(database, clock=clock, monotonic=ticks)
+    _, plaintext = await store.create("ci")
+    await store.refresh()
+    assert isinstance(await store.authenticate(plaintext), Identity)  # now in the cache
+    seen, stop = statements_of(database)
+    try:
+        for value in ("not-db-shaped", "at_short", plaintext[:-1], plaintext + "x", "xx_" + plaintext[3:]):
+            assert await store.authenticate(value) is None
+            assert not store.cache.is_unknown(key_digest(value))  # not remembered as an unknown key either
+        assert isinstance(await store.authenticate(plaintext), Identity)  # the cached key, no shape needed
+    finally:
+        stop()
+    assert seen == []
+
+
 async def test_the_memory_of_unknown_keys_is_bounded(database: Database, clock: Clock, ticks: Ticks) -> None:
     store = KeyStore(database, clock=clock, monotonic=ticks, negative_size=3)
     strangers = [generate_key() for _ in range(5)]
