@@ -293,15 +293,19 @@ class KeyStore:
     async def authenticate(self, plaintext: str) -> Identity | Invalid | None:
         """The identity of a stored key, why it is refused, or ``None`` when ``plaintext`` is not shaped like
         a database key (the caller refuses it as matching no key). The cache is asked before the shape is
-        checked: the check only spares the database a lookup, and a cached digest is a stored key's."""
+        checked while the cache is fresh (a cached digest is a stored key's); a value of another shape never
+        reaches the database, so it is refused the same way when the database is down."""
         digest = key_digest(plaintext, self.pepper)
-        if not self.cache.is_fresh():
-            await self.refresh(only_if_stale=True)
-        entry = self.cache.get(digest)
+        cache = self.cache
+        entry = cache.get(digest) if cache.is_fresh() else None
         if entry is None:
             if not looks_like_db_key(plaintext):
                 return None
-            if self.cache.is_unknown(digest):
+            if not cache.is_fresh():
+                await self.refresh(only_if_stale=True)
+                entry = cache.get(digest)
+        if entry is None:
+            if cache.is_unknown(digest):
                 return UNKNOWN
             entry = await self._lookup(digest)
             if entry is None:

@@ -356,9 +356,17 @@ async def test_a_value_not_shaped_like_a_key_is_left_to_the_caller_without_a_que
             assert await store.authenticate(value) is None
             assert not store.cache.is_unknown(key_digest(value))  # not remembered as an unknown key either
         assert isinstance(await store.authenticate(plaintext), Identity)  # the cached key, no shape needed
+        ticks.now += 60  # the cache goes stale: still no query for a value of another shape (a down
+        assert await store.authenticate("not-db-shaped") is None  # database cannot turn it into a 503)
     finally:
         stop()
     assert seen == []
+    seen, stop = statements_of(database)
+    try:
+        assert isinstance(await store.authenticate(plaintext), Identity)
+    finally:
+        stop()
+    assert len(seen) == 1  # a key of the right shape finds the cache stale and checks the table's fingerprint
 
 
 async def test_the_memory_of_unknown_keys_is_bounded(database: Database, clock: Clock, ticks: Ticks) -> None:
