@@ -54,6 +54,7 @@ log = logs.get("auth.keystore")
 
 KEY_PREFIX = "at_"
 KEY_PATTERN = re.compile(r"at_[A-Za-z0-9_-]{43}")
+KEY_LENGTH = 46  # every key KEY_PATTERN matches
 DISPLAY_PREFIX_LENGTH = 8
 MAX_NAME_LENGTH = 128
 KEYS = cast(Table, ApiKey.__table__)
@@ -295,6 +296,8 @@ class KeyStore:
         a database key (the caller refuses it as matching no key). The cache is asked before the shape is
         checked while the cache is fresh (a cached digest is a stored key's); a value of another shape never
         reaches the database, so it is refused the same way when the database is down."""
+        if len(plaintext) != KEY_LENGTH:
+            return None  # no stored key has another length: a long hostile value is not even hashed
         digest = key_digest(plaintext, self.pepper)
         cache = self.cache
         entry = cache.get(digest) if cache.is_fresh() else None

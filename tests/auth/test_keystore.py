@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, text
 
+from apitest.auth import keystore
 from apitest.auth.base import Invalid
 from apitest.auth.keystore import (
+    KEY_LENGTH,
     KeyNameTaken,
     KeyStore,
     check_scopes,
@@ -53,7 +55,7 @@ def test_generated_keys_have_the_documented_shape() -> None:
     keys = {generate_key() for _ in range(50)}
     assert len(keys) == 50
     for key in keys:
-        assert re.fullmatch(r"at_[A-Za-z0-9_-]{43}", key) and len(key) == 46
+        assert re.fullmatch(r"at_[A-Za-z0-9_-]{43}", key) and len(key) == 46 == KEY_LENGTH
         assert looks_like_db_key(key)
     assert not looks_like_db_key("at_short")
     assert not looks_like_db_key("xx_" + "a" * 43)
@@ -367,6 +369,18 @@ async def test_a_value_not_shaped_like_a_key_is_left_to_the_caller_without_a_que
     finally:
         stop()
     assert len(seen) == 1  # a key of the right shape finds the cache stale and checks the table's fingerprint
+
+
+async def test_a_value_of_another_length_is_not_even_hashed(
+    database: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = KeyStore(database, clock=clock)
+    hashed: list[str] = []
+    real = keystore.key_digest
+    monkeypatch.setattr(keystore, "key_digest", lambda value, pepper="": hashed.append(value) or real(value, pepper))
+    assert await store.authenticate("at_" + "a" * 100_000) is None
+    assert await store.authenticate("a" * KEY_LENGTH) is None  # the right length, the wrong shape: hashed
+    assert hashed == ["a" * KEY_LENGTH]
 
 
 async def test_the_memory_of_unknown_keys_is_bounded(database: Database, clock: Clock, ticks: Ticks) -> None:
