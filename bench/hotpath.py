@@ -180,7 +180,7 @@ def measure(
     best: dict[str, float] = {}
     order = layers(database_url, keys)
     for _ in range(rounds):
-        for layer in layers(database_url, keys):
+        for layer in order:  # each layer builds a fresh app per round
             logging.getLogger("apitest.access").setLevel(logging.INFO if layer.access_log else logging.WARNING)
             target = "/v1/whoami" if layer.label.startswith("bare") else path
             app = layer.make()
